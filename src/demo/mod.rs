@@ -1,0 +1,1 @@
+//! Embedded demo live-commerce platform. STUB: the implementation replaces this file.

@@ -1,0 +1,22 @@
+//! flashcrowd: a load and chaos testing harness for live-commerce platforms.
+//!
+//! This file is only the module map. Each module's own header says what it
+//! owns and what it must not do.
+//!
+//! Data flows one way through a run:
+//! `scenario` (file → validated model) → `schedule` (model → intended arrival
+//! times) → `engine` (arrivals → requests, recorded by `metrics`) → `slo`
+//! (merged metrics → verdict) → `report` (everything → files and terminal).
+//! `demo` is the embedded live-commerce target; `cli` wires it all together.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod demo;
+pub mod engine;
+pub mod metrics;
+pub mod report;
+pub mod scenario;
+pub mod schedule;
+pub mod shutdown;
+pub mod slo;

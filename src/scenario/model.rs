@@ -1,0 +1,228 @@
+//! The validated, typed scenario: what every other module consumes.
+//!
+//! Owns the shape of a rehearsal once it has been checked. Nothing here is
+//! built from user text except by `scenario::validate`; downstream code never
+//! sees a raw string where a `Duration`, `Method` or `Url` belongs.
+//! Must not do I/O, parsing or validation.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use http::{HeaderName, Method};
+
+use super::feeder::Feeder;
+use super::template::{JsonTemplate, Template};
+use crate::slo::Slo;
+
+/// One rehearsal, validated.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: String,
+    /// The file as given on the command line (for reports and diagnostics).
+    pub file: PathBuf,
+    /// Lower-case hex SHA-256 of the file's bytes.
+    pub sha256: String,
+    pub target: Target,
+    pub seed: u64,
+    /// Phases sorted by start offset (ties keep file order).
+    pub phases: Vec<Phase>,
+    /// Flows referenced by index from [`Phase::flow`].
+    pub flows: Vec<Flow>,
+    /// CSV feeders referenced by index from templates.
+    pub feeders: Vec<Feeder>,
+    pub slos: Vec<Slo>,
+    /// Settings of the embedded demo platform, used when the target is
+    /// [`Target::Embedded`].
+    pub demo: DemoSettings,
+}
+
+impl Scenario {
+    /// End of the last phase: the length of the whole timeline.
+    pub fn timeline_end(&self) -> Duration {
+        self.phases
+            .iter()
+            .map(|p| p.start + p.duration)
+            .max()
+            .unwrap_or_default()
+    }
+}
+
+/// Where the requests go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// flashcrowd starts its own demo platform on a loopback port.
+    Embedded,
+    /// A base URL (`http://host:port[/prefix]`); step paths are appended.
+    Url(url::Url),
+}
+
+/// A window on the timeline with a load shape and a flow.
+#[derive(Debug, Clone)]
+pub struct Phase {
+    pub name: String,
+    /// Offset from the start of the run.
+    pub start: Duration,
+    pub duration: Duration,
+    pub load: Load,
+    /// Index into [`Scenario::flows`].
+    pub flow: usize,
+}
+
+/// How work arrives during a phase.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Load {
+    /// Open model: flow iterations start at a rate, whatever the target does.
+    Open(RateShape),
+}
+
+/// Arrival rate over a phase, in iterations per second.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RateShape {
+    Constant {
+        per_sec: f64,
+    },
+    /// Linear ramp from `from` at the phase start to `to` at its end.
+    Ramp {
+        from: f64,
+        to: f64,
+    },
+}
+
+impl RateShape {
+    /// Multiply every rate by `factor` (`--scale`).
+    pub fn scaled(self, factor: f64) -> Self {
+        match self {
+            RateShape::Constant { per_sec } => RateShape::Constant {
+                per_sec: per_sec * factor,
+            },
+            RateShape::Ramp { from, to } => RateShape::Ramp {
+                from: from * factor,
+                to: to * factor,
+            },
+        }
+    }
+}
+
+/// What one virtual user does per iteration: steps run in order on one
+/// connection.
+#[derive(Debug, Clone)]
+pub struct Flow {
+    pub name: String,
+    pub steps: Vec<Step>,
+}
+
+/// One HTTP request with its checks.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// Unique within its flow; what SLOs and reports call it.
+    pub name: String,
+    pub method: Method,
+    /// Path (and query) relative to the target, e.g. `/api/products/{{ pick(skus) }}`.
+    pub path: Template,
+    pub headers: Vec<(HeaderName, Template)>,
+    pub body: Option<Body>,
+    pub expect: Expect,
+    /// Whole-request deadline (connect, send, response, body).
+    pub timeout: Duration,
+}
+
+/// A request body.
+#[derive(Debug, Clone)]
+pub enum Body {
+    /// Sent with `content-type: application/json`.
+    Json(JsonTemplate),
+    /// Sent as is; the scenario sets the content type if it cares.
+    Text(Template),
+}
+
+/// What makes a response a success.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expect {
+    /// Accepted status codes (inclusive ranges). Default: 200..=299.
+    pub status: Vec<(u16, u16)>,
+    /// Checks on the JSON response body; empty means the body is not parsed.
+    pub json: Vec<JsonCheck>,
+}
+
+impl Default for Expect {
+    fn default() -> Self {
+        Expect {
+            status: vec![(200, 299)],
+            json: Vec::new(),
+        }
+    }
+}
+
+impl Expect {
+    pub fn status_ok(&self, status: u16) -> bool {
+        self.status
+            .iter()
+            .any(|&(lo, hi)| lo <= status && status <= hi)
+    }
+}
+
+/// One check on a JSON response body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonCheck {
+    /// The path as written (`order.items[0].sku`), for messages.
+    pub path_text: String,
+    pub path: Vec<JsonPathSeg>,
+    pub cond: JsonCond,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JsonPathSeg {
+    Key(String),
+    Index(usize),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum JsonCond {
+    /// The path resolves to any value (including null).
+    Exists,
+    /// The path resolves to exactly this value.
+    Equals(serde_json::Value),
+}
+
+impl JsonCheck {
+    /// Whether `body` satisfies this check.
+    pub fn holds(&self, body: &serde_json::Value) -> bool {
+        let mut cur = body;
+        for seg in &self.path {
+            let next = match seg {
+                JsonPathSeg::Key(k) => cur.get(k.as_str()),
+                JsonPathSeg::Index(i) => cur.get(*i),
+            };
+            match next {
+                Some(v) => cur = v,
+                None => return false,
+            }
+        }
+        match &self.cond {
+            JsonCond::Exists => true,
+            JsonCond::Equals(v) => cur == v,
+        }
+    }
+}
+
+/// Settings for the embedded demo platform, from the scenario's optional
+/// `demo:` block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DemoSettings {
+    /// SKUs and their initial stock. Empty means the demo's own catalogue.
+    pub stock: Vec<(String, u64)>,
+    /// Concurrent payment authorisations the demo's payment stage allows.
+    pub payment_slots: usize,
+    /// Time one payment authorisation takes.
+    pub payment_latency: Duration,
+}
+
+impl Default for DemoSettings {
+    fn default() -> Self {
+        DemoSettings {
+            stock: Vec::new(),
+            payment_slots: 8,
+            payment_latency: Duration::from_millis(2),
+        }
+    }
+}

@@ -1,0 +1,360 @@
+//! Parser for one SLO expression: `METRIC(STEP) OP VALUE`.
+//!
+//! Owns the grammar and the units of thresholds. Must not check that the
+//! named step exists (the scenario validator does, with the file location).
+
+use std::fmt;
+
+/// A parsed objective.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Slo {
+    /// The expression as written.
+    pub expr: String,
+    pub metric: Metric,
+    pub selector: Selector,
+    pub op: Op,
+    /// In the metric's base unit: microseconds for latencies, a fraction
+    /// (0..=1) for error rates, per second for throughput, a plain number for
+    /// counts.
+    pub threshold: f64,
+}
+
+/// What is measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Metric {
+    /// Latency at a percentile in (0, 100].
+    Percentile(f64),
+    Mean,
+    Min,
+    Max,
+    /// Failed requests / sent requests.
+    ErrorRate,
+    /// Successful-or-not requests per second over the phases that ran the step.
+    Throughput,
+    /// Number of requests sent.
+    Count,
+}
+
+impl Metric {
+    /// Whether thresholds are durations.
+    pub fn is_latency(self) -> bool {
+        matches!(
+            self,
+            Metric::Percentile(_) | Metric::Mean | Metric::Min | Metric::Max
+        )
+    }
+
+    /// Unit the report shows observed values in.
+    pub fn unit(self) -> &'static str {
+        match self {
+            m if m.is_latency() => "ms",
+            Metric::ErrorRate => "%",
+            Metric::Throughput => "/s",
+            _ => "requests",
+        }
+    }
+}
+
+/// Which requests an objective looks at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selector {
+    /// Every step of every phase (`*`).
+    All,
+    /// Every step with this name, in whichever phases run it.
+    Step(String),
+    /// One step in one phase (`phase/step`).
+    PhaseStep(String, String),
+}
+
+impl fmt::Display for Selector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Selector::All => f.write_str("*"),
+            Selector::Step(s) => f.write_str(s),
+            Selector::PhaseStep(p, s) => write!(f, "{p}/{s}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Op {
+    pub fn holds(self, observed: f64, threshold: f64) -> bool {
+        match self {
+            Op::Lt => observed < threshold,
+            Op::Le => observed <= threshold,
+            Op::Gt => observed > threshold,
+            Op::Ge => observed >= threshold,
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+        })
+    }
+}
+
+/// Why an expression did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct SloError {
+    /// Character offset into the expression where the problem starts.
+    pub offset: usize,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+fn err(offset: usize, message: impl Into<String>, hint: Option<&str>) -> SloError {
+    SloError {
+        offset,
+        message: message.into(),
+        hint: hint.map(str::to_owned),
+    }
+}
+
+const METRIC_HINT: &str =
+    "metrics are p50, p90, p99, p99.9 (any pNN), mean, min, max, error_rate, throughput, count";
+
+/// Parse `METRIC(STEP) OP VALUE`, e.g. `p99(checkout) < 250ms`,
+/// `error_rate(*) < 1%`, `throughput(product) >= 900/s`.
+pub fn parse(expr: &str) -> Result<Slo, SloError> {
+    let mut cur = Cursor { s: expr, pos: 0 };
+    cur.skip_ws();
+    let mstart = cur.pos;
+    let name = cur.take_while(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+    if name.is_empty() {
+        return Err(err(mstart, "expected a metric name", Some(METRIC_HINT)));
+    }
+    let metric = parse_metric(name).ok_or_else(|| {
+        err(
+            mstart,
+            format!("unknown metric `{name}`"),
+            Some(METRIC_HINT),
+        )
+    })?;
+    cur.skip_ws();
+    if !cur.eat('(') {
+        return Err(err(
+            cur.pos,
+            "expected `(` and a step name after the metric",
+            Some("write e.g. `p99(checkout) < 250ms`, or `*` for every step"),
+        ));
+    }
+    cur.skip_ws();
+    let sstart = cur.pos;
+    let sel = cur.take_while(|c| c != ')').trim_end();
+    if !cur.eat(')') {
+        return Err(err(cur.pos, "missing `)` after the step name", None));
+    }
+    let selector = match sel {
+        "" => {
+            return Err(err(
+                sstart,
+                "empty step name",
+                Some("use `*` for every step"),
+            ))
+        }
+        "*" => Selector::All,
+        s => match s.split_once('/') {
+            Some((p, st)) if !p.trim().is_empty() && !st.trim().is_empty() => {
+                Selector::PhaseStep(p.trim().to_owned(), st.trim().to_owned())
+            }
+            Some(_) => return Err(err(sstart, "write `phase/step` with both names", None)),
+            None => Selector::Step(s.to_owned()),
+        },
+    };
+    cur.skip_ws();
+    let ostart = cur.pos;
+    let op = if cur.eat_str("<=") {
+        Op::Le
+    } else if cur.eat_str(">=") {
+        Op::Ge
+    } else if cur.eat('<') {
+        Op::Lt
+    } else if cur.eat('>') {
+        Op::Gt
+    } else {
+        return Err(err(ostart, "expected a comparison: <, <=, > or >=", None));
+    };
+    cur.skip_ws();
+    let vstart = cur.pos;
+    let value = cur.rest().trim_end();
+    if value.is_empty() {
+        return Err(err(
+            vstart,
+            "expected a threshold after the comparison",
+            None,
+        ));
+    }
+    let threshold = parse_threshold(metric, value).map_err(|(m, h)| err(vstart, m, h))?;
+    Ok(Slo {
+        expr: expr.trim().to_owned(),
+        metric,
+        selector,
+        op,
+        threshold,
+    })
+}
+
+fn parse_metric(name: &str) -> Option<Metric> {
+    match name {
+        "mean" | "avg" => Some(Metric::Mean),
+        "min" => Some(Metric::Min),
+        "max" => Some(Metric::Max),
+        "error_rate" => Some(Metric::ErrorRate),
+        "throughput" | "rps" => Some(Metric::Throughput),
+        "count" => Some(Metric::Count),
+        _ => {
+            let q: f64 = name.strip_prefix('p')?.parse().ok()?;
+            (q > 0.0 && q <= 100.0).then_some(Metric::Percentile(q))
+        }
+    }
+}
+
+type ThresholdError = (String, Option<&'static str>);
+
+fn parse_threshold(metric: Metric, value: &str) -> Result<f64, ThresholdError> {
+    let split = value
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(value.len());
+    let (num, unit) = value.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| (format!("`{value}` does not start with a number"), None))?;
+    let unit = unit.trim();
+    if metric.is_latency() {
+        let mult = match unit {
+            "us" | "µs" => 1.0,
+            "ms" => 1_000.0,
+            "s" => 1_000_000.0,
+            "" => {
+                return Err((
+                    format!("latency threshold `{value}` needs a unit"),
+                    Some("use us, ms or s, e.g. `250ms`"),
+                ))
+            }
+            _ => {
+                return Err((
+                    format!("unknown latency unit `{unit}`"),
+                    Some("use us, ms or s, e.g. `250ms`"),
+                ))
+            }
+        };
+        return Ok(n * mult);
+    }
+    match metric {
+        Metric::ErrorRate => match unit {
+            "%" if n <= 100.0 => Ok(n / 100.0),
+            "" if n <= 1.0 => Ok(n),
+            "%" | "" => Err((format!("error rate `{value}` is above 100%"), None)),
+            _ => Err((
+                format!("unknown error-rate unit `{unit}`"),
+                Some("write a percentage such as `1%` or a fraction such as `0.01`"),
+            )),
+        },
+        Metric::Throughput => match unit {
+            "/s" => Ok(n),
+            "/m" | "/min" => Ok(n / 60.0),
+            _ => Err((
+                format!("throughput `{value}` needs a rate unit"),
+                Some("write e.g. `900/s` or `54000/min`"),
+            )),
+        },
+        _ => match unit {
+            "" => Ok(n),
+            _ => Err((format!("a count takes no unit, got `{unit}`"), None)),
+        },
+    }
+}
+
+struct Cursor<'a> {
+    s: &'a str,
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn rest(&self) -> &'a str {
+        &self.s[self.pos..]
+    }
+    fn skip_ws(&mut self) {
+        let rest = self.rest();
+        self.pos += rest.len() - rest.trim_start().len();
+    }
+    fn eat(&mut self, c: char) -> bool {
+        if self.rest().starts_with(c) {
+            self.pos += c.len_utf8();
+            true
+        } else {
+            false
+        }
+    }
+    fn eat_str(&mut self, t: &str) -> bool {
+        if self.rest().starts_with(t) {
+            self.pos += t.len();
+            true
+        } else {
+            false
+        }
+    }
+    fn take_while(&mut self, f: impl Fn(char) -> bool) -> &'a str {
+        let rest = self.rest();
+        let n = rest.find(|c: char| !f(c)).unwrap_or(rest.len());
+        self.pos += n;
+        &rest[..n]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_latency_percentile_in_microseconds() {
+        let s = parse("p99(checkout) < 250ms").unwrap();
+        assert_eq!(s.metric, Metric::Percentile(99.0));
+        assert_eq!(s.selector, Selector::Step("checkout".into()));
+        assert_eq!(s.op, Op::Lt);
+        assert_eq!(s.threshold, 250_000.0);
+        assert_eq!(parse("p99.9(*)<=1.5s").unwrap().threshold, 1_500_000.0);
+    }
+
+    #[test]
+    fn parses_rates_and_phase_qualified_steps() {
+        let s = parse("error_rate(link-drop/checkout) < 1%").unwrap();
+        assert_eq!(
+            s.selector,
+            Selector::PhaseStep("link-drop".into(), "checkout".into())
+        );
+        assert!((s.threshold - 0.01).abs() < 1e-12);
+        assert_eq!(
+            parse("throughput(product) >= 900/s").unwrap().threshold,
+            900.0
+        );
+        assert_eq!(parse("rps(x) > 6000/min").unwrap().threshold, 100.0);
+    }
+
+    #[test]
+    fn errors_point_at_the_offending_part() {
+        let e = parse("p99(checkout) < 250").unwrap_err();
+        assert_eq!(e.offset, 16);
+        assert!(e.message.contains("needs a unit"));
+        let e = parse("latency(checkout) < 1s").unwrap_err();
+        assert_eq!(e.offset, 0);
+        assert!(e.hint.is_some());
+        assert_eq!(parse("p99(checkout) = 1s").unwrap_err().offset, 14);
+        assert!(parse("error_rate(x) < 120%").is_err());
+        assert!(parse("p0(x) < 1s").is_err());
+    }
+}
