@@ -1,5 +1,195 @@
-//! Command line. STUB.
+//! The command line: flags, subcommands and the binary's edge.
+//!
+//! Owns argument parsing (clap), building the runtime, mapping errors to
+//! exit codes and everything written to stdout/stderr. Each subcommand lives
+//! in its own file and only wires library modules together; domain rules
+//! belong in those modules, not here.
+
+mod demo;
+pub mod exit;
+mod plan;
+mod run;
+mod validate;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::shutdown::Interrupts;
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0    pass: every SLO held
+  1    an SLO failed
+  2    invalid input (scenario file or flags)
+  3    inconclusive: zero samples, dropped iterations or a saturated generator
+  4    the harness itself failed (cannot bind, cannot write the report)
+  130  interrupted (Ctrl-C / SIGTERM); the report is written with partial: true
+
+Quick start:
+  flashcrowd run scenarios/quickstart.yaml
+  flashcrowd plan scenarios/quickstart.yaml --scale 0.01";
+
+/// Rehearse the flash crowd before it arrives: replay a live-commerce
+/// session's traffic bursts against a target and judge it by its SLOs.
+#[derive(Debug, Parser)]
+#[command(name = "flashcrowd", version, about, long_about = None, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a scenario and print a verdict (exit 0 pass, 1 fail, 3 inconclusive).
+    Run(RunArgs),
+    /// Check scenario files and report every problem at once (exit 2 if any).
+    Validate {
+        /// Scenario files (YAML).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Print the resolved timeline of a scenario; sends nothing.
+    Plan(PlanArgs),
+    /// Run the embedded demo live-commerce platform until interrupted.
+    Demo(DemoArgs),
+}
+
+/// Flags that reshape a scenario's timeline (shared by `run` and `plan`).
+#[derive(Debug, Args, Clone)]
+struct Reshape {
+    /// Multiply every rate by F (e.g. 0.01 for a CI gate, 1 for the event).
+    #[arg(long, value_name = "F", default_value_t = 1.0, value_parser = parse_scale)]
+    scale: f64,
+    /// Cut the whole timeline at D (e.g. 30s, 5m).
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// Replace the scenario's seed.
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Scenario file (YAML).
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// Send to this base URL instead of the scenario's target
+    /// (e.g. http://staging.internal:8080).
+    #[arg(long, value_name = "URL")]
+    target: Option<String>,
+    #[command(flatten)]
+    reshape: Reshape,
+    /// Directory for report.json [default: reports/<run-id>/].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Most connections (and requests in flight) at once.
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    connections: u32,
+    /// Do not print the summary table.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Debug, Args)]
+struct PlanArgs {
+    /// Scenario file (YAML).
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    #[command(flatten)]
+    reshape: Reshape,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// Concurrent payment authorisations (checkout capacity ≈ slots / latency).
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    payment_slots: usize,
+    /// Time one payment authorisation takes.
+    #[arg(long, value_name = "D", default_value = "2ms", value_parser = parse_duration)]
+    payment_latency: Duration,
+}
+
+/// Entry point of the binary.
 pub fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            // clap uses 2 for usage errors and 0 for --help/--version.
+            return exit::code(if e.use_stderr() {
+                exit::INVALID_INPUT
+            } else {
+                exit::PASS
+            });
+        }
+    };
+    init_tracing();
+    if let Command::Validate { files } = &cli.command {
+        return exit::code(validate::run(files));
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::code(exit::HARNESS_FAILURE);
+        }
+    };
+    let code = runtime.block_on(async move {
+        let interrupts = Interrupts::listen();
+        let force = interrupts.force.clone();
+        let work = async move {
+            match cli.command {
+                Command::Run(args) => run::run(args, interrupts).await,
+                Command::Plan(args) => plan::run(&args),
+                Command::Demo(args) => demo::run(args, interrupts).await,
+                Command::Validate { .. } => exit::PASS,
+            }
+        };
+        tokio::select! {
+            code = work => code,
+            _ = force.cancelled() => {
+                eprintln!("\nflashcrowd: second interrupt, exiting now");
+                exit::INTERRUPTED
+            }
+        }
+    });
+    // Whatever is still running after a forced exit is abandoned, not awaited.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    exit::code(code)
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FLASHCROWD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn parse_scale(s: &str) -> Result<f64, String> {
+    let f: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if f.is_finite() && f > 0.0 {
+        Ok(f)
+    } else {
+        Err("the scale must be a positive number (e.g. 0.01 or 3)".to_owned())
+    }
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = crate::scenario::units::parse_duration(s).map_err(|e| e.to_string())?;
+    if d.is_zero() {
+        Err("the duration must be longer than zero".to_owned())
+    } else {
+        Ok(d)
+    }
 }

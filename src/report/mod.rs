@@ -1,1 +1,130 @@
-//! report. STUB.
+//! The run report: one serialisable model that every output is rendered
+//! from.
+//!
+//! Owns the report's contract (`report.json`, schema in
+//! `reports/schema/report.v1.json`) and the arithmetic that turns merged
+//! histograms into figures. Renderers (`terminal`, `json`) only format this
+//! model; they must not compute statistics of their own.
+
+mod build;
+pub mod json;
+pub mod terminal;
+
+use serde::Serialize;
+
+pub use build::{build, RunInfo};
+
+use crate::metrics::Counts;
+use crate::slo::{SloStatus, Verdict};
+
+/// Version of the report contract; bumped on any breaking change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Everything a run produced, in the shape of `report.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub run_id: String,
+    pub flashcrowd_version: String,
+    pub scenario: ScenarioInfo,
+    pub seed: u64,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    /// Wall time from the first intended arrival to the end of the last request.
+    pub duration_s: f64,
+    pub target: String,
+    /// `--scale` factor applied to every rate.
+    pub scale: f64,
+    pub verdict: Verdict,
+    /// Why the verdict is not a plain pass (empty on a pass).
+    pub verdict_reasons: Vec<String>,
+    /// The run was stopped before its schedule ended.
+    pub partial: bool,
+    pub totals: Totals,
+    pub generator: Generator,
+    pub steps: Vec<StepReport>,
+    pub slos: Vec<SloReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioInfo {
+    pub name: String,
+    pub file: String,
+    pub sha256: String,
+}
+
+/// Whole-run counters. `scheduled`, `started`, `late` and `dropped` count
+/// flow iterations; `sent`, `ok` and `errors` count requests.
+#[derive(Debug, Clone, Serialize)]
+pub struct Totals {
+    pub scheduled: u64,
+    pub started: u64,
+    pub sent: u64,
+    pub ok: u64,
+    pub errors: u64,
+    pub late: u64,
+    pub dropped: u64,
+}
+
+/// How well the generator kept its own schedule.
+#[derive(Debug, Clone, Serialize)]
+pub struct Generator {
+    pub connections: usize,
+    pub lanes: usize,
+    /// Lateness threshold for `late`, in ms.
+    pub late_after_ms: f64,
+    /// p99 / max of the dispatcher's own lag behind intended times, in ms.
+    pub dispatch_lag_p99_ms: f64,
+    pub dispatch_lag_max_ms: f64,
+    /// p99 / max of the wait between intended start and actual start, in ms
+    /// (dispatcher lag plus waiting for a free connection).
+    pub start_delay_p99_ms: f64,
+    pub start_delay_max_ms: f64,
+    /// The dispatcher fell behind the schedule by more than it can hide.
+    pub saturated: bool,
+}
+
+/// One (phase, step).
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    pub phase: String,
+    pub flow: String,
+    pub step: String,
+    pub method: String,
+    /// Requests sent.
+    pub count: u64,
+    pub ok: u64,
+    pub errors: u64,
+    /// Requests per second over the time the phase actually ran.
+    pub rps: f64,
+    pub latency_us: Latency,
+    pub outcomes: Counts,
+}
+
+/// Latency summary in microseconds, from the merged HDR histogram
+/// (3 significant digits). All zero when nothing was recorded.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Latency {
+    pub samples: u64,
+    pub min: u64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p99_9: u64,
+    pub max: u64,
+    pub mean: f64,
+    pub stdev: f64,
+}
+
+/// One objective.
+#[derive(Debug, Clone, Serialize)]
+pub struct SloReport {
+    pub expr: String,
+    /// In `unit`; `null` when no request matched.
+    pub observed: Option<f64>,
+    pub threshold: f64,
+    pub unit: String,
+    pub passed: bool,
+    pub status: SloStatus,
+    pub samples: u64,
+}

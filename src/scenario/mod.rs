@@ -8,5 +8,17 @@
 pub mod feeder;
 pub mod model;
 pub mod template;
+pub mod units;
 
 pub use model::*;
+
+/// STUB
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("stub")]
+    Invalid,
+}
+/// STUB
+pub fn load(_path: &std::path::Path) -> Result<Scenario, LoadError> {
+    Err(LoadError::Invalid)
+}

@@ -1,13 +1,262 @@
-//! Judging SLOs against merged metrics. STUB.
-use super::Slo;
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+//! Judging SLOs against merged run metrics, and the run's verdict.
+//!
+//! Owns what "observed" means for each metric and the rule that nothing
+//! passes on zero samples. Input is whatever the caller measured, already
+//! merged per (phase, step); output is one result per objective.
+//! Must not do I/O or read clocks.
+
+use std::time::Duration;
+
+use super::{Metric, Selector, Slo};
+use crate::metrics::StepStats;
+
+/// Outcome of a whole run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Pass,
     Fail,
     Inconclusive,
 }
+
+/// How one objective came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SloStatus {
+    Pass,
+    Fail,
+    /// No request matched, so nothing can be claimed.
+    NoData,
+}
+
+/// One objective with what was observed.
 #[derive(Debug, Clone)]
 pub struct SloResult {
     pub slo: Slo,
+    /// In the metric's display unit ([`Metric::unit`]); `None` without data.
+    pub observed: Option<f64>,
+    /// Threshold in the display unit.
+    pub threshold: f64,
+    pub status: SloStatus,
+    /// Requests the objective looked at.
+    pub samples: u64,
 }
-pub fn evaluate() {}
+
+/// A measured (phase, step) as the evaluator sees it.
+pub struct StepView<'a> {
+    pub phase: &'a str,
+    pub step: &'a str,
+    pub stats: &'a StepStats,
+    /// How long the step's phase actually ran (for throughput).
+    pub active: Duration,
+}
+
+/// Judge every objective.
+pub fn evaluate(slos: &[Slo], steps: &[StepView<'_>]) -> Vec<SloResult> {
+    slos.iter().map(|slo| evaluate_one(slo, steps)).collect()
+}
+
+fn matches(sel: &Selector, v: &StepView<'_>) -> bool {
+    match sel {
+        Selector::All => true,
+        Selector::Step(s) => v.step == s,
+        Selector::PhaseStep(p, s) => v.phase == p && v.step == s,
+    }
+}
+
+fn evaluate_one(slo: &Slo, steps: &[StepView<'_>]) -> SloResult {
+    let mut merged = StepStats::default();
+    let mut active = Duration::ZERO;
+    let mut phases_seen: Vec<&str> = Vec::new();
+    for v in steps.iter().filter(|v| matches(&slo.selector, v)) {
+        // A failed merge cannot happen between histograms made by the same
+        // constructor; if it did, the sample count below would show it.
+        let _ = merged.merge(v.stats);
+        if !phases_seen.contains(&v.phase) {
+            phases_seen.push(v.phase);
+            active += v.active;
+        }
+    }
+    let sent = merged.counts.sent;
+    let h = &merged.latency;
+    let display_threshold = to_display(slo.metric, slo.threshold);
+    let observed = match slo.metric {
+        _ if sent == 0 => None,
+        Metric::Percentile(q) if !h.is_empty() => Some(h.value_at_quantile(q / 100.0) as f64),
+        Metric::Mean if !h.is_empty() => Some(h.mean()),
+        Metric::Min if !h.is_empty() => Some(h.min() as f64),
+        Metric::Max if !h.is_empty() => Some(h.max() as f64),
+        Metric::ErrorRate => Some(merged.counts.errors as f64 / sent as f64),
+        Metric::Throughput if !active.is_zero() => Some(sent as f64 / active.as_secs_f64()),
+        Metric::Count => Some(sent as f64),
+        _ => None,
+    };
+    let status = match observed {
+        None => SloStatus::NoData,
+        Some(o) if slo.op.holds(o, slo.threshold) => SloStatus::Pass,
+        Some(_) => SloStatus::Fail,
+    };
+    SloResult {
+        slo: slo.clone(),
+        observed: observed.map(|o| to_display(slo.metric, o)),
+        threshold: display_threshold,
+        status,
+        samples: sent,
+    }
+}
+
+/// Convert from the base unit (µs, fraction) to the display unit (ms, %).
+fn to_display(metric: Metric, v: f64) -> f64 {
+    match metric {
+        m if m.is_latency() => v / 1_000.0,
+        Metric::ErrorRate => v * 100.0,
+        _ => v,
+    }
+}
+
+/// Why a run is not a plain pass, besides SLO results.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunHealth {
+    /// Stopped before the schedule ended.
+    pub partial: bool,
+    /// Requests sent in the whole run.
+    pub sent: u64,
+    /// Arrivals that were scheduled but never started.
+    pub dropped: u64,
+    /// The generator itself fell behind the schedule.
+    pub saturated: bool,
+}
+
+/// The run's verdict. An interrupted run proves nothing either way, so it is
+/// inconclusive. Otherwise a definite SLO failure fails the run (the data
+/// that exists already breaks the objective); then anything that makes the
+/// numbers incomplete makes it inconclusive; only then can it pass.
+pub fn verdict(results: &[SloResult], health: &RunHealth) -> Verdict {
+    if health.partial {
+        Verdict::Inconclusive
+    } else if results.iter().any(|r| r.status == SloStatus::Fail) {
+        Verdict::Fail
+    } else if health.sent == 0
+        || health.dropped > 0
+        || health.saturated
+        || results.iter().any(|r| r.status == SloStatus::NoData)
+    {
+        Verdict::Inconclusive
+    } else {
+        Verdict::Pass
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Outcome;
+    use crate::slo::parse;
+
+    fn stats(latencies_ms: &[u64], errors: u64) -> StepStats {
+        let mut s = StepStats::default();
+        for &l in latencies_ms {
+            s.record(Outcome::Ok { status: 200 }, l * 1_000);
+        }
+        for _ in 0..errors {
+            s.record(Outcome::BadStatus { status: 503 }, 1_000);
+        }
+        s
+    }
+
+    #[test]
+    fn percentiles_rates_and_throughput_are_observed_in_display_units() {
+        let lat: Vec<u64> = (1..=100).collect();
+        let a = stats(&lat, 0);
+        let b = stats(&[500], 1);
+        let views = [
+            StepView {
+                phase: "warm",
+                step: "product",
+                stats: &a,
+                active: Duration::from_secs(10),
+            },
+            StepView {
+                phase: "drop",
+                step: "checkout",
+                stats: &b,
+                active: Duration::from_secs(2),
+            },
+        ];
+        let slos: Vec<_> = [
+            "p99(product) < 100ms",
+            "p50(product) <= 50ms",
+            "error_rate(checkout) < 1%",
+            "throughput(product) >= 10/s",
+            "max(*) < 400ms",
+        ]
+        .iter()
+        .map(|s| parse(s).unwrap())
+        .collect();
+        let r = evaluate(&slos, &views);
+        // HDR reports the top of the value's bucket: within 0.1%.
+        let close = |o: Option<f64>, v: f64| (o.unwrap() - v).abs() <= v * 0.001;
+        assert!(close(r[0].observed, 99.0), "{:?}", r[0].observed);
+        assert_eq!(r[0].status, SloStatus::Pass);
+        assert!(close(r[1].observed, 50.0), "{:?}", r[1].observed);
+        assert_eq!(r[2].observed, Some(50.0));
+        assert_eq!(r[2].status, SloStatus::Fail);
+        assert_eq!(r[3].observed, Some(10.0));
+        assert_eq!(r[3].status, SloStatus::Pass);
+        assert!(r[4].observed.unwrap() >= 499.0);
+        assert_eq!(r[4].status, SloStatus::Fail);
+        assert_eq!(r[4].samples, 102);
+    }
+
+    #[test]
+    fn zero_samples_never_pass() {
+        let empty = StepStats::default();
+        let views = [StepView {
+            phase: "p",
+            step: "checkout",
+            stats: &empty,
+            active: Duration::from_secs(5),
+        }];
+        let r = evaluate(&[parse("p99(checkout) < 1s").unwrap()], &views);
+        assert_eq!(r[0].status, SloStatus::NoData);
+        assert_eq!(r[0].observed, None);
+        let health = RunHealth {
+            sent: 0,
+            ..RunHealth::default()
+        };
+        assert_eq!(verdict(&r, &health), Verdict::Inconclusive);
+        assert_eq!(verdict(&[], &health), Verdict::Inconclusive);
+    }
+
+    #[test]
+    fn failure_outranks_inconclusive_and_pass_needs_complete_numbers() {
+        let s = stats(&[10, 20], 0);
+        let views = [StepView {
+            phase: "p",
+            step: "x",
+            stats: &s,
+            active: Duration::from_secs(1),
+        }];
+        let ok = evaluate(&[parse("p99(x) < 1s").unwrap()], &views);
+        let bad = evaluate(&[parse("p99(x) < 5ms").unwrap()], &views);
+        let clean = RunHealth {
+            sent: 2,
+            ..RunHealth::default()
+        };
+        let dropped = RunHealth {
+            sent: 2,
+            dropped: 1,
+            ..RunHealth::default()
+        };
+        let partial = RunHealth {
+            sent: 2,
+            partial: true,
+            ..RunHealth::default()
+        };
+        assert_eq!(verdict(&ok, &clean), Verdict::Pass);
+        assert_eq!(verdict(&ok, &dropped), Verdict::Inconclusive);
+        assert_eq!(verdict(&ok, &partial), Verdict::Inconclusive);
+        assert_eq!(verdict(&bad, &dropped), Verdict::Fail);
+        assert_eq!(verdict(&bad, &partial), Verdict::Inconclusive);
+    }
+}

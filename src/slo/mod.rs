@@ -7,5 +7,5 @@
 pub mod eval;
 mod expr;
 
-pub use eval::{evaluate, SloResult, Verdict};
+pub use eval::{evaluate, verdict, RunHealth, SloResult, SloStatus, StepView, Verdict};
 pub use expr::{parse, Metric, Op, Selector, Slo, SloError};

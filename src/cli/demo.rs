@@ -1,0 +1,36 @@
+//! `flashcrowd demo`: run the embedded live-commerce platform standalone.
+//!
+//! Owns only the wiring from flags to [`DemoServer`]. Must not implement any
+//! endpoint.
+
+use tokio_util::sync::CancellationToken;
+
+use super::{exit, DemoArgs};
+use crate::demo::{DemoConfig, DemoServer};
+use crate::shutdown::Interrupts;
+
+pub(super) async fn run(args: DemoArgs, interrupts: Interrupts) -> u8 {
+    let cfg = DemoConfig {
+        payment_slots: args.payment_slots,
+        payment_latency: args.payment_latency,
+        ..DemoConfig::default()
+    };
+    let cancel = CancellationToken::new();
+    let server = match DemoServer::spawn(args.listen, cfg, cancel.clone()).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot listen on {}: {e}", args.listen);
+            return exit::HARNESS_FAILURE;
+        }
+    };
+    println!(
+        "flashcrowd demo platform listening on http://{}",
+        server.addr
+    );
+    println!("  try: curl http://{}/api/products/drop-1", server.addr);
+    println!("  stop with Ctrl-C");
+    interrupts.stop.cancelled().await;
+    cancel.cancel();
+    server.shutdown().await;
+    exit::PASS
+}

@@ -1,0 +1,140 @@
+//! `flashcrowd plan`: print the resolved timeline; sends nothing.
+//!
+//! Owns the plan's text layout. The numbers come from `schedule`.
+
+use std::fmt::Write as _;
+
+use super::{exit, PlanArgs};
+use crate::report::terminal::num;
+use crate::scenario::{Scenario, Target};
+use crate::schedule::{PhaseSchedule, Schedule, Segment};
+
+pub(super) fn run(args: &PlanArgs) -> u8 {
+    let Some(mut scenario) = super::validate::load_or_report(&args.file) else {
+        return exit::INVALID_INPUT;
+    };
+    if let Some(seed) = args.reshape.seed {
+        scenario.seed = seed;
+    }
+    let schedule = Schedule::new(&scenario.phases, args.reshape.scale, args.reshape.duration);
+    print!("{}", render(&scenario, &schedule, args.reshape.scale));
+    exit::PASS
+}
+
+fn render(s: &Scenario, schedule: &Schedule, scale: f64) -> String {
+    let mut out = String::new();
+    let target = match &s.target {
+        Target::Embedded => "embedded demo platform".to_owned(),
+        Target::Url(u) => u.to_string(),
+    };
+    let _ = writeln!(
+        out,
+        "plan: {} · seed {} · scale {} · target {target}",
+        s.name,
+        s.seed,
+        num(scale)
+    );
+    let _ = writeln!(
+        out,
+        "\n  {:<18} {:>15}  {:<22} {:>11}  flow (steps)",
+        "phase", "window", "load", "iterations"
+    );
+    for (phase, ps) in s.phases.iter().zip(&schedule.phases) {
+        let flow = s.flows.get(phase.flow);
+        let steps: Vec<&str> = flow
+            .map(|f| f.steps.iter().map(|st| st.name.as_str()).collect())
+            .unwrap_or_default();
+        let window = if ps.duration.is_zero() {
+            "cut by --duration".to_owned()
+        } else {
+            format!(
+                "{}s → {}s",
+                num(ps.start.as_secs_f64()),
+                num((ps.start + ps.duration).as_secs_f64())
+            )
+        };
+        let _ = writeln!(
+            out,
+            "  {:<18} {:>15}  {:<22} {:>11}  {} ({})",
+            phase.name,
+            window,
+            load_text(ps),
+            ps.count(),
+            flow.map_or("?", |f| f.name.as_str()),
+            steps.join(" → ")
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n  total: {} iterations over {}s (up to {} requests)",
+        schedule.total(),
+        num(schedule.end().as_secs_f64()),
+        s.phases
+            .iter()
+            .zip(&schedule.phases)
+            .map(|(p, ps)| ps.count() * s.flows.get(p.flow).map_or(0, |f| f.steps.len() as u64))
+            .sum::<u64>()
+    );
+    let _ = writeln!(out, "\n  arrivals per second over the timeline:");
+    let _ = write!(out, "{}", sparkline(schedule));
+    for slo in &s.slos {
+        let _ = writeln!(out, "  slo: {}", slo.expr);
+    }
+    out
+}
+
+fn load_text(ps: &PhaseSchedule) -> String {
+    match ps.shape {
+        crate::scenario::RateShape::Constant { per_sec } => format!("{}/s constant", num(per_sec)),
+        crate::scenario::RateShape::Ramp { from, to } => {
+            format!("{}/s → {}/s ramp", num(from), num(to))
+        }
+    }
+}
+
+/// Arrivals per time bucket as a bar line, with the peak labelled.
+fn sparkline(schedule: &Schedule) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let end = schedule.end().as_secs_f64();
+    if end <= 0.0 {
+        return "  (empty)\n".to_owned();
+    }
+    let buckets = (end.ceil() as usize).clamp(1, 60);
+    let width = end / buckets as f64;
+    let mut counts = vec![0u64; buckets];
+    // Counting is O(arrivals); cap the work for huge plans by sampling time
+    // from each phase's closed form instead.
+    if schedule.total() <= 5_000_000 {
+        for a in schedule.arrivals(Segment::WHOLE) {
+            let b = ((a.at.as_secs_f64() / width) as usize).min(buckets - 1);
+            counts[b] += 1;
+        }
+    } else {
+        for (b, c) in counts.iter_mut().enumerate() {
+            let mid = std::time::Duration::from_secs_f64((b as f64 + 0.5) * width);
+            *c = schedule
+                .phases
+                .iter()
+                .filter(|p| p.start <= mid && mid < p.start + p.duration)
+                .map(|p| (p.rate_at(mid - p.start) * width) as u64)
+                .sum();
+        }
+    }
+    let peak = counts.iter().copied().max().unwrap_or(0).max(1);
+    let bars: String = counts
+        .iter()
+        .map(|&c| {
+            if c == 0 {
+                ' '
+            } else {
+                BARS[((c * 7) / peak) as usize]
+            }
+        })
+        .collect();
+    format!(
+        "  {bars}  peak {}/s\n  0s{}{}s\n",
+        num(peak as f64 / width),
+        " ".repeat(buckets.saturating_sub(2 + num(end).len())),
+        num(end)
+    )
+}

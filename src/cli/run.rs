@@ -1,0 +1,174 @@
+//! `flashcrowd run`: validate, start the target if embedded, replay the
+//! schedule, judge it, write the report and print the summary.
+//!
+//! Owns the order of those steps and the exit code. Must not contain domain
+//! rules (they live in `engine`, `slo`, `report`).
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use super::{exit, RunArgs};
+use crate::demo::{DemoConfig, DemoServer};
+use crate::engine::{self, EngineError, RunConfig};
+use crate::report::{self, RunInfo};
+use crate::scenario::{Scenario, Target};
+use crate::schedule::Schedule;
+use crate::shutdown::Interrupts;
+
+pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
+    let mut scenario = match super::validate::load_or_report(&args.file) {
+        Some(s) => s,
+        None => return exit::INVALID_INPUT,
+    };
+    if let Some(seed) = args.reshape.seed {
+        scenario.seed = seed;
+    }
+    let explicit_target = match args.target.as_deref().map(parse_target).transpose() {
+        Ok(t) => t,
+        Err(msg) => {
+            eprintln!("error: --target: {msg}");
+            return exit::INVALID_INPUT;
+        }
+    };
+    let schedule = Schedule::new(&scenario.phases, args.reshape.scale, args.reshape.duration);
+    let scenario = Arc::new(scenario);
+
+    // The embedded platform lives exactly as long as the run.
+    let demo_cancel = CancellationToken::new();
+    let (target, demo) = match (explicit_target, &scenario.target) {
+        (Some(url), _) => (url, None),
+        (None, Target::Url(url)) => (url.clone(), None),
+        (None, Target::Embedded) => match start_demo(&scenario, demo_cancel.clone()).await {
+            Ok(server) => {
+                let url = format!("http://{}", server.addr);
+                match url::Url::parse(&url) {
+                    Ok(u) => (u, Some(server)),
+                    Err(e) => {
+                        eprintln!("error: embedded demo address {url}: {e}");
+                        return exit::HARNESS_FAILURE;
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("error: cannot start the embedded demo platform: {e}");
+                return exit::HARNESS_FAILURE;
+            }
+        },
+    };
+    let target_label = if demo.is_some() {
+        format!("{target} (embedded demo)")
+    } else {
+        target.to_string()
+    };
+
+    let config = RunConfig {
+        connections: args.connections as usize,
+        ..RunConfig::default()
+    };
+    let started_at = chrono::Utc::now();
+    let run_id = run_id(&scenario.name, started_at);
+    if !args.quiet {
+        eprintln!(
+            "flashcrowd: running {} against {target_label}: {} phases, {} iterations over {:.1} s (run {run_id})",
+            scenario.name,
+            schedule.phases.iter().filter(|p| !p.duration.is_zero()).count(),
+            schedule.total(),
+            schedule.end().as_secs_f64(),
+        );
+    }
+    let result = engine::run(
+        scenario.clone(),
+        &schedule,
+        &target,
+        &config,
+        interrupts.stop.clone(),
+    )
+    .await;
+    if let Some(server) = demo {
+        demo_cancel.cancel();
+        server.shutdown().await;
+    }
+    let result = match result {
+        Ok(r) => r,
+        Err(e @ EngineError::Target { .. }) => {
+            eprintln!("error: {e}");
+            return exit::INVALID_INPUT;
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::HARNESS_FAILURE;
+        }
+    };
+
+    let info = RunInfo {
+        run_id: &run_id,
+        started_at,
+        target: target_label,
+        scale: args.reshape.scale,
+        config: &config,
+    };
+    let report = report::build(&scenario, &schedule, &result, &info);
+    let out_dir = args
+        .out
+        .unwrap_or_else(|| PathBuf::from("reports").join(&run_id));
+    if !args.quiet {
+        print!("{}", report::terminal::render(&report));
+    }
+    match report::json::write(&out_dir, &report) {
+        Ok(path) => {
+            if !args.quiet {
+                println!("  report: {}", path.display());
+            }
+        }
+        Err(e) => {
+            eprintln!(
+                "error: cannot write the report to {}: {e}",
+                out_dir.display()
+            );
+            return exit::HARNESS_FAILURE;
+        }
+    }
+    exit::for_verdict(report.verdict, report.partial)
+}
+
+fn parse_target(s: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(s).map_err(|e| format!("`{s}` is not a URL: {e}"))?;
+    match url.scheme() {
+        "http" | "https" if url.host().is_some() => Ok(url),
+        "http" | "https" => Err(format!("`{s}` has no host")),
+        other => Err(format!("scheme `{other}` is not supported; use http://")),
+    }
+}
+
+async fn start_demo(scenario: &Scenario, cancel: CancellationToken) -> std::io::Result<DemoServer> {
+    let d = &scenario.demo;
+    let cfg = DemoConfig {
+        stock: d.stock.clone(),
+        payment_slots: d.payment_slots,
+        payment_latency: d.payment_latency,
+        seed: scenario.seed,
+        ..DemoConfig::default()
+    };
+    DemoServer::spawn(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), cfg, cancel).await
+}
+
+/// `20261122T015103Z-quickstart-3fa9`: sortable, readable, and unique enough
+/// for runs started in the same second.
+fn run_id(name: &str, at: chrono::DateTime<chrono::Utc>) -> String {
+    let slug: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .take(40)
+        .collect();
+    let salt = (at.timestamp_subsec_nanos() ^ std::process::id().rotate_left(16)) & 0xffff;
+    format!("{}-{slug}-{salt:04x}", at.format("%Y%m%dT%H%M%SZ"))
+}

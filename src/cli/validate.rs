@@ -1,0 +1,41 @@
+//! `flashcrowd validate`: load each file and print every diagnostic.
+//!
+//! Owns how load problems reach the terminal. Must not validate anything
+//! itself; the `scenario` module does.
+
+use std::path::{Path, PathBuf};
+
+use super::exit;
+use crate::scenario::{self, Scenario};
+
+pub(super) fn run(files: &[PathBuf]) -> u8 {
+    let mut ok = true;
+    for f in files {
+        match load_or_report(f) {
+            Some(s) => println!(
+                "{}: ok ({} phases, {} flows, {} SLOs)",
+                f.display(),
+                s.phases.len(),
+                s.flows.len(),
+                s.slos.len()
+            ),
+            None => ok = false,
+        }
+    }
+    if ok {
+        exit::PASS
+    } else {
+        exit::INVALID_INPUT
+    }
+}
+
+/// Load a scenario, or print why not (to stderr) and return `None`.
+pub(super) fn load_or_report(path: &Path) -> Option<Scenario> {
+    match scenario::load(path) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            eprintln!("{e}");
+            None
+        }
+    }
+}

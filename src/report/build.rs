@@ -1,0 +1,217 @@
+//! Building a [`Report`] from a finished run.
+//!
+//! Owns the mapping from merged metrics and SLO results to report figures,
+//! including the run's verdict and the reasons for it. Must not write files
+//! or print.
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use super::*;
+use crate::engine::{RunConfig, RunResult};
+use crate::scenario::Scenario;
+use crate::schedule::Schedule;
+use crate::slo::{self, RunHealth, SloResult, StepView};
+
+/// Dispatcher lag (p99) above which the generator is called saturated: the
+/// timer alone adds about a millisecond, so this leaves room for a noisy
+/// machine while still catching a generator that cannot keep up.
+const SATURATED_DISPATCH_P99: Duration = Duration::from_millis(25);
+
+/// Facts about the run that are not in the metrics.
+pub struct RunInfo<'a> {
+    pub run_id: &'a str,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub target: String,
+    pub scale: f64,
+    pub config: &'a RunConfig,
+}
+
+/// Assemble the report and its verdict.
+pub fn build(
+    scenario: &Scenario,
+    schedule: &Schedule,
+    run: &RunResult,
+    info: &RunInfo<'_>,
+) -> Report {
+    let rec = &run.recorder;
+    let mut views = Vec::with_capacity(run.keys.len());
+    let mut steps = Vec::with_capacity(run.keys.len());
+    for key in 0..run.keys.len() {
+        let (pi, si) = run.keys.pair(key);
+        let (Some(phase), Some(stats)) = (scenario.phases.get(pi), rec.steps.get(key)) else {
+            continue;
+        };
+        let Some(flow) = scenario.flows.get(phase.flow) else {
+            continue;
+        };
+        let Some(step) = flow.steps.get(si) else {
+            continue;
+        };
+        let active = active_time(schedule, pi, run.elapsed);
+        let c = &stats.counts;
+        steps.push(StepReport {
+            phase: phase.name.clone(),
+            flow: flow.name.clone(),
+            step: step.name.clone(),
+            method: step.method.to_string(),
+            count: c.sent,
+            ok: c.ok,
+            errors: c.errors,
+            rps: if active.is_zero() {
+                0.0
+            } else {
+                c.sent as f64 / active.as_secs_f64()
+            },
+            latency_us: latency(&stats.latency),
+            outcomes: c.clone(),
+        });
+        views.push(StepView {
+            phase: &phase.name,
+            step: &step.name,
+            stats,
+            active,
+        });
+    }
+    let results = slo::evaluate(&scenario.slos, &views);
+
+    let sent: u64 = steps.iter().map(|s| s.count).sum();
+    let ok: u64 = steps.iter().map(|s| s.ok).sum();
+    let dispatch_p99 = quantile_ms(&rec.dispatch_lag, 0.99);
+    let saturated = !rec.dispatch_lag.is_empty()
+        && rec.dispatch_lag.value_at_quantile(0.99) > SATURATED_DISPATCH_P99.as_micros() as u64;
+    let health = RunHealth {
+        partial: run.interrupted,
+        sent,
+        dropped: rec.schedule.dropped,
+        saturated,
+    };
+    let verdict = slo::verdict(&results, &health);
+    let reasons = reasons(&results, &health, dispatch_p99);
+
+    Report {
+        schema_version: SCHEMA_VERSION,
+        run_id: info.run_id.to_owned(),
+        flashcrowd_version: env!("CARGO_PKG_VERSION").to_owned(),
+        scenario: ScenarioInfo {
+            name: scenario.name.clone(),
+            file: scenario.file.display().to_string(),
+            sha256: scenario.sha256.clone(),
+        },
+        seed: scenario.seed,
+        started_at: info
+            .started_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        duration_s: run.elapsed.as_secs_f64(),
+        target: info.target.clone(),
+        scale: info.scale,
+        verdict,
+        verdict_reasons: reasons,
+        partial: run.interrupted,
+        totals: Totals {
+            scheduled: rec.schedule.scheduled,
+            started: rec.schedule.started,
+            sent,
+            ok,
+            errors: sent - ok,
+            late: rec.schedule.late,
+            dropped: rec.schedule.dropped,
+        },
+        generator: Generator {
+            connections: info.config.connections,
+            lanes: info.config.lanes,
+            late_after_ms: info.config.late_after.as_secs_f64() * 1_000.0,
+            dispatch_lag_p99_ms: dispatch_p99,
+            dispatch_lag_max_ms: rec.dispatch_lag.max() as f64 / 1_000.0,
+            start_delay_p99_ms: quantile_ms(&rec.start_delay, 0.99),
+            start_delay_max_ms: rec.start_delay.max() as f64 / 1_000.0,
+            saturated,
+        },
+        steps,
+        slos: results.iter().map(slo_report).collect(),
+    }
+}
+
+/// How long phase `pi` actually ran: its scheduled length, cut short if the
+/// run ended early.
+fn active_time(schedule: &Schedule, pi: usize, elapsed: Duration) -> Duration {
+    schedule.phases.get(pi).map_or(Duration::ZERO, |p| {
+        let end = (p.start + p.duration).min(elapsed.max(p.start));
+        end.saturating_sub(p.start)
+    })
+}
+
+fn latency(h: &Histogram<u64>) -> Latency {
+    if h.is_empty() {
+        return Latency::default();
+    }
+    Latency {
+        samples: h.len(),
+        min: h.min(),
+        p50: h.value_at_quantile(0.5),
+        p90: h.value_at_quantile(0.9),
+        p99: h.value_at_quantile(0.99),
+        p99_9: h.value_at_quantile(0.999),
+        max: h.max(),
+        mean: h.mean(),
+        stdev: h.stdev(),
+    }
+}
+
+fn quantile_ms(h: &Histogram<u64>, q: f64) -> f64 {
+    if h.is_empty() {
+        0.0
+    } else {
+        h.value_at_quantile(q) as f64 / 1_000.0
+    }
+}
+
+fn slo_report(r: &SloResult) -> SloReport {
+    SloReport {
+        expr: r.slo.expr.clone(),
+        observed: r.observed,
+        threshold: r.threshold,
+        unit: r.slo.metric.unit().to_owned(),
+        passed: r.status == SloStatus::Pass,
+        status: r.status,
+        samples: r.samples,
+    }
+}
+
+fn reasons(results: &[SloResult], health: &RunHealth, dispatch_p99_ms: f64) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in results {
+        match (r.status, r.observed) {
+            (SloStatus::Fail, Some(o)) => out.push(format!(
+                "SLO failed: {} (observed {} {})",
+                r.slo.expr,
+                super::terminal::num(o),
+                r.slo.metric.unit()
+            )),
+            (SloStatus::NoData, _) => out.push(format!("no samples for SLO: {}", r.slo.expr)),
+            _ => {}
+        }
+    }
+    if health.sent == 0 {
+        out.push("no request was sent".to_owned());
+    }
+    if health.partial {
+        out.push("the run was interrupted before its schedule ended (partial results)".to_owned());
+    }
+    if health.dropped > 0 {
+        out.push(format!(
+            "{} scheduled iterations were dropped: the backlog was full because the target \
+             (or --connections) could not keep up with the schedule",
+            health.dropped
+        ));
+    }
+    if health.saturated {
+        out.push(format!(
+            "the generator could not keep its schedule (dispatch lag p99 {dispatch_p99_ms:.1} ms \
+             > {} ms): give it more CPU or lower the rate",
+            SATURATED_DISPATCH_P99.as_millis()
+        ));
+    }
+    out
+}

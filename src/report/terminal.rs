@@ -1,0 +1,212 @@
+//! The compact human summary printed at the end of a run.
+//!
+//! Owns layout only: a per-step table (count, rps, p50/p99/p99.9/max,
+//! errors), the schedule line, each SLO with ✓/✗ and the verdict. Must not
+//! compute statistics; everything comes from the [`Report`].
+
+use std::fmt::Write as _;
+
+use super::{Report, StepReport};
+use crate::slo::{SloStatus, Verdict};
+
+/// Render the summary as text (ends with a newline).
+pub fn render(r: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\nflashcrowd {} · scenario {} · seed {} · scale {} · {:.1} s · {}",
+        r.flashcrowd_version,
+        r.scenario.name,
+        r.seed,
+        num(r.scale),
+        r.duration_s,
+        r.target
+    );
+    let header = [
+        "phase", "step", "count", "rps", "p50", "p99", "p99.9", "max", "errors",
+    ];
+    let mut rows: Vec<[String; 9]> = vec![header.map(str::to_owned)];
+    for s in &r.steps {
+        rows.push(step_row(s));
+    }
+    let mut widths = [0usize; 9];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    for (i, row) in rows.iter().enumerate() {
+        let mut line = String::from("  ");
+        for (c, (cell, w)) in row.iter().zip(widths).enumerate() {
+            let pad = w - cell.chars().count();
+            // Names left-aligned, numbers right-aligned.
+            if c < 2 {
+                line.push_str(cell);
+                line.push_str(&" ".repeat(pad + 2));
+            } else {
+                line.push_str(&" ".repeat(pad));
+                line.push_str(cell);
+                line.push_str("  ");
+            }
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
+        if i == 0 {
+            let total: usize = widths.iter().sum::<usize>() + 2 * widths.len();
+            let _ = writeln!(out, "  {}", "─".repeat(total.saturating_sub(2)));
+        }
+    }
+    for s in r.steps.iter().filter(|s| s.errors > 0) {
+        let _ = writeln!(
+            out,
+            "  {}/{} errors: {}",
+            s.phase,
+            s.step,
+            error_breakdown(s)
+        );
+    }
+    let t = &r.totals;
+    let _ = writeln!(
+        out,
+        "\n  schedule: {} scheduled, {} started, {} late (> {} ms), {} dropped · dispatch lag p99 {} ms · start delay p99 {} ms",
+        t.scheduled,
+        t.started,
+        t.late,
+        num(r.generator.late_after_ms),
+        t.dropped,
+        num(r.generator.dispatch_lag_p99_ms),
+        num(r.generator.start_delay_p99_ms),
+    );
+    let _ = writeln!(
+        out,
+        "  requests: {} sent, {} ok, {} errors",
+        t.sent, t.ok, t.errors
+    );
+    if !r.slos.is_empty() {
+        let _ = writeln!(out, "\n  SLOs");
+        let w = r
+            .slos
+            .iter()
+            .map(|s| s.expr.chars().count())
+            .max()
+            .unwrap_or(0);
+        for s in &r.slos {
+            let mark = match s.status {
+                SloStatus::Pass => "✓",
+                SloStatus::Fail => "✗",
+                SloStatus::NoData => "?",
+            };
+            let observed = match s.observed {
+                Some(o) => format!("observed {} {}", num(o), s.unit),
+                None => "no samples".to_owned(),
+            };
+            let pad = w - s.expr.chars().count();
+            let _ = writeln!(out, "  {mark} {}{}  {observed}", s.expr, " ".repeat(pad));
+        }
+    }
+    let _ = writeln!(out);
+    for reason in &r.verdict_reasons {
+        let _ = writeln!(out, "  · {reason}");
+    }
+    let (word, code) = match r.verdict {
+        Verdict::Pass => ("PASS", 0),
+        Verdict::Fail => ("FAIL", 1),
+        Verdict::Inconclusive => ("INCONCLUSIVE", 3),
+    };
+    let _ = writeln!(
+        out,
+        "  verdict: {word} (exit {code}{})",
+        if r.partial { ", partial" } else { "" }
+    );
+    out
+}
+
+fn step_row(s: &StepReport) -> [String; 9] {
+    let l = &s.latency_us;
+    let pct = if s.count == 0 {
+        0.0
+    } else {
+        s.errors as f64 * 100.0 / s.count as f64
+    };
+    [
+        s.phase.clone(),
+        s.step.clone(),
+        s.count.to_string(),
+        num(s.rps),
+        dur(l.p50, l.samples),
+        dur(l.p99, l.samples),
+        dur(l.p99_9, l.samples),
+        dur(l.max, l.samples),
+        format!("{} ({}%)", s.errors, num(pct)),
+    ]
+}
+
+fn error_breakdown(s: &StepReport) -> String {
+    let o = &s.outcomes;
+    let parts = [
+        ("unexpected status", o.bad_status),
+        ("check failed", o.check_failed),
+        ("timeout", o.timeout),
+        ("connect error", o.connect_error),
+        ("connection broken", o.io_error),
+        ("aborted", o.aborted),
+        ("invalid request", o.invalid_request),
+    ];
+    let mut text: Vec<String> = parts
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect();
+    if o.status_5xx > 0 {
+        text.push(format!("({} × 5xx)", o.status_5xx));
+    }
+    text.join(", ")
+}
+
+/// A latency in µs, shown with a unit that keeps 3 significant digits.
+fn dur(us: u64, samples: u64) -> String {
+    if samples == 0 {
+        return "-".to_owned();
+    }
+    let us = us as f64;
+    if us < 1_000.0 {
+        format!("{us:.0}µs")
+    } else if us < 1_000_000.0 {
+        format!("{}ms", num(us / 1_000.0))
+    } else {
+        format!("{}s", num(us / 1_000_000.0))
+    }
+}
+
+/// A number with about three significant digits and no trailing noise.
+pub(crate) fn num(v: f64) -> String {
+    let a = v.abs();
+    let s = if a >= 100.0 || a == 0.0 {
+        format!("{v:.0}")
+    } else if a >= 10.0 {
+        format!("{v:.1}")
+    } else if a >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    };
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::num;
+
+    #[test]
+    fn numbers_keep_three_significant_digits() {
+        assert_eq!(num(1234.5), "1235");
+        assert_eq!(num(12.34), "12.3");
+        assert_eq!(num(2.5), "2.5");
+        assert_eq!(num(0.01234), "0.012");
+        assert_eq!(num(0.0), "0");
+        assert_eq!(num(3.0), "3");
+    }
+}

@@ -1,0 +1,123 @@
+//! Fixtures shared by the integration tests: scenarios built in code and
+//! small HTTP targets with known behaviour, all on 127.0.0.1:0.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::Router;
+use flashcrowd::scenario::template::Template;
+use flashcrowd::scenario::{
+    DemoSettings, Expect, Flow, Load, Phase, RateShape, Scenario, Step, Target,
+};
+use tokio::time::Instant;
+
+/// A one-phase, one-step scenario: GET `/` at a constant rate.
+pub fn constant_get(
+    target: SocketAddr,
+    per_sec: f64,
+    duration: Duration,
+    timeout: Duration,
+) -> Scenario {
+    Scenario {
+        name: "test".into(),
+        file: "test.yaml".into(),
+        sha256: "0".repeat(64),
+        target: Target::Url(url::Url::parse(&format!("http://{target}")).unwrap()),
+        seed: 1,
+        phases: vec![Phase {
+            name: "steady".into(),
+            start: Duration::ZERO,
+            duration,
+            load: Load::Open(RateShape::Constant { per_sec }),
+            flow: 0,
+        }],
+        flows: vec![Flow {
+            name: "hit".into(),
+            steps: vec![Step {
+                name: "get".into(),
+                method: http::Method::GET,
+                path: Template::literal("/"),
+                headers: vec![],
+                body: None,
+                expect: Expect::default(),
+                timeout,
+            }],
+        }],
+        feeders: vec![],
+        slos: vec![],
+        demo: DemoSettings::default(),
+    }
+}
+
+/// Behaviour of a [`spawn_target`] server.
+#[derive(Clone, Default)]
+pub struct TargetBehaviour {
+    /// Every response waits this long.
+    pub delay: Duration,
+    /// Between these offsets from the server's start, nothing is answered;
+    /// everything arriving or in flight is answered when the window ends (a
+    /// process frozen with SIGSTOP behaves the same way).
+    pub freeze: Option<(Duration, Duration)>,
+}
+
+#[derive(Clone)]
+struct Ctx {
+    behaviour: TargetBehaviour,
+    started: Instant,
+    hits: Arc<AtomicU64>,
+}
+
+/// A running test target.
+pub struct TestTarget {
+    pub addr: SocketAddr,
+    pub hits: Arc<AtomicU64>,
+    pub started: Instant,
+}
+
+impl TestTarget {
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
+    }
+}
+
+/// Start a target answering `GET /` with 200 after the configured delay.
+pub async fn spawn_target(behaviour: TargetBehaviour) -> TestTarget {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let started = Instant::now();
+    let hits = Arc::new(AtomicU64::new(0));
+    let ctx = Ctx {
+        behaviour,
+        started,
+        hits: hits.clone(),
+    };
+    let app = Router::new().route("/", get(handler)).with_state(ctx);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    TestTarget {
+        addr,
+        hits,
+        started,
+    }
+}
+
+async fn handler(State(ctx): State<Ctx>) -> &'static str {
+    ctx.hits.fetch_add(1, Ordering::Relaxed);
+    if let Some((from, to)) = ctx.behaviour.freeze {
+        let now = ctx.started.elapsed();
+        if now >= from && now < to {
+            tokio::time::sleep_until(ctx.started + to).await;
+        }
+    }
+    if !ctx.behaviour.delay.is_zero() {
+        tokio::time::sleep(ctx.behaviour.delay).await;
+    }
+    "ok"
+}
