@@ -1,0 +1,100 @@
+//! Real reports satisfy the committed JSON Schema, and the summary shows
+//! what the report says.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use flashcrowd::engine::{self, RunConfig};
+use flashcrowd::report::{self, RunInfo};
+use flashcrowd::scenario::Target;
+use flashcrowd::schedule::Schedule;
+use flashcrowd::slo;
+use support::{constant_get, spawn_target, TargetBehaviour};
+use tokio_util::sync::CancellationToken;
+
+fn schema() -> serde_json::Value {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/reports/schema/report.v1.json"
+    ))
+    .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_report_validates_against_the_committed_schema() {
+    let target = spawn_target(TargetBehaviour::default()).await;
+    let mut scenario = constant_get(
+        target.addr,
+        200.0,
+        Duration::from_secs(1),
+        Duration::from_secs(5),
+    );
+    scenario.slos = vec![
+        slo::parse("p99(get) < 500ms").unwrap(),
+        slo::parse("error_rate(get) < 1%").unwrap(),
+        slo::parse("p99(nothing-matches) < 1s").unwrap(),
+    ];
+    let schedule = Schedule::new(&scenario.phases, 1.0, None);
+    let Target::Url(url) = scenario.target.clone() else {
+        unreachable!()
+    };
+    let cfg = RunConfig::default();
+    let scenario = Arc::new(scenario);
+    let run = engine::run(
+        scenario.clone(),
+        &schedule,
+        &url,
+        &cfg,
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    let info = RunInfo {
+        run_id: "20261122T000000Z-test-0000",
+        started_at: chrono::Utc::now(),
+        target: url.to_string(),
+        scale: 1.0,
+        config: &cfg,
+    };
+    let report = report::build(&scenario, &schedule, &run, &info);
+    let value = serde_json::to_value(&report).unwrap();
+
+    let validator = jsonschema::validator_for(&schema()).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&value)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+
+    // The contract's numbers hold together.
+    assert_eq!(value["totals"]["sent"], 200);
+    assert_eq!(value["totals"]["scheduled"], 200);
+    assert_eq!(value["steps"][0]["count"], 200);
+    assert_eq!(value["slos"][0]["passed"], true);
+    assert_eq!(value["slos"][2]["status"], "no_data");
+    assert_eq!(value["slos"][2]["observed"], serde_json::Value::Null);
+    // A step nobody ran leaves the verdict inconclusive, never a pass.
+    assert_eq!(value["verdict"], "inconclusive");
+
+    let text = report::terminal::render(&report);
+    for needle in [
+        "steady",
+        "get",
+        "200",
+        "✓ p99(get) < 500ms",
+        "? p99(nothing-matches) < 1s",
+        "verdict: INCONCLUSIVE (exit 3)",
+    ] {
+        assert!(text.contains(needle), "summary lacks {needle:?}:\n{text}");
+    }
+}
+
+#[test]
+fn the_schema_rejects_a_report_missing_its_verdict() {
+    let validator = jsonschema::validator_for(&schema()).unwrap();
+    let bad = serde_json::json!({ "schema_version": 1, "run_id": "x" });
+    assert!(!validator.is_valid(&bad));
+}
