@@ -106,9 +106,8 @@ impl Rooms {
             if let Some(room) = m.get(id) {
                 return Ok(Arc::clone(room));
             }
-            // Counted under the shard lock, so two creators of the same room
-            // cannot both pass the cap; distinct rooms may race by at most
-            // one slot per shard, which the bound tolerates.
+            // Reserve a slot before inserting; a loser of the race gives its
+            // slot back, so the cap is exact even across shards.
             if self.count.fetch_add(1, Ordering::AcqRel) >= self.max_rooms {
                 self.count.fetch_sub(1, Ordering::AcqRel);
                 return Err(DemoError::Capacity("room"));
