@@ -204,7 +204,7 @@ fn tracking_rank(status: &str) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tracking_advances_to_delivered_and_never_regresses() {
     let cfg = DemoConfig {
-        tracking_step: Duration::from_millis(40),
+        tracking_step: Duration::from_millis(60),
         ..DemoConfig::default()
     };
     let server = common::spawn(cfg).await;
