@@ -1,35 +1,79 @@
-//! Embedded demo live-commerce platform. STUB: replaced by the real module.
-use std::net::SocketAddr;
-use std::time::Duration;
-use tokio_util::sync::CancellationToken;
-pub struct DemoConfig {
-    pub stock: Vec<(String, u64)>,
-    pub payment_slots: usize,
-    pub payment_latency: Duration,
-    pub tracking_step: Duration,
-    pub seed: u64,
-}
-impl Default for DemoConfig {
-    fn default() -> Self {
-        DemoConfig {
-            stock: vec![],
-            payment_slots: 8,
-            payment_latency: Duration::from_millis(2),
-            tracking_step: Duration::from_secs(2),
-            seed: 0,
-        }
-    }
-}
-pub struct DemoServer {
-    pub addr: SocketAddr,
-}
-impl DemoServer {
-    pub async fn spawn(
-        listen: SocketAddr,
-        _cfg: DemoConfig,
-        _cancel: CancellationToken,
-    ) -> std::io::Result<DemoServer> {
-        Ok(DemoServer { addr: listen })
-    }
-    pub async fn shutdown(self) {}
+//! The embedded demo platform: a small but real live-commerce backend
+//! (products with stock, live rooms with comments, carts, idempotent
+//! checkout, orders, tracking, inventory read-outs) served over HTTP/1.1.
+//!
+//! It gives the quick start, tests and benchmarks a known target, and can
+//! switch on seeded faults so invariant checks have something to catch.
+//! Every number it exposes obeys `initial == remaining + reserved + sold`
+//! and, at rest, `sold == Σ qty of listed orders`.
+//!
+//! Capacity is deliberate: checkout holds one of `payment_slots` for
+//! `payment_latency`, so it saturates near `payment_slots / payment_latency`
+//! orders per second; every other endpoint is in-memory work far cheaper
+//! than the load generator sending it.
+//!
+//! This module must not be imported by anything except the command line
+//! and tests; it owns no measurement and no verdict.
+//!
+//! # Endpoints
+//!
+//! | Method | Path | Success |
+//! |---|---|---|
+//! | GET | `/api/health` | 200 `{"status":"ok"}` |
+//! | GET | `/api/products`, `/api/products/{sku}` | 200 |
+//! | GET | `/api/rooms/{room}` | 200 |
+//! | GET, POST | `/api/rooms/{room}/comments` | 200, 201 |
+//! | POST | `/api/cart` | 200 |
+//! | GET | `/api/cart/{user}` | 200 |
+//! | POST | `/api/checkout` (optional `Idempotency-Key`) | 201 (replay: same status and body, `Idempotent-Replayed: true`) |
+//! | GET | `/api/orders?sku=&key=&after=&limit=`, `/api/orders/{id}`, `/api/orders/{id}/tracking` | 200 |
+//! | GET | `/api/inventory`, `/api/inventory/{sku}` | 200 |
+//!
+//! Errors are `{"error": "<code>", "message": "..."}` with 400 (malformed
+//! JSON, query or path), 402 (payment declined), 404 (unknown route, SKU or
+//! order), 405, 409 (`sold_out`, `request_in_progress`), 413, 422 (invalid
+//! field, wrong body shape, `idempotency_key_mismatch`), 500 or 503
+//! (`capacity_exhausted`).
+
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod cart;
+mod catalog;
+mod checkout;
+mod clock;
+mod config;
+mod error;
+mod faults;
+mod idempotency;
+mod orders;
+mod payment;
+mod requests;
+mod rooms;
+mod routes;
+mod server;
+mod shard;
+mod state;
+mod tracking;
+
+use std::sync::Arc;
+
+pub use cart::{MAX_CARTS, MAX_CART_LINES, MAX_LINE_QTY};
+pub use checkout::{KEY_WAIT, MAX_CHECKOUT_QTY};
+pub use config::{default_catalogue, ConfigError, DemoConfig, ProductSpec, CURRENCY};
+pub use error::DemoError;
+pub use faults::Faults;
+pub use idempotency::MAX_KEY_LEN;
+pub use orders::{MAX_ORDERS, MAX_ORDER_PAGE};
+pub use requests::{MAX_BODY_BYTES, MAX_USER_CHARS};
+pub use rooms::{MAX_COMMENT_CHARS, MAX_COMMENT_PAGE, MAX_RETAINED_COMMENTS, MAX_ROOMS};
+pub use server::{DemoServer, SHUTDOWN_GRACE};
+pub use tracking::TrackingStatus;
+
+/// The demo platform as an axum router with fresh state, for serving on a
+/// custom listener or calling in-process. Invalid SKUs in `cfg` are skipped
+/// here; use [`DemoConfig::validate`] (as [`DemoServer::spawn`] does) to
+/// report them instead.
+pub fn router(cfg: DemoConfig) -> axum::Router {
+    routes::build(Arc::new(state::State::new(&cfg)))
 }

@@ -1,0 +1,120 @@
+//! Running the demo platform on a socket: bind, serve on a task, shut down
+//! gracefully within a bound.
+//!
+//! Owns the listener, the server task and its cancellation. It must not know
+//! any route or business rule; it serves whatever [`super::router`] builds.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::serve::ListenerExt;
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::config::DemoConfig;
+
+/// How long [`DemoServer::shutdown`] waits for in-flight requests before it
+/// aborts the server task.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// Accept-queue length requested from the kernel (which caps it at its own
+/// limit). Tokio's default of 128 makes a burst of new connections, as a
+/// load test opening its pool produces, lose SYNs and stall for the 1 s
+/// retransmission timeout: a stall the demo would be blamed for.
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn bind(listen: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if listen.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // Same as tokio's own bind: a restarted demo can reuse its port at once.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(listen)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
+/// Handle of a running demo platform. Dropping it stops the server (without
+/// waiting); call [`DemoServer::shutdown`] to wait for it.
+#[derive(Debug)]
+pub struct DemoServer {
+    /// The address actually bound (useful when listening on port 0).
+    pub addr: SocketAddr,
+    cancel: CancellationToken,
+    task: Option<JoinHandle<()>>,
+}
+
+impl DemoServer {
+    /// Binds `listen`, starts serving on a new task and returns at once.
+    ///
+    /// The server stops when `cancel` (or [`DemoServer::shutdown`]) fires.
+    /// An invalid configuration is reported as
+    /// [`io::ErrorKind::InvalidInput`] before anything is bound.
+    pub async fn spawn(
+        listen: SocketAddr,
+        cfg: DemoConfig,
+        cancel: CancellationToken,
+    ) -> io::Result<DemoServer> {
+        cfg.validate()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let listener = bind(listen)?;
+        let addr = listener.local_addr()?;
+        // Small JSON responses on a keep-alive connection would otherwise
+        // wait for Nagle's algorithm and distort every latency measured.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(%err, "demo: cannot set TCP_NODELAY");
+            }
+        });
+        let cancel = cancel.child_token();
+        let app = super::router(cfg);
+        let stop = cancel.clone().cancelled_owned();
+        let task = tokio::spawn(async move {
+            if let Err(err) = axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+            {
+                tracing::warn!(%err, "demo platform stopped with an error");
+            }
+        });
+        tracing::info!(%addr, "demo platform listening");
+        Ok(DemoServer {
+            addr,
+            cancel,
+            task: Some(task),
+        })
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish for up to
+    /// [`SHUTDOWN_GRACE`], then aborts whatever is left.
+    pub async fn shutdown(mut self) {
+        self.cancel.cancel();
+        let Some(mut task) = self.task.take() else {
+            return;
+        };
+        if tokio::time::timeout(SHUTDOWN_GRACE, &mut task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("demo platform did not stop within the grace period; aborting");
+            task.abort();
+        }
+    }
+
+    /// Base URL of the running server, e.g. `http://127.0.0.1:40123`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for DemoServer {
+    fn drop(&mut self) {
+        // A forgotten handle must not leave a server running for the rest
+        // of the process (tests create many).
+        self.cancel.cancel();
+    }
+}
