@@ -33,8 +33,9 @@ pub enum LoadError {
     #[error("cannot read {}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
     #[error(
-        "{}: the file is {size} bytes, and scenario files are limited to {limit} bytes",
-        path.display()
+        "{}: the file is {size} bytes, and scenario files are limited to {} MiB",
+        path.display(),
+        limit >> 20
     )]
     TooLarge {
         path: PathBuf,

@@ -106,6 +106,30 @@ fn unknown_fields_suggest_the_closest_known_one() {
     assert_eq!((unknown.line, unknown.col), (4, 1));
 }
 
+#[test]
+fn a_flood_of_problems_is_cut_short_and_says_so() {
+    let mut text = String::from("name: x\nphases: []\nflows: {}\n");
+    for i in 0..150 {
+        text.push_str(&format!("extra{i}: 1\n"));
+    }
+    let d = diags(&text);
+    assert_eq!(d.len(), 101);
+    assert_eq!(
+        d[100].message,
+        "stopped after 100 problems; 52 more are not shown"
+    );
+}
+
+#[test]
+fn too_large_text_is_refused_with_its_size() {
+    let text = " ".repeat(MAX_FILE_BYTES as usize + 1);
+    let err = load_str(Path::new("big.yaml"), &text).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "big.yaml: the file is 4194305 bytes, and scenario files are limited to 4 MiB"
+    );
+}
+
 /// A small deterministic generator (xorshift64*), so failures reproduce.
 struct Gen(u64);
 

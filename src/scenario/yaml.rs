@@ -175,7 +175,10 @@ impl<'a> Source<'a> {
 
     fn byte_of(&self, p: Pos) -> Option<usize> {
         let start = *self.line_starts.get(p.line.checked_sub(1)?)?;
-        let line = &self.text[start..];
+        let end = self.text[start..]
+            .find('\n')
+            .map_or(self.text.len(), |i| start + i);
+        let line = &self.text[start..end];
         let mut chars = line.char_indices();
         let off = match chars.nth(p.col.checked_sub(1)?) {
             Some((i, _)) => i,

@@ -27,6 +27,12 @@ pub struct Cx<'a> {
 }
 
 impl Cx<'_> {
+    /// Problems found so far, kept or not; compare two readings to learn
+    /// whether checking something found a problem.
+    pub fn problems(&self) -> usize {
+        self.diags.len() + self.dropped
+    }
+
     pub fn report(
         &mut self,
         pos: Pos,
@@ -97,7 +103,7 @@ pub struct Fields<'n> {
     entries: &'n [Entry],
     used: Vec<bool>,
     known: Vec<&'static str>,
-    pub path: String,
+    path: String,
 }
 
 impl<'n> Fields<'n> {

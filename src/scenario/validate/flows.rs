@@ -98,7 +98,7 @@ fn step(
     scope: &Scope<'_>,
     defaults: &Defaults,
 ) -> (Option<(String, Pos)>, Option<Step>) {
-    let before = cx.diags.len();
+    let before = cx.problems();
     let Some(mut f) = Fields::of(cx, node, path, "a step (a map such as `{ get: /path }`)") else {
         return (None, None);
     };
@@ -190,7 +190,7 @@ fn step(
     };
 
     // Build the step only if checking it found nothing wrong.
-    let clean = cx.diags.len() == before;
+    let clean = cx.problems() == before;
     let step = match (&name, request, expect, timeout) {
         (Some((name, _)), Some((method, path)), Some(expect), Some(timeout)) if clean => {
             Some(Step {

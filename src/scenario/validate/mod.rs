@@ -101,9 +101,9 @@ pub fn validate(
     let flows_node = top.required(&mut cx, "flows");
     let (flow_infos, flows) = flows::flows(&mut cx, flows_node, &scope, &defaults);
     let phases_node = top.required(&mut cx, "phases");
-    let before = cx.diags.len();
+    let before = cx.problems();
     let (phase_infos, phases) = phases::phases(&mut cx, phases_node, &flow_infos);
-    let phases_complete = cx.diags.len() == before;
+    let phases_complete = cx.problems() == before;
     let slos = slos::slos(
         &mut cx,
         top.get("slos"),

@@ -46,7 +46,7 @@ pub fn phases(
     let mut previous_end = Duration::ZERO;
     for (i, item) in items.iter().enumerate() {
         let path = cx::index("phases", i);
-        let before = cx.diags.len();
+        let before = cx.problems();
         let Some(mut f) = Fields::of(
             cx,
             item,
@@ -94,7 +94,7 @@ pub fn phases(
             });
         }
         if let (Some(name), Some(duration), Some(load), Some(flow)) = (name, duration, load, flow) {
-            if cx.diags.len() == before {
+            if cx.problems() == before {
                 built.push(Phase {
                     name,
                     start,

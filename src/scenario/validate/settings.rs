@@ -124,60 +124,67 @@ pub fn feeders(
     for e in entries {
         let path = cx::join("feeders", &e.key);
         cx::check_name(cx, &e.key, e.key_pos, &path, "feeder", true);
-        let mut columns = None;
-        if let Some(mut f) = Fields::of(cx, &e.value, &path, "a map with `file` and `order`") {
-            let order = match f.get("order") {
-                None => Some(FeedOrder::Sequential),
-                Some(n) => match cx::text(cx, n, &f.path("order")) {
-                    Some("sequential") => Some(FeedOrder::Sequential),
-                    Some("random") => Some(FeedOrder::Random),
-                    Some(other) => {
-                        let p = f.path("order");
-                        cx.at(
-                            n,
-                            &p,
-                            format!("unknown order `{other}`"),
-                            Some("use `sequential` (row after row) or `random`".into()),
-                        );
-                        None
-                    }
-                    None => None,
-                },
-            };
-            let file = f.required(cx, "file");
-            f.finish(cx);
-            if let (Some(file_node), Some(order)) = (file, order) {
-                let fpath = cx::join(&path, "file");
-                if let Some(name) = cx::text(cx, file_node, &fpath) {
-                    match read(&base_dir.join(name)) {
-                        Err(msg) => cx.at(
-                            file_node,
-                            &fpath,
-                            format!("{name}: {msg}"),
-                            Some(
-                                "feeder files are found relative to the scenario file's folder"
-                                    .into(),
-                            ),
-                        ),
-                        Ok(bytes) => match Feeder::from_csv(&e.key, order, &bytes) {
-                            Ok(feeder) => {
-                                columns = Some(feeder.columns.clone());
-                                loaded.push(feeder);
-                            }
-                            Err(err) => cx.at(
-                                file_node,
-                                &fpath,
-                                format!("{name}: {}", err.message),
-                                err.hint,
-                            ),
-                        },
-                    }
-                }
-            }
-        }
-        scope.push((e.key.to_string(), columns));
+        let feeder = Fields::of(cx, &e.value, &path, "a map with `file` and `order`")
+            .and_then(|f| feeder(cx, f, &e.key, base_dir, read));
+        scope.push((
+            e.key.to_string(),
+            feeder.as_ref().map(|f| f.columns.clone()),
+        ));
+        loaded.extend(feeder);
     }
     (scope, loaded)
+}
+
+/// One feeder: `{ file, order }`, read and parsed.
+fn feeder(
+    cx: &mut Cx<'_>,
+    mut f: Fields<'_>,
+    name: &str,
+    base_dir: &Path,
+    read: &mut ReadFile<'_>,
+) -> Option<Feeder> {
+    let order = match f.get("order") {
+        None => Some(FeedOrder::Sequential),
+        Some(n) => match cx::text(cx, n, &f.path("order")) {
+            Some("sequential") => Some(FeedOrder::Sequential),
+            Some("random") => Some(FeedOrder::Random),
+            Some(other) => {
+                cx.at(
+                    n,
+                    &f.path("order"),
+                    format!("unknown order `{other}`"),
+                    Some("use `sequential` (row after row) or `random`".into()),
+                );
+                None
+            }
+            None => None,
+        },
+    };
+    let file = f.required(cx, "file");
+    let path = f.path("file");
+    f.finish(cx);
+    let (file, order) = (file?, order?);
+    let file_name = cx::text(cx, file, &path)?;
+    let bytes = match read(&base_dir.join(file_name)) {
+        Ok(bytes) => bytes,
+        Err(reason) => {
+            let hint = "feeder files are found relative to the scenario file's folder";
+            cx.at(
+                file,
+                &path,
+                format!("{file_name}: {reason}"),
+                Some(hint.into()),
+            );
+            return None;
+        }
+    };
+    match Feeder::from_csv(name, order, &bytes) {
+        Ok(feeder) => Some(feeder),
+        Err(e) => {
+            cx.at(file, &path, format!("{file_name}: {}", e.message), e.hint);
+            None
+        }
+    }
 }
 
 /// Report a variable and a feeder sharing a name.
