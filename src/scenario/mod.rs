@@ -1,24 +1,160 @@
 //! Scenario files: loading, validation and the typed model.
 //!
 //! Owns turning a YAML file into a [`Scenario`] or a complete list of
-//! [`Diagnostic`]s. Must not send requests or know about the engine.
-//!
-//! STUB: the loader replaces this file.
+//! [`Diagnostic`]s: size cap, hashing, the marked YAML tree (`yaml`),
+//! validation (`validate`), units, templates and CSV feeders. Must not send
+//! requests or know about the engine.
 
+mod diagnostic;
 pub mod feeder;
+mod flow_guard;
 pub mod model;
+mod suggest;
 pub mod template;
 pub mod units;
+mod validate;
+mod yaml;
 
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+pub use diagnostic::{Diagnostic, Diagnostics};
 pub use model::*;
 
-/// STUB
+/// Largest scenario file accepted; bigger files are refused before parsing.
+pub const MAX_FILE_BYTES: u64 = 4 << 20;
+
+/// Why a scenario could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("stub")]
-    Invalid,
+    #[error("cannot read {}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error(
+        "{}: the file is {size} bytes, and scenario files are limited to {} MiB",
+        path.display(),
+        limit >> 20
+    )]
+    TooLarge {
+        path: PathBuf,
+        size: u64,
+        limit: u64,
+    },
+    #[error("{0}")]
+    Invalid(Diagnostics),
 }
-/// STUB
-pub fn load(_path: &std::path::Path) -> Result<Scenario, LoadError> {
-    Err(LoadError::Invalid)
+
+/// Read, hash, parse and validate a scenario file; CSV feeders are read
+/// relative to the file's directory.
+pub fn load(path: &Path) -> Result<Scenario, LoadError> {
+    let bytes = read_capped(path, MAX_FILE_BYTES).map_err(|e| match e {
+        Capped::Io(source) => LoadError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+        Capped::TooLarge(size) => LoadError::TooLarge {
+            path: path.to_path_buf(),
+            size,
+            limit: MAX_FILE_BYTES,
+        },
+    })?;
+    match String::from_utf8(bytes) {
+        Ok(text) => load_str(path, &text),
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let pos = yaml::Source::pos_of_byte(e.as_bytes(), at);
+            Err(LoadError::Invalid(Diagnostics(vec![Diagnostic {
+                file: path.to_path_buf(),
+                line: pos.line,
+                col: pos.col,
+                path: String::new(),
+                message: "the file is not valid UTF-8".into(),
+                hint: Some("save it as UTF-8".into()),
+            }])))
+        }
+    }
 }
+
+/// Like [`load`], with the text already in hand; `file` names it in
+/// diagnostics and locates feeder files.
+pub fn load_str(file: &Path, text: &str) -> Result<Scenario, LoadError> {
+    load_with(file, text, &mut read_feeder_file)
+}
+
+/// [`load_str`] with a chosen way of reading feeder files.
+fn load_with(
+    file: &Path,
+    text: &str,
+    read: &mut validate::ReadFile<'_>,
+) -> Result<Scenario, LoadError> {
+    let size = text.len() as u64;
+    if size > MAX_FILE_BYTES {
+        return Err(LoadError::TooLarge {
+            path: file.to_path_buf(),
+            size,
+            limit: MAX_FILE_BYTES,
+        });
+    }
+    let sha256 = hex::encode(Sha256::digest(text.as_bytes()));
+    let src = yaml::Source::new(text);
+    let doc = match yaml::parse(text) {
+        Ok(doc) => doc,
+        Err(issue) => {
+            return Err(LoadError::Invalid(Diagnostics(vec![Diagnostic {
+                file: file.to_path_buf(),
+                line: issue.pos.line,
+                col: issue.pos.col,
+                path: issue.path,
+                message: issue.message,
+                hint: issue.hint,
+            }])))
+        }
+    };
+    let base_dir = file.parent().unwrap_or(Path::new(""));
+    let input = validate::Input {
+        file,
+        src: &src,
+        sha256,
+        base_dir,
+    };
+    validate::validate(input, doc, read).map_err(|d| LoadError::Invalid(Diagnostics(d)))
+}
+
+enum Capped {
+    Io(io::Error),
+    TooLarge(u64),
+}
+
+/// Read a whole file, refusing files larger than `limit` without reading
+/// them (and files that grow past it while being read).
+fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, Capped> {
+    let file = File::open(path).map_err(Capped::Io)?;
+    let len = file.metadata().map_err(Capped::Io)?.len();
+    if len > limit {
+        return Err(Capped::TooLarge(len));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(Capped::Io)?;
+    if bytes.len() as u64 > limit {
+        return Err(Capped::TooLarge(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+fn read_feeder_file(path: &Path) -> Result<Vec<u8>, String> {
+    read_capped(path, feeder::MAX_FEEDER_BYTES).map_err(|e| match e {
+        Capped::Io(e) if e.kind() == io::ErrorKind::NotFound => "no such file".to_owned(),
+        Capped::Io(e) => format!("cannot read it: {e}"),
+        Capped::TooLarge(size) => format!(
+            "the file is {size} bytes, and feeder files are limited to {} MiB",
+            feeder::MAX_FEEDER_BYTES >> 20
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,195 @@
+//! The binary end to end: exit codes, reports on disk, interrupts, and
+//! invalid input that never sends a request.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{spawn_target, TargetBehaviour};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_flashcrowd"))
+}
+
+fn repo(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+fn tmp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("flashcrowd-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().unwrap()
+}
+
+fn read_report(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("report.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn schema_errors(report: &serde_json::Value) -> Vec<String> {
+    let text = std::fs::read_to_string(repo("reports/schema/report.v1.json")).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let v = jsonschema::validator_for(&schema).unwrap();
+    v.iter_errors(report).map(|e| format!("{e} at {}", e.instance_path)).collect()
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+#[test]
+fn quickstart_cut_short_passes_and_writes_a_schema_valid_report() {
+    let out = tmp_dir("quickstart");
+    let o = run(&[
+        "run",
+        repo("scenarios/quickstart.yaml").to_str().unwrap(),
+        "--duration",
+        "4s",
+        "--scale",
+        "0.3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(code(&o), 0, "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout.contains("verdict: PASS"), "{stdout}");
+    assert!(stdout.contains("p99.9"), "the summary table is printed: {stdout}");
+    let report = read_report(&out);
+    assert_eq!(schema_errors(&report), Vec::<String>::new());
+    assert_eq!(report["verdict"], "pass");
+    assert_eq!(report["partial"], false);
+    assert!(report["totals"]["sent"].as_u64().unwrap() > 100);
+    assert_eq!(report["totals"]["dropped"], 0);
+}
+
+#[test]
+fn a_target_that_cannot_keep_up_fails_its_slo_with_exit_1() {
+    let out = tmp_dir("overload");
+    let fixture = repo("tests/fixtures/cli/overload.yaml");
+    let base = run(&["run", fixture.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"]);
+    assert_eq!(code(&base), 0, "at scale 1 the demo keeps up: {}", String::from_utf8_lossy(&base.stderr));
+
+    let o = run(&["run", fixture.to_str().unwrap(), "--scale", "4", "--out", out.to_str().unwrap(), "-q"]);
+    let report = read_report(&out);
+    assert_eq!(code(&o), 1, "{report:#}");
+    assert_eq!(report["verdict"], "fail");
+    assert_eq!(report["totals"]["scheduled"], 1280);
+    // Queueing, not a lower rate: every scheduled checkout was sent, and the
+    // wait behind the saturated payment stage shows up as lateness.
+    assert!(report["totals"]["late"].as_u64().unwrap() > 100, "{report:#}");
+    let p99_ms = report["slos"][0]["observed"].as_f64().unwrap();
+    assert!(p99_ms > 250.0, "p99 {p99_ms} ms");
+}
+
+#[test]
+fn an_invalid_scenario_is_refused_before_any_request() {
+    let target = tokio::runtime::Runtime::new().unwrap();
+    let t = target.block_on(spawn_target(TargetBehaviour::default()));
+    let dir = tmp_dir("invalid");
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = std::fs::read_to_string(repo("scenarios/quickstart.yaml")).unwrap();
+    let bad = text.replacen("duration: 10s", "duration: 10 parsecs", 1).replacen("seed: 42", "seed: 42\nsede: 43", 1);
+    assert_ne!(bad, text);
+    let file = dir.join("bad.yaml");
+    std::fs::write(&file, bad).unwrap();
+
+    let v = run(&["validate", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&v.stderr);
+    assert_eq!(code(&v), 2, "{stderr}");
+    let diags: Vec<&str> = stderr.lines().filter(|l| l.contains("bad.yaml:")).collect();
+    assert_eq!(diags.len(), 2, "{stderr}");
+    assert!(stderr.contains("parsecs"), "{stderr}");
+    assert!(stderr.contains("sede"), "{stderr}");
+
+    let url = format!("http://{}", t.addr);
+    let r = run(&["run", file.to_str().unwrap(), "--target", &url, "--out", dir.join("out").to_str().unwrap()]);
+    assert_eq!(code(&r), 2);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(t.hits(), 0, "an invalid file must not send anything");
+    assert!(!dir.join("out").exists());
+}
+
+#[test]
+fn bad_flags_exit_2() {
+    let q = repo("scenarios/quickstart.yaml");
+    let q = q.to_str().unwrap();
+    assert_eq!(code(&run(&["run", q, "--scale", "0"])), 2);
+    assert_eq!(code(&run(&["run", q, "--duration", "soon"])), 2);
+    assert_eq!(code(&run(&["run", q, "--target", "ftp://x"])), 2);
+    assert_eq!(code(&run(&["run", "does-not-exist.yaml"])), 2);
+    assert_eq!(code(&run(&["frobnicate"])), 2);
+    assert_eq!(code(&run(&["--help"])), 0);
+}
+
+#[test]
+fn plan_prints_the_timeline_and_sends_nothing() {
+    let o = run(&["plan", repo("scenarios/quickstart.yaml").to_str().unwrap(), "--scale", "0.5"]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(code(&o), 0, "{stdout}");
+    assert!(stdout.contains("iterations"), "{stdout}");
+    assert!(stdout.contains("peak"), "{stdout}");
+}
+
+fn interrupt(pid: u32) {
+    let ok = Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap();
+    assert!(ok.success());
+}
+
+#[test]
+fn ctrl_c_writes_a_partial_inconclusive_report_and_exits_130() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let t = rt.block_on(spawn_target(TargetBehaviour::default()));
+    let out = tmp_dir("interrupt");
+    let mut child = bin()
+        .args(["run", repo("tests/fixtures/cli/slow.yaml").to_str().unwrap(), "--target"])
+        .arg(format!("http://{}", t.addr))
+        .args(["--out", out.to_str().unwrap(), "-q"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let sent_at = Instant::now();
+    interrupt(child.id());
+    let status = child.wait().unwrap();
+    assert!(sent_at.elapsed() < Duration::from_secs(3), "{:?}", sent_at.elapsed());
+    assert_eq!(status.code(), Some(130));
+    let report = read_report(&out);
+    assert_eq!(report["partial"], true);
+    assert_eq!(report["verdict"], "inconclusive");
+    assert!(report["totals"]["sent"].as_u64().unwrap() > 10);
+    assert_eq!(schema_errors(&report), Vec::<String>::new());
+}
+
+#[test]
+fn a_second_ctrl_c_exits_at_once() {
+    // The target never answers within the test, so the first interrupt's
+    // 2 s grace would run out; the second one must not wait for it.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let t = rt.block_on(spawn_target(TargetBehaviour {
+        delay: Duration::from_secs(60),
+        ..TargetBehaviour::default()
+    }));
+    let mut child = bin()
+        .args(["run", repo("tests/fixtures/cli/slow.yaml").to_str().unwrap(), "--target"])
+        .arg(format!("http://{}", t.addr))
+        .args(["--out", tmp_dir("second").to_str().unwrap(), "-q"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    interrupt(child.id());
+    std::thread::sleep(Duration::from_millis(100));
+    let sent_at = Instant::now();
+    interrupt(child.id());
+    let status = child.wait().unwrap();
+    assert!(sent_at.elapsed() < Duration::from_millis(1000), "{:?}", sent_at.elapsed());
+    assert_eq!(status.code(), Some(130));
+}
