@@ -36,7 +36,9 @@ fn schema_errors(report: &serde_json::Value) -> Vec<String> {
     let text = std::fs::read_to_string(repo("reports/schema/report.v1.json")).unwrap();
     let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
     let v = jsonschema::validator_for(&schema).unwrap();
-    v.iter_errors(report).map(|e| format!("{e} at {}", e.instance_path)).collect()
+    v.iter_errors(report)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect()
 }
 
 fn code(o: &Output) -> i32 {
@@ -44,45 +46,99 @@ fn code(o: &Output) -> i32 {
 }
 
 #[test]
-fn quickstart_cut_short_passes_and_writes_a_schema_valid_report() {
+fn quickstart_at_a_quarter_scale_passes_and_writes_a_schema_valid_report() {
     let out = tmp_dir("quickstart");
     let o = run(&[
         "run",
         repo("scenarios/quickstart.yaml").to_str().unwrap(),
-        "--duration",
-        "4s",
         "--scale",
-        "0.3",
+        "0.25",
         "--out",
         out.to_str().unwrap(),
     ]);
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(code(&o), 0, "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        code(&o),
+        0,
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(stdout.contains("verdict: PASS"), "{stdout}");
-    assert!(stdout.contains("p99.9"), "the summary table is printed: {stdout}");
+    assert!(
+        stdout.contains("p99.9"),
+        "the summary table is printed: {stdout}"
+    );
+    assert!(stdout.contains("✓ p99(checkout) < 250ms"), "{stdout}");
     let report = read_report(&out);
     assert_eq!(schema_errors(&report), Vec::<String>::new());
     assert_eq!(report["verdict"], "pass");
     assert_eq!(report["partial"], false);
-    assert!(report["totals"]["sent"].as_u64().unwrap() > 100);
+    // 25% of 2250 + 2000 + 15000 iterations, one request each.
+    assert_eq!(report["totals"]["scheduled"], 4812);
+    assert_eq!(report["totals"]["sent"], 4812);
     assert_eq!(report["totals"]["dropped"], 0);
+}
+
+#[test]
+fn cutting_the_timeline_before_a_step_runs_is_inconclusive_not_a_pass() {
+    let out = tmp_dir("cut");
+    let o = run(&[
+        "run",
+        repo("scenarios/quickstart.yaml").to_str().unwrap(),
+        "--duration",
+        "3s",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(code(&o), 3);
+    let report = read_report(&out);
+    assert_eq!(report["verdict"], "inconclusive");
+    let reasons = report["verdict_reasons"].to_string();
+    assert!(
+        reasons.contains("no samples for SLO: p99(checkout) < 250ms"),
+        "{reasons}"
+    );
+    assert_eq!(schema_errors(&report), Vec::<String>::new());
 }
 
 #[test]
 fn a_target_that_cannot_keep_up_fails_its_slo_with_exit_1() {
     let out = tmp_dir("overload");
     let fixture = repo("tests/fixtures/cli/overload.yaml");
-    let base = run(&["run", fixture.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"]);
-    assert_eq!(code(&base), 0, "at scale 1 the demo keeps up: {}", String::from_utf8_lossy(&base.stderr));
+    let base = run(&[
+        "run",
+        fixture.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(
+        code(&base),
+        0,
+        "at scale 1 the demo keeps up: {}",
+        String::from_utf8_lossy(&base.stderr)
+    );
 
-    let o = run(&["run", fixture.to_str().unwrap(), "--scale", "4", "--out", out.to_str().unwrap(), "-q"]);
+    let o = run(&[
+        "run",
+        fixture.to_str().unwrap(),
+        "--scale",
+        "4",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
     let report = read_report(&out);
     assert_eq!(code(&o), 1, "{report:#}");
     assert_eq!(report["verdict"], "fail");
     assert_eq!(report["totals"]["scheduled"], 1280);
     // Queueing, not a lower rate: every scheduled checkout was sent, and the
     // wait behind the saturated payment stage shows up as lateness.
-    assert!(report["totals"]["late"].as_u64().unwrap() > 100, "{report:#}");
+    assert!(
+        report["totals"]["late"].as_u64().unwrap() > 100,
+        "{report:#}"
+    );
     let p99_ms = report["slos"][0]["observed"].as_f64().unwrap();
     assert!(p99_ms > 250.0, "p99 {p99_ms} ms");
 }
@@ -94,7 +150,9 @@ fn an_invalid_scenario_is_refused_before_any_request() {
     let dir = tmp_dir("invalid");
     std::fs::create_dir_all(&dir).unwrap();
     let text = std::fs::read_to_string(repo("scenarios/quickstart.yaml")).unwrap();
-    let bad = text.replacen("duration: 10s", "duration: 10 parsecs", 1).replacen("seed: 42", "seed: 42\nsede: 43", 1);
+    let bad = text
+        .replacen("duration: 10s", "duration: 10 parsecs", 1)
+        .replacen("seed: 42", "seed: 42\nsede: 43", 1);
     assert_ne!(bad, text);
     let file = dir.join("bad.yaml");
     std::fs::write(&file, bad).unwrap();
@@ -108,7 +166,14 @@ fn an_invalid_scenario_is_refused_before_any_request() {
     assert!(stderr.contains("sede"), "{stderr}");
 
     let url = format!("http://{}", t.addr);
-    let r = run(&["run", file.to_str().unwrap(), "--target", &url, "--out", dir.join("out").to_str().unwrap()]);
+    let r = run(&[
+        "run",
+        file.to_str().unwrap(),
+        "--target",
+        &url,
+        "--out",
+        dir.join("out").to_str().unwrap(),
+    ]);
     assert_eq!(code(&r), 2);
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(t.hits(), 0, "an invalid file must not send anything");
@@ -129,7 +194,12 @@ fn bad_flags_exit_2() {
 
 #[test]
 fn plan_prints_the_timeline_and_sends_nothing() {
-    let o = run(&["plan", repo("scenarios/quickstart.yaml").to_str().unwrap(), "--scale", "0.5"]);
+    let o = run(&[
+        "plan",
+        repo("scenarios/quickstart.yaml").to_str().unwrap(),
+        "--scale",
+        "0.5",
+    ]);
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert_eq!(code(&o), 0, "{stdout}");
     assert!(stdout.contains("iterations"), "{stdout}");
@@ -137,7 +207,10 @@ fn plan_prints_the_timeline_and_sends_nothing() {
 }
 
 fn interrupt(pid: u32) {
-    let ok = Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap();
+    let ok = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
     assert!(ok.success());
 }
 
@@ -147,7 +220,11 @@ fn ctrl_c_writes_a_partial_inconclusive_report_and_exits_130() {
     let t = rt.block_on(spawn_target(TargetBehaviour::default()));
     let out = tmp_dir("interrupt");
     let mut child = bin()
-        .args(["run", repo("tests/fixtures/cli/slow.yaml").to_str().unwrap(), "--target"])
+        .args([
+            "run",
+            repo("tests/fixtures/cli/slow.yaml").to_str().unwrap(),
+            "--target",
+        ])
         .arg(format!("http://{}", t.addr))
         .args(["--out", out.to_str().unwrap(), "-q"])
         .stdout(Stdio::null())
@@ -158,7 +235,11 @@ fn ctrl_c_writes_a_partial_inconclusive_report_and_exits_130() {
     let sent_at = Instant::now();
     interrupt(child.id());
     let status = child.wait().unwrap();
-    assert!(sent_at.elapsed() < Duration::from_secs(3), "{:?}", sent_at.elapsed());
+    assert!(
+        sent_at.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        sent_at.elapsed()
+    );
     assert_eq!(status.code(), Some(130));
     let report = read_report(&out);
     assert_eq!(report["partial"], true);
@@ -177,7 +258,11 @@ fn a_second_ctrl_c_exits_at_once() {
         ..TargetBehaviour::default()
     }));
     let mut child = bin()
-        .args(["run", repo("tests/fixtures/cli/slow.yaml").to_str().unwrap(), "--target"])
+        .args([
+            "run",
+            repo("tests/fixtures/cli/slow.yaml").to_str().unwrap(),
+            "--target",
+        ])
         .arg(format!("http://{}", t.addr))
         .args(["--out", tmp_dir("second").to_str().unwrap(), "-q"])
         .stdout(Stdio::null())
@@ -190,6 +275,10 @@ fn a_second_ctrl_c_exits_at_once() {
     let sent_at = Instant::now();
     interrupt(child.id());
     let status = child.wait().unwrap();
-    assert!(sent_at.elapsed() < Duration::from_millis(1000), "{:?}", sent_at.elapsed());
+    assert!(
+        sent_at.elapsed() < Duration::from_millis(1000),
+        "{:?}",
+        sent_at.elapsed()
+    );
     assert_eq!(status.code(), Some(130));
 }

@@ -186,7 +186,7 @@ fn parse_scale(s: &str) -> Result<f64, String> {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = crate::scenario::units::parse_duration(s).map_err(|e| match e.hint {
+    let d = crate::scenario::units::parse_duration(s).map_err(|e| match &e.hint {
         Some(h) => format!("{e} ({h})"),
         None => e.to_string(),
     })?;

@@ -142,9 +142,24 @@ pub async fn run(
     lane_tasks.close();
 
     let t0 = Instant::now();
-    let mut dispatch = Recorder::new(keys.len());
-    dispatch_all(schedule, cfg.segment, t0, &senders, &stop, &mut dispatch).await;
-    drop(senders);
+    let dispatcher = {
+        let schedule = schedule.clone();
+        let segment = cfg.segment;
+        let stop = stop.clone();
+        let n_keys = keys.len();
+        tokio::task::spawn_blocking(move || {
+            let mut rec = Recorder::new(n_keys);
+            dispatch_all(&schedule, segment, t0, &senders, &stop, &mut rec);
+            // Dropping the senders here tells the lanes the schedule is over.
+            drop(senders);
+            rec
+        })
+    };
+    let dispatch = match dispatcher.await {
+        Ok(rec) => rec,
+        // Only a panic in the dispatcher gets here; the lanes still report.
+        Err(_) => Recorder::new(keys.len()),
+    };
 
     // Drain: lanes finish by themselves once their channels are empty and
     // their requests have ended (every request has a deadline). An interrupt
@@ -187,7 +202,13 @@ pub async fn run(
 /// sequence number over the lanes. Counts scheduled arrivals, arrivals
 /// dropped because a lane's backlog was full, and how late the dispatcher
 /// itself was.
-async fn dispatch_all(
+///
+/// This runs on a thread of its own rather than as a task: the runtime's
+/// timer ticks in whole milliseconds, so a task would release most arrivals
+/// up to a millisecond late, and since latency is measured from the intended
+/// time that lag would be charged to the target. A thread sleeping on the
+/// OS timer wakes within tens of microseconds.
+fn dispatch_all(
     schedule: &Schedule,
     segment: Segment,
     t0: Instant,
@@ -195,18 +216,28 @@ async fn dispatch_all(
     stop: &CancellationToken,
     rec: &mut Recorder,
 ) {
+    // Longest single sleep, so an interrupt during a quiet stretch of the
+    // timeline is noticed quickly.
+    const MAX_NAP: Duration = Duration::from_millis(5);
+    // Below this the OS sleep would overshoot; spin instead.
+    const SPIN_BELOW: Duration = Duration::from_micros(60);
     let lanes = senders.len() as u64;
     for arrival in schedule.arrivals(segment) {
         let intended = t0 + arrival.at;
         let mut now = Instant::now();
-        if intended > now {
-            tokio::select! {
-                biased;
-                _ = stop.cancelled() => return,
-                _ = tokio::time::sleep_until(intended) => {}
+        while now < intended {
+            if stop.is_cancelled() {
+                return;
+            }
+            let wait = intended - now;
+            if wait > SPIN_BELOW {
+                std::thread::sleep((wait - SPIN_BELOW / 2).min(MAX_NAP));
+            } else {
+                std::hint::spin_loop();
             }
             now = Instant::now();
-        } else if stop.is_cancelled() {
+        }
+        if stop.is_cancelled() {
             return;
         }
         rec.schedule.scheduled += 1;

