@@ -54,9 +54,9 @@ mod tests {
     use super::*;
     use tokio::time::Instant;
 
-    #[tokio::test(start_paused = true)]
-    async fn throughput_is_slots_over_latency() {
-        let payment = Arc::new(Payment::new(2, Duration::from_millis(50)));
+    /// Time for 10 concurrent authorisations of 50 ms each with `slots`.
+    async fn ten_authorisations(slots: usize) -> Duration {
+        let payment = Arc::new(Payment::new(slots, Duration::from_millis(50)));
         let start = Instant::now();
         let tasks: Vec<_> = (0..10)
             .map(|_| {
@@ -67,23 +67,17 @@ mod tests {
         for t in tasks {
             t.await.unwrap().unwrap();
         }
+        start.elapsed()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn throughput_is_slots_over_latency() {
         // 10 authorisations, 2 at a time, 50 ms each: 5 rounds.
-        assert_eq!(start.elapsed(), Duration::from_millis(250));
+        assert_eq!(ten_authorisations(2).await, Duration::from_millis(250));
     }
 
     #[tokio::test(start_paused = true)]
     async fn zero_slots_means_unlimited() {
-        let payment = Arc::new(Payment::new(0, Duration::from_millis(50)));
-        let start = Instant::now();
-        let tasks: Vec<_> = (0..10)
-            .map(|_| {
-                let p = Arc::clone(&payment);
-                tokio::spawn(async move { p.authorise().await })
-            })
-            .collect();
-        for t in tasks {
-            t.await.unwrap().unwrap();
-        }
-        assert_eq!(start.elapsed(), Duration::from_millis(50));
+        assert_eq!(ten_authorisations(0).await, Duration::from_millis(50));
     }
 }

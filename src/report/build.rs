@@ -88,7 +88,19 @@ pub fn build(
         saturated,
     };
     let verdict = slo::verdict(&results, &health);
-    let reasons = reasons(&results, &health, dispatch_p99);
+    let mut reasons = reasons(&results, &health, dispatch_p99);
+    if rec.schedule.late > 0 && verdict != slo::Verdict::Pass {
+        // Lateness is already charged to latency (it is measured from the
+        // intended time); say where it came from so nobody blames the wrong side.
+        reasons.push(format!(
+            "{} iterations started more than {} ms late (start delay p99 {:.1} ms): every one \
+             of the {} connections was busy; if the target can take more, raise --connections",
+            rec.schedule.late,
+            info.config.late_after.as_millis(),
+            quantile_ms(&rec.start_delay, 0.99),
+            info.config.connections
+        ));
+    }
 
     Report {
         schema_version: SCHEMA_VERSION,
