@@ -49,6 +49,7 @@ async fn a_one_second_freeze_is_charged_to_every_request_queued_behind_it() {
     let p50 = ms(s.latency.value_at_quantile(0.50));
     let p99 = ms(s.latency.value_at_quantile(0.99));
     let max = ms(s.latency.max());
+    eprintln!("freeze 1 s at 200/s for 5 s: p50 {p50} ms, p99 {p99} ms, max {max} ms");
     assert_eq!(s.counts.sent, 1000);
     assert_eq!(s.counts.ok, 1000);
     assert!(p99 >= 750.0, "p99 {p99} ms should carry the freeze");

@@ -32,6 +32,21 @@ Quick start:
   flashcrowd run scenarios/quickstart.yaml
   flashcrowd plan scenarios/quickstart.yaml --scale 0.01";
 
+const RUN_HELP: &str = "\
+How it measures:
+  Iterations start at their intended times from the load shape, whatever the
+  target does (open model). Latency is measured from the intended start, so a
+  stalling target is charged for the queue it causes. Iterations starting more
+  than 10 ms late are counted as late; if more are waiting than the backlog
+  holds, the rest are dropped and counted. A run with drops, a lagging
+  generator, or an SLO without samples is inconclusive, never a pass.
+
+Examples:
+  flashcrowd run scenarios/quickstart.yaml
+  flashcrowd run scenarios/quickstart.yaml --scale 3           # watch it break
+  flashcrowd run gate.yaml --scale 0.01 --out reports/ci       # a CI gate
+  flashcrowd run session.yaml --target http://staging:8080 --seed 7";
+
 /// Rehearse the flash crowd before it arrives: replay a live-commerce
 /// session's traffic bursts against a target and judge it by its SLOs.
 #[derive(Debug, Parser)]
@@ -44,6 +59,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a scenario and print a verdict (exit 0 pass, 1 fail, 3 inconclusive).
+    #[command(after_help = RUN_HELP)]
     Run(RunArgs),
     /// Check scenario files and report every problem at once (exit 2 if any).
     Validate {

@@ -137,6 +137,29 @@ impl Schedule {
     }
 
     /// The arrivals of one segment, in time order (ties: phase order).
+    ///
+    /// Segments of the same schedule are disjoint and together hold every
+    /// arrival, each with the same `seq` it has in the whole schedule:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use flashcrowd::scenario::RateShape;
+    /// use flashcrowd::schedule::{PhaseSchedule, Schedule, Segment};
+    ///
+    /// let schedule = Schedule {
+    ///     phases: vec![PhaseSchedule {
+    ///         start: Duration::ZERO,
+    ///         duration: Duration::from_secs(2),
+    ///         shape: RateShape::Ramp { from: 0.0, to: 100.0 },
+    ///     }],
+    /// };
+    /// assert_eq!(schedule.total(), 100);
+    /// let first: Vec<u64> = schedule.arrivals(Segment { index: 0, count: 3 }).map(|a| a.seq).collect();
+    /// let second: Vec<u64> = schedule.arrivals(Segment { index: 1, count: 3 }).map(|a| a.seq).collect();
+    /// assert_eq!(&first[..3], &[0, 3, 6]);
+    /// assert_eq!(&second[..3], &[1, 4, 7]);
+    /// assert_eq!(first.len() + second.len() + schedule.arrivals(Segment { index: 2, count: 3 }).count(), 100);
+    /// ```
     pub fn arrivals(&self, segment: Segment) -> Arrivals<'_> {
         let mut heap = BinaryHeap::with_capacity(self.phases.len());
         for (i, p) in self.phases.iter().enumerate() {

@@ -129,6 +129,20 @@ const METRIC_HINT: &str =
 
 /// Parse `METRIC(STEP) OP VALUE`, e.g. `p99(checkout) < 250ms`,
 /// `error_rate(*) < 1%`, `throughput(product) >= 900/s`.
+///
+/// Thresholds come back in base units: µs, fractions, per second.
+///
+/// ```
+/// use flashcrowd::slo::{parse, Metric, Selector};
+///
+/// let slo = parse("p99.9(link-drop/checkout) <= 1.5s").unwrap();
+/// assert_eq!(slo.metric, Metric::Percentile(99.9));
+/// assert_eq!(slo.selector, Selector::PhaseStep("link-drop".into(), "checkout".into()));
+/// assert_eq!(slo.threshold, 1_500_000.0);
+///
+/// let err = parse("p99(checkout) < 250").unwrap_err();
+/// assert_eq!(err.offset, 16); // points at the threshold that lacks a unit
+/// ```
 pub fn parse(expr: &str) -> Result<Slo, SloError> {
     let mut cur = Cursor { s: expr, pos: 0 };
     cur.skip_ws();
