@@ -14,7 +14,7 @@ use support::{constant_get, spawn_target, TargetBehaviour};
 use tokio_util::sync::CancellationToken;
 
 async fn run(scenario: Scenario, cfg: RunConfig, stop: CancellationToken) -> RunResult {
-    let schedule = Schedule::new(&scenario.phases, 1.0, None);
+    let schedule = Schedule::new(&scenario.phases, scenario.seed, 1.0, None);
     let Target::Url(url) = scenario.target.clone() else {
         unreachable!()
     };

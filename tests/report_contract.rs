@@ -37,7 +37,7 @@ async fn a_real_report_validates_against_the_committed_schema() {
         slo::parse("error_rate(get) < 1%").unwrap(),
         slo::parse("p99(nothing-matches) < 1s").unwrap(),
     ];
-    let schedule = Schedule::new(&scenario.phases, 1.0, None);
+    let schedule = Schedule::new(&scenario.phases, scenario.seed, 1.0, None);
     let Target::Url(url) = scenario.target.clone() else {
         unreachable!()
     };

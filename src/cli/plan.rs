@@ -16,7 +16,12 @@ pub(super) fn run(args: &PlanArgs) -> u8 {
     if let Some(seed) = args.reshape.seed {
         scenario.seed = seed;
     }
-    let schedule = Schedule::new(&scenario.phases, args.reshape.scale, args.reshape.duration);
+    let schedule = Schedule::new(
+        &scenario.phases,
+        scenario.seed,
+        args.reshape.scale,
+        args.reshape.duration,
+    );
     print!("{}", render(&scenario, &schedule, args.reshape.scale));
     exit::PASS
 }
@@ -36,7 +41,7 @@ fn render(s: &Scenario, schedule: &Schedule, scale: f64) -> String {
     );
     let _ = writeln!(
         out,
-        "\n  {:<18} {:>15}  {:<22} {:>11}  flow (steps)",
+        "\n  {:<18} {:>15}  {:<38} {:>11}  flow (steps)",
         "phase", "window", "load", "iterations"
     );
     for (phase, ps) in s.phases.iter().zip(&schedule.phases) {
@@ -55,7 +60,7 @@ fn render(s: &Scenario, schedule: &Schedule, scale: f64) -> String {
         };
         let _ = writeln!(
             out,
-            "  {:<18} {:>15}  {:<22} {:>11}  {} ({})",
+            "  {:<18} {:>15}  {:<38} {:>11}  {} ({})",
             phase.name,
             window,
             load_text(ps),
@@ -84,11 +89,43 @@ fn render(s: &Scenario, schedule: &Schedule, scale: f64) -> String {
 }
 
 fn load_text(ps: &PhaseSchedule) -> String {
-    match ps.shape {
-        crate::scenario::RateShape::Constant { per_sec } => format!("{}/s constant", num(per_sec)),
-        crate::scenario::RateShape::Ramp { from, to } => {
-            format!("{}/s → {}/s ramp", num(from), num(to))
+    use crate::scenario::{ArrivalProcess, Decay, RateShape};
+    let secs = |d: std::time::Duration| num(d.as_secs_f64());
+    let shape = match ps.shape {
+        RateShape::Constant { per_sec } => format!("{}/s constant", num(per_sec)),
+        RateShape::Ramp { from, to } => format!("{}/s → {}/s ramp", num(from), num(to)),
+        RateShape::Staircase { from, to, steps } => {
+            format!("{}/s → {}/s in {steps} steps", num(from), num(to))
         }
+        RateShape::Spike { base, peak, decay } => match decay {
+            Decay::Exponential { half_life } => format!(
+                "spike {}/s ↘ {}/s, half-life {}s",
+                num(peak),
+                num(base),
+                secs(half_life)
+            ),
+            Decay::Linear { over } => format!(
+                "spike {}/s ↘ {}/s over {}s",
+                num(peak),
+                num(base),
+                secs(over)
+            ),
+        },
+        RateShape::Wave {
+            mean,
+            amplitude,
+            period,
+            ..
+        } => format!(
+            "wave {}±{}/s, period {}s",
+            num(mean),
+            num(amplitude),
+            secs(period)
+        ),
+    };
+    match ps.arrivals {
+        ArrivalProcess::Uniform => shape,
+        ArrivalProcess::Poisson => format!("{shape}, poisson"),
     }
 }
 

@@ -33,7 +33,12 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
             return exit::INVALID_INPUT;
         }
     };
-    let schedule = Schedule::new(&scenario.phases, args.reshape.scale, args.reshape.duration);
+    let schedule = Schedule::new(
+        &scenario.phases,
+        scenario.seed,
+        args.reshape.scale,
+        args.reshape.duration,
+    );
     let scenario = Arc::new(scenario);
 
     // The embedded platform lives exactly as long as the run.

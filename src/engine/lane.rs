@@ -160,14 +160,11 @@ async fn iteration(shared: Arc<Shared>, mut slot: Slot, d: Dispatched) -> Slot {
     slot
 }
 
-/// Seed of one iteration: a SplitMix64 finalisation of the scenario seed and
-/// the iteration's sequence number, so every iteration draws the same values
-/// whichever lane or worker runs it.
+/// Seed of one iteration, from the scenario seed and the iteration's
+/// sequence number, so every iteration draws the same values whichever lane
+/// or worker runs it.
 pub(crate) fn iteration_seed(seed: u64, seq: u64) -> u64 {
-    let mut z = seed ^ seq.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    crate::schedule::mix(seed, seq)
 }
 
 pub(crate) fn micros(d: Duration) -> u64 {

@@ -72,10 +72,27 @@ pub struct Phase {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Load {
     /// Open model: flow iterations start at a rate, whatever the target does.
-    Open(RateShape),
+    Open {
+        shape: RateShape,
+        arrivals: ArrivalProcess,
+    },
 }
 
-/// Arrival rate over a phase, in iterations per second.
+/// How arrivals are spread around the rate curve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ArrivalProcess {
+    /// Evenly spaced along the curve: arrival `k` starts when the expected
+    /// count reaches `k`.
+    #[default]
+    Uniform,
+    /// A (non-homogeneous) Poisson process following the curve: random,
+    /// seeded gaps, as independent viewers arrive.
+    Poisson,
+}
+
+/// Arrival rate over a phase, in iterations per second. Shapes whose
+/// parameters are relative to the phase (ramp, staircase) span the phase's
+/// scenario duration even when `--duration` cuts it short.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum RateShape {
     Constant {
@@ -86,10 +103,39 @@ pub enum RateShape {
         from: f64,
         to: f64,
     },
+    /// `steps` equal-length stairs from `from` to `to` (evenly spaced levels).
+    Staircase {
+        from: f64,
+        to: f64,
+        steps: u32,
+    },
+    /// Jump to `peak` at the phase start, then decay back towards `base`.
+    Spike {
+        base: f64,
+        peak: f64,
+        decay: Decay,
+    },
+    /// `mean + amplitude · sin(2π (t + offset) / period)`: daily or hourly
+    /// waves. `amplitude <= mean`, so the rate never goes negative.
+    Wave {
+        mean: f64,
+        amplitude: f64,
+        period: Duration,
+        offset: Duration,
+    },
+}
+
+/// How a spike falls back to its base rate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Decay {
+    /// The excess over the base halves every `half_life`.
+    Exponential { half_life: Duration },
+    /// The excess falls linearly to zero `over` this long.
+    Linear { over: Duration },
 }
 
 impl RateShape {
-    /// Multiply every rate by `factor` (`--scale`).
+    /// Multiply every rate by `factor` (`--scale`); times are unchanged.
     pub fn scaled(self, factor: f64) -> Self {
         match self {
             RateShape::Constant { per_sec } => RateShape::Constant {
@@ -98,6 +144,27 @@ impl RateShape {
             RateShape::Ramp { from, to } => RateShape::Ramp {
                 from: from * factor,
                 to: to * factor,
+            },
+            RateShape::Staircase { from, to, steps } => RateShape::Staircase {
+                from: from * factor,
+                to: to * factor,
+                steps,
+            },
+            RateShape::Spike { base, peak, decay } => RateShape::Spike {
+                base: base * factor,
+                peak: peak * factor,
+                decay,
+            },
+            RateShape::Wave {
+                mean,
+                amplitude,
+                period,
+                offset,
+            } => RateShape::Wave {
+                mean: mean * factor,
+                amplitude: amplitude * factor,
+                period,
+                offset,
             },
         }
     }

@@ -38,10 +38,13 @@ fn quickstart_builds_the_model() {
     assert_eq!(s.timeline_end(), Duration::from_secs(25));
     assert_eq!(
         s.phases[0].load,
-        Load::Open(RateShape::Ramp {
-            from: 50.0,
-            to: 400.0
-        })
+        Load::Open {
+            shape: RateShape::Ramp {
+                from: 50.0,
+                to: 400.0
+            },
+            arrivals: ArrivalProcess::Uniform,
+        }
     );
     assert_eq!(s.flows[s.phases[2].flow].name, "checkout");
     let checkout = &s.flows[s.phases[2].flow].steps[0];
@@ -243,4 +246,83 @@ fn random_and_mutated_input_never_panics() {
         // Either outcome is fine; a panic fails the test.
         let _ = load_with(Path::new("fuzz.yaml"), &text, &mut reader);
     }
+}
+
+#[test]
+fn every_load_shape_and_arrival_process_reaches_the_model() {
+    let text = r#"
+name: shapes
+phases:
+  - { name: ramp, duration: 10s, load: { rate: 50/s .. 400/s, arrivals: poisson }, flow: f }
+  - { name: stairs, duration: 40s, load: { staircase: { from: 100/s, to: 400/s, steps: 4 } }, flow: f }
+  - { name: spike, duration: 60s, load: { spike: { base: 100/s, peak: 2000/s, half_life: 10s } }, flow: f }
+  - { name: fall, duration: 60s, load: { spike: { base: 100/s, peak: 900/s, decay_over: 30s } }, flow: f }
+  - { name: day, duration: 24h, load: { wave: { mean: 300/min, amplitude: 200/min, period: 24h, offset: 6h } }, flow: f }
+flows:
+  f:
+    - get: /a
+"#;
+    let s = load_with(Path::new("t.yaml"), text, &mut no_files).unwrap();
+    let loads: Vec<&Load> = s.phases.iter().map(|p| &p.load).collect();
+    let open = |shape, arrivals| Load::Open { shape, arrivals };
+    use ArrivalProcess::{Poisson, Uniform};
+    assert_eq!(
+        *loads[0],
+        open(
+            RateShape::Ramp {
+                from: 50.0,
+                to: 400.0
+            },
+            Poisson
+        )
+    );
+    assert_eq!(
+        *loads[1],
+        open(
+            RateShape::Staircase {
+                from: 100.0,
+                to: 400.0,
+                steps: 4
+            },
+            Uniform
+        )
+    );
+    assert_eq!(
+        *loads[2],
+        open(
+            RateShape::Spike {
+                base: 100.0,
+                peak: 2000.0,
+                decay: Decay::Exponential {
+                    half_life: Duration::from_secs(10)
+                }
+            },
+            Uniform
+        )
+    );
+    assert_eq!(
+        *loads[3],
+        open(
+            RateShape::Spike {
+                base: 100.0,
+                peak: 900.0,
+                decay: Decay::Linear {
+                    over: Duration::from_secs(30)
+                }
+            },
+            Uniform
+        )
+    );
+    assert_eq!(
+        *loads[4],
+        open(
+            RateShape::Wave {
+                mean: 5.0,
+                amplitude: 200.0 / 60.0,
+                period: Duration::from_secs(86_400),
+                offset: Duration::from_secs(21_600)
+            },
+            Uniform
+        )
+    );
 }

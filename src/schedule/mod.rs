@@ -6,11 +6,18 @@
 //! lazy: arrivals are computed on demand, so a long run costs no memory.
 //! Must not sleep, send, or read a clock.
 
+mod shape;
+
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::time::Duration;
 
-use crate::scenario::{Load, Phase, RateShape};
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64Mcg;
+
+pub use shape::{cumulative, rate};
+
+use crate::scenario::{ArrivalProcess, Load, Phase, RateShape};
 
 /// One intended flow iteration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,57 +47,148 @@ impl Segment {
     }
 }
 
+/// A seed derived from `seed` and `n` (SplitMix64's finaliser): independent
+/// streams for phases and iterations that do not depend on who computes them.
+pub fn mix(seed: u64, n: u64) -> u64 {
+    let mut z = seed ^ n.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Salt that keeps phase streams apart from iteration streams.
+const PHASE_STREAM: u64 = 0x5048_4153_4500_0000;
+
 /// The arrival process of one phase after scaling and capping.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PhaseSchedule {
     pub start: Duration,
+    /// How long the phase runs (the scenario's duration, or less if
+    /// `--duration` cuts it).
     pub duration: Duration,
+    /// The scenario's duration of the phase: what ramps and staircases span.
+    pub span: Duration,
     pub shape: RateShape,
+    pub arrivals: ArrivalProcess,
+    /// Seed of this phase's Poisson gaps.
+    pub seed: u64,
 }
 
 impl PhaseSchedule {
-    /// Number of arrivals: the integral of the rate over the phase, floored.
-    pub fn count(&self) -> u64 {
-        let d = self.duration.as_secs_f64();
-        let total = match self.shape {
-            RateShape::Constant { per_sec } => per_sec * d,
-            RateShape::Ramp { from, to } => (from + to) / 2.0 * d,
-        };
-        // A tiny epsilon keeps 1500/s × 10 s at 15000, not 14999.
-        (total + 1e-9).floor().max(0.0) as u64
+    /// A phase that runs its whole span from `start`.
+    pub fn new(
+        start: Duration,
+        duration: Duration,
+        shape: RateShape,
+        arrivals: ArrivalProcess,
+        seed: u64,
+    ) -> Self {
+        PhaseSchedule {
+            start,
+            duration,
+            span: duration,
+            shape,
+            arrivals,
+            seed,
+        }
     }
 
-    /// Offset of arrival `k` from the phase start: the time at which the
-    /// cumulative expected arrivals reach `k` (evenly spaced for a constant
-    /// rate, denser as a ramp climbs).
-    pub fn offset_of(&self, k: u64) -> Duration {
-        let k = k as f64;
-        let d = self.duration.as_secs_f64();
-        let t = match self.shape {
-            RateShape::Constant { per_sec } => k / per_sec,
-            RateShape::Ramp { from, to } => {
-                let c = (to - from) / d;
-                if c.abs() < 1e-12 {
-                    k / from
-                } else {
-                    // from·t + c·t²/2 = k
-                    (-from + (from * from + 2.0 * c * k).max(0.0).sqrt()) / c
+    /// Expected number of arrivals: the integral of the rate over the phase.
+    pub fn expected(&self) -> f64 {
+        cumulative(
+            &self.shape,
+            self.span.as_secs_f64(),
+            self.duration.as_secs_f64(),
+        )
+    }
+
+    /// Exact number of arrivals. Uniform: the expected count, floored.
+    /// Poisson: counted by drawing the phase's seeded gaps (O(arrivals)).
+    pub fn count(&self) -> u64 {
+        match self.arrivals {
+            ArrivalProcess::Uniform => uniform_count(self.expected()),
+            ArrivalProcess::Poisson => {
+                let mut c = Cursor::new(self);
+                let mut n = 0;
+                while c.next_offset(self).is_some() {
+                    n += 1;
                 }
+                n
             }
-        };
-        Duration::from_secs_f64(t.clamp(0.0, d))
+        }
     }
 
     /// Rate at `t` into the phase, per second.
     pub fn rate_at(&self, t: Duration) -> f64 {
-        match self.shape {
-            RateShape::Constant { per_sec } => per_sec,
-            RateShape::Ramp { from, to } => {
-                let f = (t.as_secs_f64() / self.duration.as_secs_f64()).clamp(0.0, 1.0);
-                from + (to - from) * f
+        rate(&self.shape, self.span.as_secs_f64(), t.as_secs_f64())
+    }
+}
+
+// A tiny epsilon keeps 1500/s × 10 s at 15000, not 14999.
+fn uniform_count(expected: f64) -> u64 {
+    (expected + 1e-9).floor().max(0.0) as u64
+}
+
+/// Where one phase's arrival stream stands.
+#[derive(Debug, Clone)]
+struct Cursor {
+    /// Expected-count coordinate of the next arrival.
+    y: f64,
+    /// Time (s into the phase) of the previous arrival: the next is later.
+    last: f64,
+    /// Uniform: arrivals left. Poisson: unused.
+    left: u64,
+    total: f64,
+    rng: Option<Pcg64Mcg>,
+}
+
+impl Cursor {
+    fn new(p: &PhaseSchedule) -> Cursor {
+        let total = p.expected();
+        let mut c = Cursor {
+            y: 0.0,
+            last: 0.0,
+            left: 0,
+            total,
+            rng: None,
+        };
+        match p.arrivals {
+            ArrivalProcess::Uniform => c.left = uniform_count(total),
+            ArrivalProcess::Poisson => {
+                let mut rng = Pcg64Mcg::seed_from_u64(p.seed);
+                c.y = unit_exponential(&mut rng);
+                c.rng = Some(rng);
             }
         }
+        c
     }
+
+    /// Offset of the next arrival from the phase start, if any.
+    fn next_offset(&mut self, p: &PhaseSchedule) -> Option<f64> {
+        match &mut self.rng {
+            None => {
+                if self.left == 0 {
+                    return None;
+                }
+                self.left -= 1;
+            }
+            Some(_) if self.y >= self.total => return None,
+            Some(_) => {}
+        }
+        let span = p.span.as_secs_f64();
+        let t = shape::invert(&p.shape, span, self.y, self.last, p.duration.as_secs_f64());
+        self.last = t;
+        self.y += match &mut self.rng {
+            None => 1.0,
+            Some(rng) => unit_exponential(rng),
+        };
+        Some(t)
+    }
+}
+
+fn unit_exponential(rng: &mut Pcg64Mcg) -> f64 {
+    // 1 − U lies in (0, 1], so the logarithm is finite.
+    -(1.0 - rng.random::<f64>()).ln()
 }
 
 /// The whole run's schedule.
@@ -101,21 +199,26 @@ pub struct Schedule {
 
 impl Schedule {
     /// Build from the scenario's phases, multiplying every rate by `scale`
-    /// and cutting the timeline at `cap` if given.
-    pub fn new(phases: &[Phase], scale: f64, cap: Option<Duration>) -> Schedule {
+    /// and cutting the timeline at `cap` if given. `seed` seeds the Poisson
+    /// phases, each with its own stream.
+    pub fn new(phases: &[Phase], seed: u64, scale: f64, cap: Option<Duration>) -> Schedule {
         let phases = phases
             .iter()
-            .map(|p| {
-                let Load::Open(shape) = p.load;
-                let mut ps = PhaseSchedule {
-                    start: p.start,
-                    duration: p.duration,
-                    shape: shape.scaled(scale),
-                };
+            .enumerate()
+            .map(|(i, p)| {
+                let Load::Open { shape, arrivals } = p.load;
+                let mut duration = p.duration;
                 if let Some(cap) = cap {
-                    ps = ps.capped(cap);
+                    duration = duration.min(cap.saturating_sub(p.start));
                 }
-                ps
+                PhaseSchedule {
+                    start: p.start,
+                    duration,
+                    span: p.duration,
+                    shape: shape.scaled(scale),
+                    arrivals,
+                    seed: mix(seed ^ PHASE_STREAM, i as u64),
+                }
             })
             .collect();
         Schedule { phases }
@@ -143,15 +246,12 @@ impl Schedule {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use flashcrowd::scenario::RateShape;
+    /// use flashcrowd::scenario::{ArrivalProcess, RateShape};
     /// use flashcrowd::schedule::{PhaseSchedule, Schedule, Segment};
     ///
+    /// let ramp = RateShape::Ramp { from: 0.0, to: 100.0 };
     /// let schedule = Schedule {
-    ///     phases: vec![PhaseSchedule {
-    ///         start: Duration::ZERO,
-    ///         duration: Duration::from_secs(2),
-    ///         shape: RateShape::Ramp { from: 0.0, to: 100.0 },
-    ///     }],
+    ///     phases: vec![PhaseSchedule::new(Duration::ZERO, Duration::from_secs(2), ramp, ArrivalProcess::Uniform, 1)],
     /// };
     /// assert_eq!(schedule.total(), 100);
     /// let first: Vec<u64> = schedule.arrivals(Segment { index: 0, count: 3 }).map(|a| a.seq).collect();
@@ -162,37 +262,24 @@ impl Schedule {
     /// ```
     pub fn arrivals(&self, segment: Segment) -> Arrivals<'_> {
         let mut heap = BinaryHeap::with_capacity(self.phases.len());
+        let mut cursors = Vec::with_capacity(self.phases.len());
         for (i, p) in self.phases.iter().enumerate() {
-            if p.count() > 0 {
+            let mut c = Cursor::new(p);
+            if let Some(t) = c.next_offset(p) {
                 heap.push(Next {
-                    at: p.start,
+                    at: p.start + Duration::from_secs_f64(t),
                     phase: i as u32,
-                    k: 0,
                 });
             }
+            cursors.push(c);
         }
         Arrivals {
             schedule: self,
             heap,
+            cursors,
             seq: 0,
             segment,
         }
-    }
-}
-
-impl PhaseSchedule {
-    fn capped(mut self, cap: Duration) -> Self {
-        if self.start >= cap {
-            self.duration = Duration::ZERO;
-        } else if self.start + self.duration > cap {
-            let kept = cap - self.start;
-            let end_rate = self.rate_at(kept);
-            if let RateShape::Ramp { from, .. } = self.shape {
-                self.shape = RateShape::Ramp { from, to: end_rate };
-            }
-            self.duration = kept;
-        }
-        self
     }
 }
 
@@ -200,7 +287,6 @@ impl PhaseSchedule {
 struct Next {
     at: Duration,
     phase: u32,
-    k: u64,
 }
 
 impl Ord for Next {
@@ -224,6 +310,7 @@ impl PartialOrd for Next {
 pub struct Arrivals<'a> {
     schedule: &'a Schedule,
     heap: BinaryHeap<Next>,
+    cursors: Vec<Cursor>,
     seq: u64,
     segment: Segment,
 }
@@ -233,13 +320,12 @@ impl Iterator for Arrivals<'_> {
 
     fn next(&mut self) -> Option<Arrival> {
         loop {
-            let Next { at, phase, k } = self.heap.pop()?;
+            let Next { at, phase } = self.heap.pop()?;
             let p = &self.schedule.phases[phase as usize];
-            if k + 1 < p.count() {
+            if let Some(t) = self.cursors[phase as usize].next_offset(p) {
                 self.heap.push(Next {
-                    at: p.start + p.offset_of(k + 1),
+                    at: p.start + Duration::from_secs_f64(t),
                     phase,
-                    k: k + 1,
                 });
             }
             let seq = self.seq;
@@ -252,112 +338,4 @@ impl Iterator for Arrivals<'_> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn phase(start_s: u64, dur_s: u64, shape: RateShape) -> PhaseSchedule {
-        PhaseSchedule {
-            start: Duration::from_secs(start_s),
-            duration: Duration::from_secs(dur_s),
-            shape,
-        }
-    }
-
-    #[test]
-    fn constant_rate_is_evenly_spaced() {
-        let p = phase(0, 5, RateShape::Constant { per_sec: 200.0 });
-        assert_eq!(p.count(), 1000);
-        assert_eq!(p.offset_of(0), Duration::ZERO);
-        assert_eq!(p.offset_of(1), Duration::from_millis(5));
-        assert_eq!(p.offset_of(999), Duration::from_millis(4995));
-    }
-
-    #[test]
-    fn ramp_counts_the_integral_and_fills_each_second_at_its_rate() {
-        let p = phase(
-            0,
-            10,
-            RateShape::Ramp {
-                from: 50.0,
-                to: 400.0,
-            },
-        );
-        assert_eq!(p.count(), 2250);
-        let s = Schedule { phases: vec![p] };
-        let mut per_sec = [0u32; 10];
-        for a in s.arrivals(Segment::WHOLE) {
-            per_sec[a.at.as_secs() as usize] += 1;
-        }
-        // Second i holds ∫ rate = 50 + 35·(i + 0.5) arrivals, ±1 for flooring.
-        for (i, n) in per_sec.iter().enumerate() {
-            let expect = 50.0 + 35.0 * (i as f64 + 0.5);
-            assert!((f64::from(*n) - expect).abs() <= 1.0, "second {i}: {n}");
-        }
-    }
-
-    #[test]
-    fn overlapping_phases_merge_in_time_order() {
-        let s = Schedule {
-            phases: vec![
-                phase(0, 10, RateShape::Constant { per_sec: 10.0 }),
-                phase(5, 5, RateShape::Constant { per_sec: 100.0 }),
-            ],
-        };
-        let all: Vec<_> = s.arrivals(Segment::WHOLE).collect();
-        assert_eq!(all.len(), 600);
-        assert!(all.windows(2).all(|w| w[0].at <= w[1].at));
-        assert!(all.iter().enumerate().all(|(i, a)| a.seq == i as u64));
-        assert_eq!(all.iter().filter(|a| a.phase == 1).count(), 500);
-    }
-
-    #[test]
-    fn segments_are_disjoint_and_their_union_is_the_whole_schedule() {
-        let s = Schedule {
-            phases: vec![
-                phase(
-                    0,
-                    3,
-                    RateShape::Ramp {
-                        from: 0.0,
-                        to: 300.0,
-                    },
-                ),
-                phase(1, 2, RateShape::Constant { per_sec: 77.0 }),
-            ],
-        };
-        let whole: Vec<_> = s.arrivals(Segment::WHOLE).collect();
-        let mut union: Vec<_> = (0..3)
-            .flat_map(|i| s.arrivals(Segment { index: i, count: 3 }))
-            .collect();
-        union.sort_by_key(|a| a.seq);
-        assert_eq!(union, whole);
-    }
-
-    #[test]
-    fn scale_and_duration_cap_apply_to_every_phase() {
-        let phases = vec![
-            crate::scenario::Phase {
-                name: "a".into(),
-                start: Duration::ZERO,
-                duration: Duration::from_secs(10),
-                load: Load::Open(RateShape::Ramp {
-                    from: 0.0,
-                    to: 100.0,
-                }),
-                flow: 0,
-            },
-            crate::scenario::Phase {
-                name: "b".into(),
-                start: Duration::from_secs(10),
-                duration: Duration::from_secs(10),
-                load: Load::Open(RateShape::Constant { per_sec: 10.0 }),
-                flow: 0,
-            },
-        ];
-        let s = Schedule::new(&phases, 2.0, Some(Duration::from_secs(5)));
-        // Half the ramp at double rate: ∫0..5 of 20·t = 250.
-        assert_eq!(s.phases[0].count(), 250);
-        assert_eq!(s.phases[1].count(), 0);
-        assert_eq!(s.end(), Duration::from_secs(5));
-    }
-}
+mod tests;

@@ -34,7 +34,10 @@ pub fn constant_get(
             name: "steady".into(),
             start: Duration::ZERO,
             duration,
-            load: Load::Open(RateShape::Constant { per_sec }),
+            load: Load::Open {
+                shape: RateShape::Constant { per_sec },
+                arrivals: Default::default(),
+            },
             flow: 0,
         }],
         flows: vec![Flow {

@@ -14,6 +14,7 @@ mod checks;
 mod cx;
 mod flows;
 mod json;
+mod load;
 mod phases;
 mod settings;
 mod slos;

@@ -6,8 +6,7 @@
 
 use std::time::Duration;
 
-use super::super::model::{Load, Phase, RateShape};
-use super::super::units;
+use super::super::model::Phase;
 use super::super::yaml::{Node, Pos};
 use super::cx::{self, Cx, Fields};
 use super::flows::FlowInfo;
@@ -72,7 +71,7 @@ pub fn phases(
             .and_then(|n| cx::duration(cx, n, &f.path("duration"), true));
         let load = f
             .required(cx, "load")
-            .and_then(|n| load(cx, n, &f.path("load")));
+            .and_then(|n| super::load::load(cx, n, &f.path("load"), duration));
         let flow = f.required(cx, "flow").and_then(|n| {
             let p = f.path("flow");
             let t = cx::text(cx, n, &p)?;
@@ -107,42 +106,4 @@ pub fn phases(
     }
     built.sort_by_key(|p| p.start);
     (infos, built)
-}
-
-/// `load: { rate: 300/s }` or `load: { rate: 50/s .. 400/s }`.
-fn load(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<Load> {
-    let mut f = Fields::of(cx, node, path, "a map such as `{ rate: 300/s }`")?;
-    let rate = f.required(cx, "rate").and_then(|n| {
-        let p = f.path("rate");
-        let t = cx::text(cx, n, &p)?;
-        match units::parse_rate_shape(t) {
-            Err(e) => {
-                cx.inside(n, e.offset, &p, e.message, e.hint);
-                None
-            }
-            Ok(shape) => {
-                let zero = match shape {
-                    RateShape::Constant { per_sec } => per_sec == 0.0,
-                    RateShape::Ramp { from, to } => from == 0.0 && to == 0.0,
-                };
-                if zero {
-                    zero_rate(cx, n, &p);
-                    None
-                } else {
-                    Some(shape)
-                }
-            }
-        }
-    });
-    f.finish(cx);
-    rate.map(Load::Open)
-}
-
-fn zero_rate(cx: &mut Cx<'_>, node: &Node, path: &str) {
-    cx.at(
-        node,
-        path,
-        "the rate is 0/s for the whole phase, so it would never start an iteration",
-        Some("give a rate above zero, e.g. `10/s`, or remove the phase".into()),
-    );
 }
