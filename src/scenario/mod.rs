@@ -6,6 +6,7 @@
 //! requests or know about the engine.
 
 mod diagnostic;
+pub mod dist;
 pub mod feeder;
 mod flow_guard;
 pub mod model;

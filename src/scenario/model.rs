@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use http::{HeaderName, Method};
 
+pub use super::dist::Dist;
 use super::feeder::Feeder;
 use super::template::{JsonTemplate, Template};
 use crate::slo::Slo;
@@ -76,6 +77,19 @@ pub enum Load {
         shape: RateShape,
         arrivals: ArrivalProcess,
     },
+    /// Closed model, viewers: sessions join at a rate (the curve and process
+    /// of an open load) and each runs the flow once, within its dwell time.
+    /// A session leaves when its dwell time is up (cut off wherever it is)
+    /// or, without a dwell time, when its flow ends. A session whose flow
+    /// ends early stays (watching) until its dwell time is up.
+    Sessions {
+        join: RateShape,
+        arrivals: ArrivalProcess,
+        dwell: Option<Dist>,
+    },
+    /// Closed model, fixed population: `count` users, each running the flow
+    /// again as soon as it ends, until the phase ends.
+    Users { count: u32 },
 }
 
 /// How arrivals are spread around the rate curve.
@@ -170,12 +184,40 @@ impl RateShape {
     }
 }
 
-/// What one virtual user does per iteration: steps run in order on one
-/// connection.
+/// What one virtual user does: a program of actions over the flow's
+/// request steps.
 #[derive(Debug, Clone)]
 pub struct Flow {
     pub name: String,
+    /// Every request step of the flow, in file order, wherever it appears in
+    /// the program (loops and branches included). Names are unique within a
+    /// flow; metrics are kept per (phase, step index).
     pub steps: Vec<Step>,
+    /// What runs, in order. A flow written as a plain list of steps is
+    /// `[Request(0), Request(1), ...]`.
+    pub program: Vec<Action>,
+    /// Session variables that steps capture, by slot: templates and captures
+    /// refer to them by index.
+    pub vars: Vec<String>,
+}
+
+/// One instruction of a flow's program.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Run `steps[step]` with probability `chance` (1.0 = always). When the
+    /// draw fails the session's flow ends there: a funnel exit.
+    Request { step: usize, chance: f64 },
+    /// Wait, as a viewer reading or deciding.
+    Think(Dist),
+    /// Run `body` `times` times (`None`: until the session ends), starting a
+    /// round every `every` if given (a poll every 10 s), else back to back.
+    Loop {
+        times: Option<u32>,
+        every: Option<Duration>,
+        body: Vec<Action>,
+    },
+    /// Run one of the branches, picked by weight (weights sum to 1).
+    Choose(Vec<(f64, Vec<Action>)>),
 }
 
 /// One HTTP request with its checks.
@@ -191,6 +233,29 @@ pub struct Step {
     pub expect: Expect,
     /// Whole-request deadline (connect, send, response, body).
     pub timeout: Duration,
+    /// Values taken from the response into session variables.
+    pub captures: Vec<Capture>,
+}
+
+/// Take a value from a response into a session variable.
+#[derive(Debug, Clone)]
+pub struct Capture {
+    /// Slot in [`Flow::vars`].
+    pub var: usize,
+    pub from: CaptureFrom,
+}
+
+/// Where a captured value comes from.
+#[derive(Debug, Clone)]
+pub enum CaptureFrom {
+    /// A JSON body path (`order.id`, `items[0].sku`); strings are taken
+    /// as is, other values as their JSON text.
+    Json(Vec<JsonPathSeg>),
+    /// A response header.
+    Header(HeaderName),
+    /// A regular expression over the body; the value is capture `group`
+    /// (0 = the whole match).
+    Regex { re: regex::Regex, group: usize },
 }
 
 /// A request body.

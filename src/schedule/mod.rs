@@ -206,7 +206,20 @@ impl Schedule {
             .iter()
             .enumerate()
             .map(|(i, p)| {
-                let Load::Open { shape, arrivals } = p.load;
+                // Arrivals are flow iterations (open model) or session
+                // joins (viewers); a fixed user population has none.
+                let (shape, arrivals) = match p.load {
+                    Load::Open { shape, arrivals }
+                    | Load::Sessions {
+                        join: shape,
+                        arrivals,
+                        ..
+                    } => (shape, arrivals),
+                    Load::Users { .. } => (
+                        RateShape::Constant { per_sec: 0.0 },
+                        ArrivalProcess::Uniform,
+                    ),
+                };
                 let mut duration = p.duration;
                 if let Some(cap) = cap {
                     duration = duration.min(cap.saturating_sub(p.start));

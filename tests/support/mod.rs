@@ -13,7 +13,7 @@ use axum::routing::get;
 use axum::Router;
 use flashcrowd::scenario::template::Template;
 use flashcrowd::scenario::{
-    DemoSettings, Expect, Flow, Load, Phase, RateShape, Scenario, Step, Target,
+    Action, DemoSettings, Expect, Flow, Load, Phase, RateShape, Scenario, Step, Target,
 };
 use tokio::time::Instant;
 
@@ -50,7 +50,13 @@ pub fn constant_get(
                 body: None,
                 expect: Expect::default(),
                 timeout,
+                captures: vec![],
             }],
+            program: vec![Action::Request {
+                step: 0,
+                chance: 1.0,
+            }],
+            vars: vec![],
         }],
         feeders: vec![],
         slos: vec![],

@@ -6,7 +6,7 @@
 
 use http::{HeaderName, Method};
 
-use super::super::model::{Body, Expect, Flow, Step};
+use super::super::model::{Action, Body, Expect, Flow, Step};
 use super::super::template::{Scope, Template};
 use super::super::yaml::{Node, Pos};
 use super::checks;
@@ -78,9 +78,14 @@ pub fn flows(
             steps.extend(step);
         }
         if steps.len() == items.len() && !items.is_empty() {
+            let program = (0..steps.len())
+                .map(|step| Action::Request { step, chance: 1.0 })
+                .collect();
             built.push(Flow {
                 name: e.key.to_string(),
                 steps,
+                program,
+                vars: Vec::new(),
             });
         }
         infos.push(info);
@@ -201,6 +206,7 @@ fn step(
                 body,
                 expect,
                 timeout,
+                captures: Vec::new(),
             })
         }
         _ => None,
