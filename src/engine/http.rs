@@ -59,10 +59,20 @@ enum Failure {
     Io,
 }
 
+/// What a step keeps of a response for captures.
+#[derive(Debug)]
+pub(crate) struct Response {
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+}
+
 const DEFAULT_USER_AGENT: &str = concat!("flashcrowd/", env!("CARGO_PKG_VERSION"));
 
 /// Run one step. `conn` is reused when it is still open and replaced when
 /// it is not; it is left `None` after a failure so the next step reconnects.
+/// With `keep`, an accepted response's headers and body come back too (for
+/// captures).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn execute(
     step: &Step,
     target: &HttpTarget,
@@ -71,21 +81,30 @@ pub(crate) async fn execute(
     ctx: &mut RenderCtx<'_>,
     scratch: &mut Scratch,
     abort: &CancellationToken,
-) -> Outcome {
-    let Some(req) = build_request(step, target, ctx, scratch) else {
-        return Outcome::Invalid;
+    keep: bool,
+) -> (Outcome, Option<Response>) {
+    let req = build_request(step, target, ctx, scratch);
+    if ctx.unresolved > 0 {
+        return (Outcome::Unresolved, None);
+    }
+    let Some(req) = req else {
+        return (Outcome::Invalid, None);
     };
     let deadline = Instant::now() + step.timeout;
-    let exchange = send(step, target, conn, tasks, req);
+    let exchange = send(step, target, conn, tasks, req, keep);
+    let failed = |conn: &mut Option<Conn>, o| {
+        *conn = None;
+        (o, None)
+    };
     tokio::select! {
         biased;
         r = tokio::time::timeout_at(deadline, exchange) => match r {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(Failure::Connect)) => { *conn = None; Outcome::Connect }
-            Ok(Err(Failure::Io)) => { *conn = None; Outcome::Io }
-            Err(_) => { *conn = None; Outcome::Timeout }
+            Ok(Ok(done)) => done,
+            Ok(Err(Failure::Connect)) => failed(conn, Outcome::Connect),
+            Ok(Err(Failure::Io)) => failed(conn, Outcome::Io),
+            Err(_) => failed(conn, Outcome::Timeout),
         },
-        _ = abort.cancelled() => { *conn = None; Outcome::Aborted }
+        _ = abort.cancelled() => failed(conn, Outcome::Aborted),
     }
 }
 
@@ -137,7 +156,8 @@ async fn send(
     conn: &mut Option<Conn>,
     tasks: &ConnTasks,
     req: Request<Full<Bytes>>,
-) -> Result<Outcome, Failure> {
+    keep: bool,
+) -> Result<(Outcome, Option<Response>), Failure> {
     // A reused connection the server closed while idle is not the target
     // failing this request: reconnect once, silently.
     let reused = matches!(conn, Some(c) if !c.is_closed());
@@ -158,27 +178,32 @@ async fn send(
     sender.ready().await.map_err(|_| Failure::Io)?;
     let resp = sender.send_request(req).await.map_err(|_| Failure::Io)?;
     let status = resp.status().as_u16();
-    let mut body = resp.into_body();
+    let (parts, mut body) = resp.into_parts();
     let status_ok = step.expect.status_ok(status);
-    if status_ok && !step.expect.json.is_empty() {
+    let checks = !step.expect.json.is_empty();
+    if status_ok && (checks || keep) {
         let bytes = body.collect().await.map_err(|_| Failure::Io)?.to_bytes();
-        let checks_hold = serde_json::from_slice::<serde_json::Value>(&bytes)
-            .map(|v| step.expect.json.iter().all(|c| c.holds(&v)))
-            .unwrap_or(false);
-        return Ok(if checks_hold {
-            Outcome::Ok { status }
-        } else {
-            Outcome::CheckFailed { status }
+        let checks_hold = !checks
+            || serde_json::from_slice::<serde_json::Value>(&bytes)
+                .map(|v| step.expect.json.iter().all(|c| c.holds(&v)))
+                .unwrap_or(false);
+        if !checks_hold {
+            return Ok((Outcome::CheckFailed { status }, None));
+        }
+        let kept = keep.then(|| Response {
+            headers: parts.headers,
+            body: bytes,
         });
+        return Ok((Outcome::Ok { status }, kept));
     }
     // Read the body to the end so the connection can carry the next request.
     while let Some(frame) = body.frame().await {
         frame.map_err(|_| Failure::Io)?;
     }
     Ok(if status_ok {
-        Outcome::Ok { status }
+        (Outcome::Ok { status }, None)
     } else {
-        Outcome::BadStatus { status }
+        (Outcome::BadStatus { status }, None)
     })
 }
 

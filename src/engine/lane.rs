@@ -1,27 +1,27 @@
-//! A lane: one task that runs many flow iterations concurrently and records
-//! their outcomes into its own [`Recorder`].
+//! A lane: one task that runs many sessions concurrently and records their
+//! outcomes into its own [`Recorder`].
 //!
-//! Owns the iterations handed to it by the dispatcher: starting each one on a
-//! free connection slot (opening one while under the lane's cap), measuring
-//! start delay and lateness, and recording every request. Iterations are
-//! polled inside the lane (not spawned), so recording needs no lock and no
-//! message per request. Must not read the schedule or decide verdicts.
+//! Owns what the dispatcher hands it: starting each arrival as a session
+//! (an open-model iteration on one of the lane's connection slots, or a
+//! viewer/user that holds its own connection), measuring start delay and
+//! lateness, and recording every request when the session ends. Sessions
+//! are polled inside the lane (not spawned), so recording needs no lock and
+//! no message per request. Must not read the schedule or decide verdicts.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use rand::SeedableRng;
-use rand_pcg::Pcg64Mcg;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::http::{self, Conn, ConnTasks, HttpTarget, Scratch};
+use super::http::{Conn, ConnTasks, HttpTarget, Scratch};
 use super::keys::StepKeys;
+use super::session;
 use crate::metrics::{Outcome, Recorder};
-use crate::scenario::template::RenderCtx;
-use crate::scenario::Scenario;
+use crate::scenario::{Load, Scenario};
 use crate::schedule::Arrival;
 
 /// An arrival on its way to a lane.
@@ -31,25 +31,42 @@ pub(crate) struct Dispatched {
     pub intended: Instant,
 }
 
-/// What every iteration of a run reads.
+/// What every session of a run reads.
 pub(crate) struct Shared {
     pub scenario: Arc<Scenario>,
     pub keys: StepKeys,
     pub target: HttpTarget,
     pub conns: ConnTasks,
+    /// The run's time origin: phase offsets count from here.
+    pub t0: Instant,
+    /// End of the timeline: every session leaves by then.
+    pub timeline_end: Instant,
+    /// Cancelled on interrupt: sessions stop thinking and leave.
+    pub stop: CancellationToken,
     /// Cancelled when in-flight requests must stop at once.
     pub abort: CancellationToken,
-    /// Start later than this after the intended time and an iteration is late.
+    /// Start later than this after the intended time and an arrival is late.
     pub late_after: Duration,
+    /// Viewer and user sessions alive right now (a gauge sampled over time).
+    pub active_sessions: AtomicU64,
 }
 
-/// A connection with the buffers its iterations reuse.
+/// A connection with the buffers its sessions reuse.
 #[derive(Default)]
-struct Slot {
-    conn: Option<Conn>,
-    scratch: Scratch,
-    /// (step key, outcome, latency µs) of the iteration that just ran.
-    results: Vec<(usize, Outcome, u64)>,
+pub(crate) struct Slot {
+    pub conn: Option<Conn>,
+    pub scratch: Scratch,
+    /// (step key, outcome, latency µs) of the session that just ran.
+    pub results: Vec<(usize, Outcome, u64)>,
+}
+
+/// Caps of one lane.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LaneCaps {
+    /// Open-model iterations in flight (each holds one connection slot).
+    pub iterations: usize,
+    /// Viewer and user sessions alive (each holds its own connection).
+    pub sessions: usize,
 }
 
 /// Run a lane until its channel is closed and drained and nothing is in
@@ -58,39 +75,54 @@ struct Slot {
 pub(crate) async fn run(
     shared: Arc<Shared>,
     mut rx: mpsc::Receiver<Dispatched>,
-    max_in_flight: usize,
+    caps: LaneCaps,
     stop: CancellationToken,
 ) -> Recorder {
-    let mut rec = Recorder::new(shared.keys.len());
+    let mut rec = Recorder::new(shared.keys.len(), shared.scenario.phases.len());
     let mut free: Vec<Slot> = Vec::new();
     let mut in_flight = FuturesUnordered::new();
+    let (mut iterations, mut sessions) = (0usize, 0usize);
     let mut rx_open = true;
     let mut stopping = false;
     loop {
+        let room = iterations < caps.iterations && sessions < caps.sessions;
         tokio::select! {
             biased;
             _ = stop.cancelled(), if !stopping => {
                 stopping = true;
                 rx.close();
             }
-            Some(slot) = in_flight.next(), if !in_flight.is_empty() => {
-                free.push(record(&mut rec, slot));
-            }
-            msg = rx.recv(), if rx_open && in_flight.len() < max_in_flight => match msg {
-                Some(d) if stopping => {
-                    let _ = d;
-                    rec.schedule.dropped += 1;
+            Some((is_session, slot)) = in_flight.next(), if !in_flight.is_empty() => {
+                if is_session { sessions -= 1 } else { iterations -= 1 }
+                let slot = record(&mut rec, slot);
+                // A session's own connection leaves with it; iteration
+                // slots are reused.
+                if !is_session {
+                    free.push(slot);
                 }
+            }
+            msg = rx.recv(), if rx_open && room => match msg {
+                Some(d) if stopping => rec.note_dropped(d.arrival.phase as usize),
                 Some(d) => {
-                    let now = Instant::now();
-                    let delay = now.saturating_duration_since(d.intended);
-                    rec.schedule.started += 1;
-                    if delay > shared.late_after {
-                        rec.schedule.late += 1;
-                    }
-                    let _ = rec.start_delay.record(micros(delay).max(1));
-                    let slot = free.pop().unwrap_or_default();
-                    in_flight.push(iteration(shared.clone(), slot, d));
+                    let phase = d.arrival.phase as usize;
+                    let delay = Instant::now().saturating_duration_since(d.intended);
+                    rec.note_started(phase, micros(delay), delay > shared.late_after);
+                    let is_session = !matches!(
+                        shared.scenario.phases.get(phase).map(|p| &p.load),
+                        Some(Load::Open { .. }) | None
+                    );
+                    let slot = if is_session {
+                        sessions += 1;
+                        Slot::default()
+                    } else {
+                        iterations += 1;
+                        free.pop().unwrap_or_default()
+                    };
+                    let shared = shared.clone();
+                    in_flight.push(async move {
+                        let _alive = is_session.then(|| Alive::new(&shared.active_sessions));
+                        (is_session, session::run(shared.clone(), slot, d).await)
+                    });
                 }
                 None => rx_open = false,
             },
@@ -103,6 +135,22 @@ pub(crate) async fn run(
     rec
 }
 
+/// Counts a session as alive for as long as it exists.
+struct Alive<'a>(&'a AtomicU64);
+
+impl<'a> Alive<'a> {
+    fn new(gauge: &'a AtomicU64) -> Self {
+        gauge.fetch_add(1, Ordering::Relaxed);
+        Alive(gauge)
+    }
+}
+
+impl Drop for Alive<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 fn record(rec: &mut Recorder, mut slot: Slot) -> Slot {
     for &(key, outcome, latency) in &slot.results {
         if let Some(stats) = rec.steps.get_mut(key) {
@@ -111,60 +159,6 @@ fn record(rec: &mut Recorder, mut slot: Slot) -> Slot {
     }
     slot.results.clear();
     slot
-}
-
-/// One flow iteration: its steps in order on the slot's connection. The
-/// first request is timed from the arrival's intended start (so queueing for
-/// a connection is charged to it); later ones depend on earlier responses and
-/// are timed from their own start.
-async fn iteration(shared: Arc<Shared>, mut slot: Slot, d: Dispatched) -> Slot {
-    let scenario = &shared.scenario;
-    let phase_idx = d.arrival.phase as usize;
-    let Some(flow) = scenario
-        .phases
-        .get(phase_idx)
-        .and_then(|p| scenario.flows.get(p.flow))
-    else {
-        return slot;
-    };
-    let iter_seed = iteration_seed(scenario.seed, d.arrival.seq);
-    let mut rng = Pcg64Mcg::seed_from_u64(iter_seed);
-    let mut ctx = RenderCtx {
-        seq: d.arrival.seq,
-        iter_seed,
-        rng: &mut rng,
-        feeders: &scenario.feeders,
-    };
-    let mut from = d.intended;
-    for (si, step) in flow.steps.iter().enumerate() {
-        let outcome = http::execute(
-            step,
-            &shared.target,
-            &mut slot.conn,
-            &shared.conns,
-            &mut ctx,
-            &mut slot.scratch,
-            &shared.abort,
-        )
-        .await;
-        let now = Instant::now();
-        let latency = micros(now.saturating_duration_since(from));
-        slot.results
-            .push((shared.keys.key(phase_idx, si), outcome, latency));
-        if !outcome.is_ok() {
-            // Later steps depend on this one (an order needs its checkout).
-            break;
-        }
-        from = now;
-    }
-    slot
-}
-
-/// Seed of one iteration, from the scenario seed and the iteration's
-/// sequence number, so every iteration draws the same values whichever lane
-/// or worker runs it.
-pub(crate) fn iteration_seed(seed: u64, seq: u64) -> u64 {
-    crate::schedule::mix(seed, seq)
 }
 
 pub(crate) fn micros(d: Duration) -> u64 {

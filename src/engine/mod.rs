@@ -12,7 +12,9 @@
 mod http;
 mod keys;
 mod lane;
+mod session;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,6 +40,8 @@ pub struct RunConfig {
     /// Arrivals that may wait for a free connection before new ones are
     /// dropped.
     pub backlog: usize,
+    /// Most viewer/user sessions alive at once (each holds a connection).
+    pub max_sessions: usize,
     /// Which slice of the schedule this process runs.
     pub segment: Segment,
     /// An iteration starting later than this after its intended time is late.
@@ -54,6 +58,7 @@ impl Default for RunConfig {
                 .map_or(2, |n| n.get())
                 .clamp(1, 8),
             backlog: 100_000,
+            max_sessions: 100_000,
             segment: Segment::WHOLE,
             late_after: Duration::from_millis(10),
             interrupt_grace: Duration::from_secs(2),
@@ -70,6 +75,9 @@ pub struct RunResult {
     pub elapsed: Duration,
     /// Stopped by the caller before the schedule ended.
     pub interrupted: bool,
+    /// Live viewer/user sessions over time: (seconds since start, count),
+    /// sampled every 250 ms.
+    pub sessions: Vec<(f64, u64)>,
 }
 
 /// Why a run could not happen.
@@ -119,17 +127,26 @@ pub async fn run(
         cancel: CancellationToken::new(),
     };
     let abort = CancellationToken::new();
+    let n_phases = scenario.phases.len();
+    let t0 = Instant::now();
     let shared = Arc::new(Shared {
         scenario,
         keys: keys.clone(),
         target: http_target,
         conns: conns.clone(),
+        t0,
+        timeline_end: t0 + schedule.end(),
+        stop: stop.clone(),
         abort: abort.clone(),
         late_after: cfg.late_after,
+        active_sessions: AtomicU64::new(0),
     });
 
     let lanes = cfg.lanes.max(1);
-    let per_lane_conns = cfg.connections.max(1).div_ceil(lanes);
+    let caps = lane::LaneCaps {
+        iterations: cfg.connections.max(1).div_ceil(lanes),
+        sessions: cfg.max_sessions.max(1).div_ceil(lanes),
+    };
     let per_lane_backlog = cfg.backlog.max(1).div_ceil(lanes);
     let lane_tasks = TaskTracker::new();
     let mut senders = Vec::with_capacity(lanes);
@@ -137,18 +154,19 @@ pub async fn run(
     for _ in 0..lanes {
         let (tx, rx) = mpsc::channel(per_lane_backlog);
         senders.push(tx);
-        handles.push(lane_tasks.spawn(lane::run(shared.clone(), rx, per_lane_conns, stop.clone())));
+        handles.push(lane_tasks.spawn(lane::run(shared.clone(), rx, caps, stop.clone())));
     }
     lane_tasks.close();
+    let sampling = CancellationToken::new();
+    let sampler = tokio::spawn(sample_sessions(shared.clone(), sampling.clone()));
 
-    let t0 = Instant::now();
     let dispatcher = {
         let schedule = schedule.clone();
         let segment = cfg.segment;
         let stop = stop.clone();
         let n_keys = keys.len();
         tokio::task::spawn_blocking(move || {
-            let mut rec = Recorder::new(n_keys);
+            let mut rec = Recorder::new(n_keys, n_phases);
             dispatch_all(&schedule, segment, t0, &senders, &stop, &mut rec);
             // Dropping the senders here tells the lanes the schedule is over.
             drop(senders);
@@ -158,7 +176,7 @@ pub async fn run(
     let dispatch = match dispatcher.await {
         Ok(rec) => rec,
         // Only a panic in the dispatcher gets here; the lanes still report.
-        Err(_) => Recorder::new(keys.len()),
+        Err(_) => Recorder::new(keys.len(), n_phases),
     };
 
     // Drain: lanes finish by themselves once their channels are empty and
@@ -176,6 +194,8 @@ pub async fn run(
         }
     }
     let elapsed = t0.elapsed();
+    sampling.cancel();
+    let sessions = sampler.await.unwrap_or_default();
 
     let mut recorder = dispatch;
     for h in handles {
@@ -195,7 +215,28 @@ pub async fn run(
         keys,
         elapsed,
         interrupted: stop.is_cancelled(),
+        sessions,
     })
+}
+
+/// How often the number of live sessions is sampled.
+pub const SESSION_SAMPLE_EVERY: Duration = Duration::from_millis(250);
+
+/// Sample the live-session gauge until `done`: (seconds since start, live).
+async fn sample_sessions(shared: Arc<Shared>, done: CancellationToken) -> Vec<(f64, u64)> {
+    let mut out = Vec::new();
+    let mut tick = tokio::time::interval_at(shared.t0, SESSION_SAMPLE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = done.cancelled() => break,
+            at = tick.tick() => {
+                let live = shared.active_sessions.load(Ordering::Relaxed);
+                out.push((at.saturating_duration_since(shared.t0).as_secs_f64(), live));
+            }
+        }
+    }
+    out
 }
 
 /// Release every arrival of `segment` at its intended time, round-robin by
@@ -240,26 +281,12 @@ fn dispatch_all(
         if stop.is_cancelled() {
             return;
         }
-        rec.schedule.scheduled += 1;
-        let _ = rec
-            .dispatch_lag
-            .record(lane::micros(now.saturating_duration_since(intended)).max(1));
+        let phase = arrival.phase as usize;
+        rec.note_scheduled(phase, lane::micros(now.saturating_duration_since(intended)));
         let idx = (arrival.seq / u64::from(segment.count.max(1))) % lanes;
         let d = Dispatched { arrival, intended };
         if senders[idx as usize].try_send(d).is_err() {
-            rec.schedule.dropped += 1;
+            rec.note_dropped(phase);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::lane::iteration_seed;
-
-    #[test]
-    fn iteration_seeds_differ_by_sequence_and_repeat_by_seed() {
-        assert_eq!(iteration_seed(42, 7), iteration_seed(42, 7));
-        assert_ne!(iteration_seed(42, 7), iteration_seed(42, 8));
-        assert_ne!(iteration_seed(42, 7), iteration_seed(43, 7));
     }
 }

@@ -44,6 +44,9 @@ pub enum Outcome {
     /// The rendered request was not valid HTTP (e.g. a template produced a
     /// space in the path or a newline in a header); nothing was sent.
     Invalid,
+    /// A template used a session variable no earlier step captured (or a
+    /// unique feeder ran out of rows); nothing was sent.
+    Unresolved,
 }
 
 impl Outcome {
@@ -64,7 +67,10 @@ impl Outcome {
     /// Timeouts do (a lower bound: the target took at least that long);
     /// refused connections and interrupts do not.
     fn has_latency(self) -> bool {
-        !matches!(self, Outcome::Connect | Outcome::Aborted | Outcome::Invalid)
+        !matches!(
+            self,
+            Outcome::Connect | Outcome::Aborted | Outcome::Invalid | Outcome::Unresolved
+        )
     }
 }
 
@@ -88,6 +94,7 @@ pub struct Counts {
     pub io_error: u64,
     pub aborted: u64,
     pub invalid_request: u64,
+    pub unresolved_var: u64,
 }
 
 impl Counts {
@@ -107,6 +114,7 @@ impl Counts {
         self.io_error += o.io_error;
         self.aborted += o.aborted;
         self.invalid_request += o.invalid_request;
+        self.unresolved_var += o.unresolved_var;
     }
 }
 
@@ -155,14 +163,12 @@ impl StepStats {
             Outcome::Io => c.io_error += 1,
             Outcome::Aborted => c.aborted += 1,
             Outcome::Invalid => c.invalid_request += 1,
+            Outcome::Unresolved => c.unresolved_var += 1,
         }
         if outcome.has_latency() {
             // The histogram grows to fit; only a value beyond its largest
             // possible range would fail, and that one is clamped.
-            let v = latency_us.max(1);
-            if self.latency.record(v).is_err() {
-                self.latency.saturating_record(v);
-            }
+            record_clamped(&mut self.latency, latency_us);
         }
     }
 
@@ -199,42 +205,84 @@ impl ScheduleCounts {
 }
 
 /// Everything one task measured. Indexed by step key (see
-/// `engine::StepKeys`).
+/// `engine::StepKeys`) and by phase.
 #[derive(Debug, Clone)]
 pub struct Recorder {
     pub steps: Vec<StepStats>,
+    /// Whole-run schedule counters.
     pub schedule: ScheduleCounts,
-    /// Delay between an iteration's intended start and the moment it
+    /// The same counters per phase (arrivals are iterations or session
+    /// joins).
+    pub phases: Vec<ScheduleCounts>,
+    /// Delay between an arrival's intended start and the moment it
     /// started, in µs: queueing for a free connection plus generator lag.
     pub start_delay: Histogram<u64>,
-    /// Delay between an iteration's intended start and the moment the
+    /// Delay between an arrival's intended start and the moment the
     /// dispatcher handed it over, in µs: the generator's own lag only.
     pub dispatch_lag: Histogram<u64>,
 }
 
 impl Recorder {
-    pub fn new(step_keys: usize) -> Self {
+    pub fn new(step_keys: usize, phases: usize) -> Self {
         Recorder {
             steps: (0..step_keys).map(|_| StepStats::default()).collect(),
             schedule: ScheduleCounts::default(),
+            phases: vec![ScheduleCounts::default(); phases],
             start_delay: latency_histogram(),
             dispatch_lag: latency_histogram(),
         }
     }
 
+    fn phase(&mut self, phase: usize) -> Option<&mut ScheduleCounts> {
+        self.phases.get_mut(phase)
+    }
+
+    /// The dispatcher released an arrival `lag_us` after its intended time.
+    pub fn note_scheduled(&mut self, phase: usize, lag_us: u64) {
+        self.schedule.scheduled += 1;
+        if let Some(p) = self.phase(phase) {
+            p.scheduled += 1;
+        }
+        record_clamped(&mut self.dispatch_lag, lag_us);
+    }
+
+    /// An arrival started `delay_us` after its intended time.
+    pub fn note_started(&mut self, phase: usize, delay_us: u64, late: bool) {
+        self.schedule.started += 1;
+        self.schedule.late += u64::from(late);
+        if let Some(p) = self.phase(phase) {
+            p.started += 1;
+            p.late += u64::from(late);
+        }
+        record_clamped(&mut self.start_delay, delay_us);
+    }
+
+    /// An arrival was scheduled but will never start.
+    pub fn note_dropped(&mut self, phase: usize) {
+        self.schedule.dropped += 1;
+        if let Some(p) = self.phase(phase) {
+            p.dropped += 1;
+        }
+    }
+
     /// Add another recorder of the same shape.
     pub fn merge(&mut self, other: &Recorder) -> Result<(), MergeError> {
-        if other.steps.len() != self.steps.len() {
+        if other.steps.len() != self.steps.len() || other.phases.len() != self.phases.len() {
             return Err(MergeError(format!(
-                "recorders have {} and {} step keys",
+                "recorders have {}/{} and {}/{} step keys/phases",
                 self.steps.len(),
-                other.steps.len()
+                self.phases.len(),
+                other.steps.len(),
+                other.phases.len()
             )));
         }
         for (a, b) in self.steps.iter_mut().zip(&other.steps) {
             a.merge(b)?;
         }
         self.schedule.add(&other.schedule);
+        for (a, b) in self.phases.iter_mut().zip(&other.phases) {
+            a.add(b);
+        }
         for (a, b) in [
             (&mut self.start_delay, &other.start_delay),
             (&mut self.dispatch_lag, &other.dispatch_lag),
@@ -242,6 +290,13 @@ impl Recorder {
             a.add(b).map_err(|e| MergeError(format!("{e:?}")))?;
         }
         Ok(())
+    }
+}
+
+fn record_clamped(h: &mut Histogram<u64>, v: u64) {
+    let v = v.max(1);
+    if h.record(v).is_err() {
+        h.saturating_record(v);
     }
 }
 
@@ -346,7 +401,8 @@ mod tests {
 
     #[test]
     fn recorders_of_different_shapes_refuse_to_merge() {
-        let mut a = Recorder::new(2);
-        assert!(a.merge(&Recorder::new(3)).is_err());
+        let mut a = Recorder::new(2, 1);
+        assert!(a.merge(&Recorder::new(3, 1)).is_err());
+        assert!(a.merge(&Recorder::new(2, 2)).is_err());
     }
 }

@@ -10,7 +10,7 @@ use hdrhistogram::Histogram;
 
 use super::*;
 use crate::engine::{RunConfig, RunResult};
-use crate::scenario::Scenario;
+use crate::scenario::{Load, Scenario};
 use crate::schedule::Schedule;
 use crate::slo::{self, RunHealth, SloResult, StepView};
 
@@ -140,8 +140,37 @@ pub fn build(
             start_delay_max_ms: rec.start_delay.max() as f64 / 1_000.0,
             saturated,
         },
+        phases: scenario
+            .phases
+            .iter()
+            .zip(&schedule.phases)
+            .enumerate()
+            .map(|(i, (p, ps))| {
+                let c = rec.phases.get(i).copied().unwrap_or_default();
+                PhaseReport {
+                    name: p.name.clone(),
+                    model: match p.load {
+                        Load::Open { .. } => "open",
+                        Load::Sessions { .. } => "sessions",
+                        Load::Users { .. } => "users",
+                    }
+                    .to_owned(),
+                    start_s: ps.start.as_secs_f64(),
+                    duration_s: ps.duration.as_secs_f64(),
+                    scheduled: c.scheduled,
+                    started: c.started,
+                    late: c.late,
+                    dropped: c.dropped,
+                }
+            })
+            .collect(),
         steps,
         slos: results.iter().map(slo_report).collect(),
+        sessions: Sessions {
+            peak: run.sessions.iter().map(|&(_, n)| n).max().unwrap_or(0),
+            sample_every_s: crate::engine::SESSION_SAMPLE_EVERY.as_secs_f64(),
+            series: run.sessions.clone(),
+        },
     }
 }
 

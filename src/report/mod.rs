@@ -42,8 +42,36 @@ pub struct Report {
     pub partial: bool,
     pub totals: Totals,
     pub generator: Generator,
+    pub phases: Vec<PhaseReport>,
     pub steps: Vec<StepReport>,
     pub slos: Vec<SloReport>,
+    /// Live viewer/user sessions over the run (closed-model phases).
+    pub sessions: Sessions,
+}
+
+/// One phase's schedule: arrivals are flow iterations (open model) or
+/// session joins (closed model).
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseReport {
+    pub name: String,
+    /// `open`, `sessions` or `users`.
+    pub model: String,
+    pub start_s: f64,
+    pub duration_s: f64,
+    pub scheduled: u64,
+    pub started: u64,
+    pub late: u64,
+    pub dropped: u64,
+}
+
+/// Concurrency of sessions over time.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Sessions {
+    pub peak: u64,
+    /// Seconds between samples.
+    pub sample_every_s: f64,
+    /// `[seconds since start, live sessions]`.
+    pub series: Vec<(f64, u64)>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -319,22 +319,27 @@ pub enum JsonCond {
 impl JsonCheck {
     /// Whether `body` satisfies this check.
     pub fn holds(&self, body: &serde_json::Value) -> bool {
-        let mut cur = body;
-        for seg in &self.path {
-            let next = match seg {
-                JsonPathSeg::Key(k) => cur.get(k.as_str()),
-                JsonPathSeg::Index(i) => cur.get(*i),
-            };
-            match next {
-                Some(v) => cur = v,
-                None => return false,
-            }
-        }
-        match &self.cond {
-            JsonCond::Exists => true,
-            JsonCond::Equals(v) => cur == v,
+        match (json_lookup(body, &self.path), &self.cond) {
+            (None, _) => false,
+            (Some(_), JsonCond::Exists) => true,
+            (Some(v), JsonCond::Equals(want)) => v == want,
         }
     }
+}
+
+/// The value at `path` in `doc`, if every segment exists.
+pub fn json_lookup<'v>(
+    doc: &'v serde_json::Value,
+    path: &[JsonPathSeg],
+) -> Option<&'v serde_json::Value> {
+    let mut cur = doc;
+    for seg in path {
+        cur = match seg {
+            JsonPathSeg::Key(k) => cur.get(k.as_str())?,
+            JsonPathSeg::Index(i) => cur.get(*i)?,
+        };
+    }
+    Some(cur)
 }
 
 /// Settings for the embedded demo platform, from the scenario's optional

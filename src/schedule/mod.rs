@@ -72,6 +72,9 @@ pub struct PhaseSchedule {
     pub arrivals: ArrivalProcess,
     /// Seed of this phase's Poisson gaps.
     pub seed: u64,
+    /// Arrivals all at the phase start, besides the curve: the users of a
+    /// fixed-population phase.
+    pub burst: u64,
 }
 
 impl PhaseSchedule {
@@ -90,6 +93,7 @@ impl PhaseSchedule {
             shape,
             arrivals,
             seed,
+            burst: 0,
         }
     }
 
@@ -105,8 +109,11 @@ impl PhaseSchedule {
     /// Exact number of arrivals. Uniform: the expected count, floored.
     /// Poisson: counted by drawing the phase's seeded gaps (O(arrivals)).
     pub fn count(&self) -> u64 {
+        if self.duration.is_zero() {
+            return 0;
+        }
         match self.arrivals {
-            ArrivalProcess::Uniform => uniform_count(self.expected()),
+            ArrivalProcess::Uniform => self.burst + uniform_count(self.expected()),
             ArrivalProcess::Poisson => {
                 let mut c = Cursor::new(self);
                 let mut n = 0;
@@ -138,6 +145,8 @@ struct Cursor {
     last: f64,
     /// Uniform: arrivals left. Poisson: unused.
     left: u64,
+    /// Arrivals still due at the phase start.
+    burst_left: u64,
     total: f64,
     rng: Option<Pcg64Mcg>,
 }
@@ -145,15 +154,17 @@ struct Cursor {
 impl Cursor {
     fn new(p: &PhaseSchedule) -> Cursor {
         let total = p.expected();
+        let runs = !p.duration.is_zero();
         let mut c = Cursor {
             y: 0.0,
             last: 0.0,
             left: 0,
-            total,
+            burst_left: if runs { p.burst } else { 0 },
+            total: if runs { total } else { 0.0 },
             rng: None,
         };
         match p.arrivals {
-            ArrivalProcess::Uniform => c.left = uniform_count(total),
+            ArrivalProcess::Uniform => c.left = uniform_count(c.total),
             ArrivalProcess::Poisson => {
                 let mut rng = Pcg64Mcg::seed_from_u64(p.seed);
                 c.y = unit_exponential(&mut rng);
@@ -165,6 +176,10 @@ impl Cursor {
 
     /// Offset of the next arrival from the phase start, if any.
     fn next_offset(&mut self, p: &PhaseSchedule) -> Option<f64> {
+        if self.burst_left > 0 {
+            self.burst_left -= 1;
+            return Some(0.0);
+        }
         match &mut self.rng {
             None => {
                 if self.left == 0 {
@@ -207,17 +222,19 @@ impl Schedule {
             .enumerate()
             .map(|(i, p)| {
                 // Arrivals are flow iterations (open model) or session
-                // joins (viewers); a fixed user population has none.
-                let (shape, arrivals) = match p.load {
+                // joins (viewers); a fixed user population all starts at
+                // the phase start.
+                let (shape, arrivals, burst) = match p.load {
                     Load::Open { shape, arrivals }
                     | Load::Sessions {
                         join: shape,
                         arrivals,
                         ..
-                    } => (shape, arrivals),
-                    Load::Users { .. } => (
+                    } => (shape, arrivals, 0),
+                    Load::Users { count } => (
                         RateShape::Constant { per_sec: 0.0 },
                         ArrivalProcess::Uniform,
+                        u64::from(count),
                     ),
                 };
                 let mut duration = p.duration;
@@ -231,6 +248,7 @@ impl Schedule {
                     shape: shape.scaled(scale),
                     arrivals,
                     seed: mix(seed ^ PHASE_STREAM, i as u64),
+                    burst,
                 }
             })
             .collect();

@@ -130,3 +130,49 @@ async fn handler(State(ctx): State<Ctx>) -> &'static str {
     }
     "ok"
 }
+
+/// A GET step to `/` named `name`.
+pub fn get_step(name: &str) -> Step {
+    Step {
+        name: name.into(),
+        method: http::Method::GET,
+        path: Template::literal("/"),
+        headers: vec![],
+        body: None,
+        expect: Expect::default(),
+        timeout: Duration::from_secs(5),
+        captures: vec![],
+    }
+}
+
+/// A one-phase scenario running `program` over `steps` under `load`.
+pub fn program_scenario(
+    target: SocketAddr,
+    load: Load,
+    duration: Duration,
+    steps: Vec<Step>,
+    program: Vec<Action>,
+) -> Scenario {
+    let mut s = constant_get(target, 1.0, duration, Duration::from_secs(5));
+    s.phases[0].load = load;
+    s.flows[0].steps = steps;
+    s.flows[0].program = program;
+    s
+}
+
+/// Run a scenario against its target with default settings.
+pub async fn run_scenario(scenario: Scenario) -> flashcrowd::engine::RunResult {
+    let schedule = flashcrowd::schedule::Schedule::new(&scenario.phases, scenario.seed, 1.0, None);
+    let Target::Url(url) = scenario.target.clone() else {
+        panic!("test scenarios name their target")
+    };
+    flashcrowd::engine::run(
+        Arc::new(scenario),
+        &schedule,
+        &url,
+        &flashcrowd::engine::RunConfig::default(),
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .unwrap()
+}

@@ -34,6 +34,11 @@ pub struct RenderCtx<'a> {
     /// The iteration's own random stream.
     pub rng: &'a mut Pcg64Mcg,
     pub feeders: &'a [Feeder],
+    /// The session's captured variables, by slot.
+    pub session: &'a [Option<String>],
+    /// Holes that had no value (an uncaptured variable); the caller must not
+    /// send what was rendered.
+    pub unresolved: u32,
 }
 
 /// A parsed template string.
@@ -250,6 +255,8 @@ pub(super) mod tests {
             iter_seed: seed,
             rng: &mut rng,
             feeders: &feeders,
+            session: &[],
+            unresolved: 0,
         };
         let mut out = String::new();
         t.render(&mut ctx, &mut out);

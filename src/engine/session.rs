@@ -1,0 +1,287 @@
+//! One virtual user's life: running a flow's program (requests, funnel
+//! draws, think times, loops, branches, captures) until it ends, its dwell
+//! time or phase is over, or the run stops.
+//!
+//! Owns the session's state (variables, random stream, connection) and the
+//! program interpreter. Results are collected in the slot for the lane to
+//! record; nothing here touches shared metrics. Must not read the schedule.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64Mcg;
+use tokio::time::Instant;
+
+use super::http::{self, Response};
+use super::lane::{micros, Dispatched, Shared, Slot};
+use crate::metrics::Outcome;
+use crate::scenario::template::RenderCtx;
+use crate::scenario::{json_lookup, Action, CaptureFrom, Flow, Load};
+
+/// How a session runs, from its phase's load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Open model: one pass of the program; the first request is timed from
+    /// the intended start.
+    Iteration,
+    /// A viewer: one pass within its dwell time, then idle until it is up.
+    Viewer,
+    /// A fixed-population user: passes back to back until the phase ends.
+    User,
+}
+
+/// Whether the program goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    Go,
+    /// A funnel exit, a failed request, or time is up.
+    Stop,
+}
+
+struct Session<'a> {
+    shared: &'a Shared,
+    flow: &'a Flow,
+    phase: usize,
+    seq: u64,
+    iter_seed: u64,
+    rng: Pcg64Mcg,
+    vars: Vec<Option<String>>,
+    slot: Slot,
+    /// When the session must leave (dwell or phase end).
+    deadline: Option<Instant>,
+    /// Time origin of the next request: the intended start for the first
+    /// request of an open-model iteration, else the moment it is sent.
+    from: Option<Instant>,
+}
+
+/// Run the session an arrival starts. Returns the slot with the results.
+pub(crate) async fn run(shared: Arc<Shared>, slot: Slot, d: Dispatched) -> Slot {
+    let scenario = &shared.scenario;
+    let phase_idx = d.arrival.phase as usize;
+    let Some(phase) = scenario.phases.get(phase_idx) else {
+        return slot;
+    };
+    let Some(flow) = scenario.flows.get(phase.flow) else {
+        return slot;
+    };
+    let iter_seed = crate::schedule::mix(scenario.seed, d.arrival.seq);
+    let mut rng = Pcg64Mcg::seed_from_u64(iter_seed);
+    let phase_end = shared.t0 + phase.start + phase.duration;
+    // Viewers outlive the phase that brought them (a join storm is short,
+    // watching is long) but not the rehearsal itself.
+    let has_dwell = matches!(&phase.load, Load::Sessions { dwell: Some(_), .. });
+    let (mode, deadline) = match &phase.load {
+        Load::Open { .. } => (Mode::Iteration, None),
+        Load::Sessions { dwell, .. } => (
+            Mode::Viewer,
+            Some(match dwell {
+                Some(dw) => (Instant::now() + dw.sample(&mut rng)).min(shared.timeline_end),
+                None => shared.timeline_end,
+            }),
+        ),
+        Load::Users { .. } => (Mode::User, Some(phase_end)),
+    };
+    let mut s = Session {
+        shared: &shared,
+        flow,
+        phase: phase_idx,
+        seq: d.arrival.seq,
+        iter_seed,
+        rng,
+        vars: vec![None; flow.vars.len()],
+        slot,
+        deadline,
+        from: (mode == Mode::Iteration).then_some(d.intended),
+    };
+    match mode {
+        Mode::Iteration => {
+            exec(&mut s, &flow.program).await;
+        }
+        Mode::Viewer => {
+            exec(&mut s, &flow.program).await;
+            // A viewer whose flow is done keeps watching until its dwell
+            // time is up; without one, it leaves now.
+            if let (Some(end), true) = (s.deadline, has_dwell) {
+                s.wait_until(end).await;
+            }
+        }
+        Mode::User => {
+            while !s.time_is_up() {
+                exec(&mut s, &flow.program).await;
+                s.vars.iter_mut().for_each(|v| *v = None);
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+    s.slot
+}
+
+type Boxed<'a> = Pin<Box<dyn Future<Output = Next> + Send + 'a>>;
+
+/// Run `actions` in order. Boxed because loops and branches recurse.
+fn exec<'s, 'a: 's>(s: &'s mut Session<'a>, actions: &'a [Action]) -> Boxed<'s> {
+    Box::pin(async move {
+        for action in actions {
+            if s.time_is_up() {
+                return Next::Stop;
+            }
+            let go = match action {
+                Action::Request { step, chance } => {
+                    if *chance < 1.0 && !s.rng.random_bool(chance.clamp(0.0, 1.0)) {
+                        Next::Stop
+                    } else {
+                        s.request(*step).await
+                    }
+                }
+                Action::Think(dist) => {
+                    let pause = dist.sample(&mut s.rng);
+                    s.wait_until(Instant::now() + pause).await
+                }
+                Action::Loop { times, every, body } => {
+                    let mut round = 0u32;
+                    let mut go = Next::Go;
+                    while times.is_none_or(|t| round < t) {
+                        let started = Instant::now();
+                        if exec(s, body).await == Next::Stop {
+                            go = Next::Stop;
+                            break;
+                        }
+                        round += 1;
+                        let more = times.is_none_or(|t| round < t);
+                        if let (Some(every), true) = (every, more) {
+                            if s.wait_until(started + *every).await == Next::Stop {
+                                go = Next::Stop;
+                                break;
+                            }
+                        } else if times.is_none() {
+                            // An endless loop without a period must still
+                            // let the runtime breathe.
+                            tokio::task::yield_now().await;
+                        }
+                    }
+                    go
+                }
+                Action::Choose(branches) => {
+                    let mut x: f64 = s.rng.random();
+                    let mut pick = branches.last().map(|(_, b)| b.as_slice());
+                    for (w, body) in branches {
+                        if x < *w {
+                            pick = Some(body.as_slice());
+                            break;
+                        }
+                        x -= w;
+                    }
+                    match pick {
+                        Some(body) => exec(s, body).await,
+                        None => Next::Go,
+                    }
+                }
+            };
+            if go == Next::Stop {
+                return Next::Stop;
+            }
+        }
+        Next::Go
+    })
+}
+
+impl Session<'_> {
+    fn time_is_up(&self) -> bool {
+        self.shared.stop.is_cancelled() || self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Sleep until `when`, or less if the session must leave first.
+    async fn wait_until(&mut self, when: Instant) -> Next {
+        let end = match self.deadline {
+            Some(d) if d < when => d,
+            _ => when,
+        };
+        tokio::select! {
+            _ = tokio::time::sleep_until(end) => {}
+            _ = self.shared.stop.cancelled() => return Next::Stop,
+        }
+        if end < when {
+            Next::Stop
+        } else {
+            Next::Go
+        }
+    }
+
+    async fn request(&mut self, step_idx: usize) -> Next {
+        let Some(step) = self.flow.steps.get(step_idx) else {
+            return Next::Stop;
+        };
+        let key = self.shared.keys.key(self.phase, step_idx);
+        let mut ctx = RenderCtx {
+            seq: self.seq,
+            iter_seed: self.iter_seed,
+            rng: &mut self.rng,
+            feeders: &self.shared.scenario.feeders,
+            session: &self.vars,
+            unresolved: 0,
+        };
+        let needs_body = !step.captures.is_empty();
+        let from = self.from.take().unwrap_or_else(Instant::now);
+        let (outcome, response) = http::execute(
+            step,
+            &self.shared.target,
+            &mut self.slot.conn,
+            &self.shared.conns,
+            &mut ctx,
+            &mut self.slot.scratch,
+            &self.shared.abort,
+            needs_body,
+        )
+        .await;
+        let latency = micros(Instant::now().saturating_duration_since(from));
+        self.slot.results.push((key, outcome, latency));
+        if outcome == Outcome::Unresolved {
+            return Next::Stop;
+        }
+        if !outcome.is_ok() {
+            // Later steps depend on this one (an order needs its checkout).
+            return Next::Stop;
+        }
+        if let Some(resp) = response {
+            self.capture(step_idx, &resp);
+        }
+        Next::Go
+    }
+
+    fn capture(&mut self, step_idx: usize, resp: &Response) {
+        let Some(step) = self.flow.steps.get(step_idx) else {
+            return;
+        };
+        let mut json: Option<Option<serde_json::Value>> = None;
+        for c in &step.captures {
+            let value = match &c.from {
+                CaptureFrom::Header(name) => resp
+                    .headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned),
+                CaptureFrom::Regex { re, group } => std::str::from_utf8(&resp.body)
+                    .ok()
+                    .and_then(|text| re.captures(text))
+                    .and_then(|m| m.get(*group))
+                    .map(|m| m.as_str().to_owned()),
+                CaptureFrom::Json(path) => {
+                    let doc = json.get_or_insert_with(|| serde_json::from_slice(&resp.body).ok());
+                    doc.as_ref()
+                        .and_then(|d| json_lookup(d, path))
+                        .map(|v| match v {
+                            serde_json::Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        })
+                }
+            };
+            if let Some(slot) = self.vars.get_mut(c.var) {
+                // A value the response lacks leaves the variable unset, so a
+                // later use counts as unresolved rather than sending garbage.
+                *slot = value;
+            }
+        }
+    }
+}
