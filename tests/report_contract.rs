@@ -58,6 +58,7 @@ async fn a_real_report_validates_against_the_committed_schema() {
         target: url.to_string(),
         scale: 1.0,
         config: &cfg,
+        embedded: false,
     };
     let report = report::build(&scenario, &schedule, &run, &info);
     let value = serde_json::to_value(&report).unwrap();
@@ -97,4 +98,62 @@ fn the_schema_rejects_a_report_missing_its_verdict() {
     let validator = jsonschema::validator_for(&schema()).unwrap();
     let bad = serde_json::json!({ "schema_version": 1, "run_id": "x" });
     assert!(!validator.is_valid(&bad));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generator_asked_for_ten_times_its_capacity_is_inconclusive_with_the_reason() {
+    // Far beyond what one process can send on this machine: the backlog
+    // fills and the rest is dropped, so even a met SLO cannot pass.
+    let target = spawn_target(TargetBehaviour::default()).await;
+    let mut scenario = constant_get(
+        target.addr,
+        300_000.0,
+        Duration::from_secs(2),
+        Duration::from_secs(5),
+    );
+    scenario.slos = vec![slo::parse("p99(get) < 10s").unwrap()];
+    let schedule = Schedule::new(&scenario.phases, scenario.seed, 1.0, None);
+    let Target::Url(url) = scenario.target.clone() else {
+        unreachable!()
+    };
+    let cfg = RunConfig {
+        connections: 64,
+        backlog: 5_000,
+        ..RunConfig::default()
+    };
+    let scenario = Arc::new(scenario);
+    let run = engine::run(
+        scenario.clone(),
+        &schedule,
+        &url,
+        &cfg,
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    let info = RunInfo {
+        run_id: "20261122T000000Z-saturated-0000",
+        started_at: chrono::Utc::now(),
+        target: url.to_string(),
+        scale: 1.0,
+        config: &cfg,
+        embedded: false,
+    };
+    let report = report::build(&scenario, &schedule, &run, &info);
+    assert!(report.slos[0].passed);
+    assert_eq!(report.verdict, slo::Verdict::Inconclusive);
+    assert!(report.totals.dropped > 100_000, "{:?}", report.totals);
+    assert_eq!(report.totals.scheduled, 600_000);
+    assert_eq!(
+        report.totals.started + report.totals.dropped,
+        report.totals.scheduled
+    );
+    assert_eq!(report.phases[0].dropped, report.totals.dropped);
+    let reasons = report.verdict_reasons.join("\n");
+    assert!(reasons.contains("dropped"), "{reasons}");
+    assert!(
+        report.generator.cpu_percent.is_some_and(|p| p > 50.0),
+        "{:?}",
+        report.generator
+    );
 }

@@ -116,6 +116,10 @@ struct PlanArgs {
     file: PathBuf,
     #[command(flatten)]
     reshape: Reshape,
+    /// Also list the first N arrivals of every phase with their exact
+    /// intended times and sequence numbers (same seed, same list).
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "5")]
+    explain: Option<usize>,
 }
 
 #[derive(Debug, Args)]

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use super::{exit, PlanArgs};
 use crate::report::terminal::num;
-use crate::scenario::{Scenario, Target};
+use crate::scenario::{Action, Load, Scenario, Target};
 use crate::schedule::{PhaseSchedule, Schedule, Segment};
 
 pub(super) fn run(args: &PlanArgs) -> u8 {
@@ -23,7 +23,37 @@ pub(super) fn run(args: &PlanArgs) -> u8 {
         args.reshape.duration,
     );
     print!("{}", render(&scenario, &schedule, args.reshape.scale));
+    if let Some(n) = args.explain {
+        print!("{}", explain(&scenario, &schedule, n));
+    }
     exit::PASS
+}
+
+/// The first `n` arrivals of every phase, in one pass over the schedule.
+fn explain(s: &Scenario, schedule: &Schedule, n: usize) -> String {
+    let mut shown = vec![Vec::new(); schedule.phases.len()];
+    let mut left = n * shown.len();
+    for a in schedule.arrivals(Segment::WHOLE) {
+        if left == 0 {
+            break;
+        }
+        if let Some(list) = shown.get_mut(a.phase as usize) {
+            if list.len() < n {
+                list.push(a);
+                left -= 1;
+            }
+        }
+    }
+    let mut out = String::from(
+        "\n  first arrivals (intended offset from the start, run-wide sequence number):\n",
+    );
+    for (phase, list) in s.phases.iter().zip(&shown) {
+        let _ = writeln!(out, "  {}:", phase.name);
+        for a in list {
+            let _ = writeln!(out, "    t={:>12.6}s  seq={}", a.at.as_secs_f64(), a.seq);
+        }
+    }
+    out
 }
 
 fn render(s: &Scenario, schedule: &Schedule, scale: f64) -> String {
@@ -41,9 +71,10 @@ fn render(s: &Scenario, schedule: &Schedule, scale: f64) -> String {
     );
     let _ = writeln!(
         out,
-        "\n  {:<18} {:>15}  {:<38} {:>11}  flow (steps)",
-        "phase", "window", "load", "iterations"
+        "\n  {:<18} {:>15}  {:<40} {:>9} {:>9}  flow (steps)",
+        "phase", "window", "load", "arrivals", "live"
     );
+    let mut requests = Some(0.0);
     for (phase, ps) in s.phases.iter().zip(&schedule.phases) {
         let flow = s.flows.get(phase.flow);
         let steps: Vec<&str> = flow
@@ -58,27 +89,36 @@ fn render(s: &Scenario, schedule: &Schedule, scale: f64) -> String {
                 num((ps.start + ps.duration).as_secs_f64())
             )
         };
+        let arrivals = ps.count();
+        let per_session = flow.and_then(|f| expected_requests(&f.program));
+        requests = requests
+            .zip(per_session)
+            .map(|(sum, per)| sum + per * arrivals as f64);
         let _ = writeln!(
             out,
-            "  {:<18} {:>15}  {:<38} {:>11}  {} ({})",
+            "  {:<18} {:>15}  {:<40} {:>9} {:>9}  {} ({})",
             phase.name,
             window,
-            load_text(ps),
-            ps.count(),
+            load_text(&phase.load, ps),
+            arrivals,
+            live_text(&phase.load, ps),
             flow.map_or("?", |f| f.name.as_str()),
-            steps.join(" → ")
+            steps.join(", ")
         );
     }
+    let expected = match requests {
+        Some(r) => format!("about {} requests", r.round()),
+        None => "requests depend on endless loops and dwell times".to_owned(),
+    };
     let _ = writeln!(
         out,
-        "\n  total: {} iterations over {}s (up to {} requests)",
+        "\n  total: {} arrivals over {}s; {expected}",
         schedule.total(),
         num(schedule.end().as_secs_f64()),
-        s.phases
-            .iter()
-            .zip(&schedule.phases)
-            .map(|(p, ps)| ps.count() * s.flows.get(p.flow).map_or(0, |f| f.steps.len() as u64))
-            .sum::<u64>()
+    );
+    let _ = writeln!(
+        out,
+        "  live: expected concurrent sessions (Little's law: join rate × mean dwell)"
     );
     let _ = writeln!(out, "\n  arrivals per second over the timeline:");
     let _ = write!(out, "{}", sparkline(schedule));
@@ -88,8 +128,58 @@ fn render(s: &Scenario, schedule: &Schedule, scale: f64) -> String {
     out
 }
 
-fn load_text(ps: &PhaseSchedule) -> String {
+/// Expected requests one pass of `program` sends, if bounded: funnel odds
+/// and branch weights multiply, counted loops repeat.
+fn expected_requests(program: &[Action]) -> Option<f64> {
+    let mut total = 0.0;
+    // Probability that the program is still running at this point.
+    let mut alive = 1.0;
+    for action in program {
+        match action {
+            Action::Request { chance, .. } => {
+                alive *= chance;
+                total += alive;
+            }
+            Action::Think(_) => {}
+            Action::Loop { times, body, .. } => {
+                total += alive * f64::from((*times)?) * expected_requests(body)?;
+            }
+            Action::Choose(branches) => {
+                let mut sum = 0.0;
+                for (w, body) in branches {
+                    sum += w * expected_requests(body)?;
+                }
+                total += alive * sum;
+            }
+        }
+    }
+    Some(total)
+}
+
+/// Expected live sessions in a phase's steady state.
+fn live_text(load: &Load, ps: &PhaseSchedule) -> String {
+    match load {
+        Load::Open { .. } => "-".to_owned(),
+        Load::Users { count } => count.to_string(),
+        Load::Sessions { dwell, .. } => {
+            let d = ps.duration.as_secs_f64();
+            if d <= 0.0 {
+                return "0".to_owned();
+            }
+            let mean_join = ps.expected() / d;
+            let stay = dwell.as_ref().map_or(d, |w| w.mean().as_secs_f64().min(d));
+            format!("≈{}", (mean_join * stay).round())
+        }
+    }
+}
+
+fn load_text(load: &Load, ps: &PhaseSchedule) -> String {
     use crate::scenario::{ArrivalProcess, Decay, RateShape};
+    let prefix = match load {
+        Load::Users { count } => return format!("{count} users, back to back"),
+        Load::Sessions { .. } => "sessions join ",
+        Load::Open { .. } => "",
+    };
     let secs = |d: std::time::Duration| num(d.as_secs_f64());
     let shape = match ps.shape {
         RateShape::Constant { per_sec } => format!("{}/s constant", num(per_sec)),
@@ -124,8 +214,8 @@ fn load_text(ps: &PhaseSchedule) -> String {
         ),
     };
     match ps.arrivals {
-        ArrivalProcess::Uniform => shape,
-        ArrivalProcess::Poisson => format!("{shape}, poisson"),
+        ArrivalProcess::Uniform => format!("{prefix}{shape}"),
+        ArrivalProcess::Poisson => format!("{prefix}{shape}, poisson"),
     }
 }
 

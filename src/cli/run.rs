@@ -63,7 +63,8 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
             }
         },
     };
-    let target_label = if demo.is_some() {
+    let demo_used = demo.is_some();
+    let target_label = if demo_used {
         format!("{target} (embedded demo)")
     } else {
         target.to_string()
@@ -114,6 +115,7 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
         target: target_label,
         scale: args.reshape.scale,
         config: &config,
+        embedded: demo_used,
     };
     let report = report::build(&scenario, &schedule, &result, &info);
     let out_dir = args

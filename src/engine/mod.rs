@@ -9,6 +9,7 @@
 //! within a grace period → abort the rest → stop connection tasks.
 //! Must not parse scenarios, judge SLOs or print anything.
 
+mod cpu;
 mod http;
 mod keys;
 mod lane;
@@ -78,6 +79,9 @@ pub struct RunResult {
     /// Live viewer/user sessions over time: (seconds since start, count),
     /// sampled every 250 ms.
     pub sessions: Vec<(f64, u64)>,
+    /// CPU time the whole process used during the run (generator, and the
+    /// embedded demo when it runs in-process), where the OS tells.
+    pub cpu: Option<Duration>,
 }
 
 /// Why a run could not happen.
@@ -157,6 +161,7 @@ pub async fn run(
         handles.push(lane_tasks.spawn(lane::run(shared.clone(), rx, caps, stop.clone())));
     }
     lane_tasks.close();
+    let cpu_before = cpu::process_cpu();
     let sampling = CancellationToken::new();
     let sampler = tokio::spawn(sample_sessions(shared.clone(), sampling.clone()));
 
@@ -194,6 +199,9 @@ pub async fn run(
         }
     }
     let elapsed = t0.elapsed();
+    let cpu = cpu::process_cpu()
+        .zip(cpu_before)
+        .map(|(after, before)| after.saturating_sub(before));
     sampling.cancel();
     let sessions = sampler.await.unwrap_or_default();
 
@@ -216,6 +224,7 @@ pub async fn run(
         elapsed,
         interrupted: stop.is_cancelled(),
         sessions,
+        cpu,
     })
 }
 

@@ -108,7 +108,14 @@ pub struct Generator {
     /// (dispatcher lag plus waiting for a free connection).
     pub start_delay_p99_ms: f64,
     pub start_delay_max_ms: f64,
-    /// The dispatcher fell behind the schedule by more than it can hide.
+    /// CPU the process used during the run, in % of one core (150 = one
+    /// and a half cores); `null` where the OS does not tell.
+    pub cpu_percent: Option<f64>,
+    /// Cores available to the process.
+    pub cores: usize,
+    /// The generator could not keep its schedule: its dispatcher fell
+    /// behind, or it used (nearly) every core while sending to an external
+    /// target.
     pub saturated: bool,
 }
 

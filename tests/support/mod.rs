@@ -176,3 +176,43 @@ pub async fn run_scenario(scenario: Scenario) -> flashcrowd::engine::RunResult {
     .await
     .unwrap()
 }
+
+/// A target that answers 200 to anything and keeps a log of every request
+/// as `METHOD PATH BODY`.
+pub struct Recorder {
+    pub addr: SocketAddr,
+    log: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Recorder {
+    /// The requests so far, sorted (arrival order depends on timing; the
+    /// set of requests must not).
+    pub fn sorted_log(&self) -> Vec<String> {
+        let mut v = self.log.lock().unwrap().clone();
+        v.sort();
+        v
+    }
+}
+
+pub async fn spawn_recorder() -> Recorder {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let app = Router::new()
+        .fallback(record_request)
+        .with_state(log.clone());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Recorder { addr, log }
+}
+
+async fn record_request(
+    State(log): State<Arc<std::sync::Mutex<Vec<String>>>>,
+    method: http::Method,
+    uri: http::Uri,
+    body: String,
+) -> &'static str {
+    log.lock().unwrap().push(format!("{method} {uri} {body}"));
+    "ok"
+}
