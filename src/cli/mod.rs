@@ -150,6 +150,12 @@ pub fn main() -> ExitCode {
         }
     };
     init_tracing();
+    // Every viewer session holds a connection; the usual soft limit of 1024
+    // descriptors would cap a rehearsal long before the machine does.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!(limit = n, "open file limit"),
+        Err(e) => tracing::warn!("cannot raise the open file limit: {e}"),
+    }
     if let Command::Validate { files } = &cli.command {
         return exit::code(validate::run(files));
     }
