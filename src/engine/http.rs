@@ -1,229 +1,271 @@
 //! HTTP/1.1 execution of one step on one keep-alive connection.
 //!
-//! Owns connecting, rendering a step into a request, sending it under the
-//! step's deadline, reading the whole response and judging it against the
-//! step's checks. Hand-written on hyper's connection API rather than a pooled
-//! client: each in-flight iteration owns its connection outright, so there is
-//! no shared pool and no lock on the hot path.
+//! Owns rendering a step into request bytes, sending it under the step's
+//! deadline on the session's own connection ([`H1Conn`], no pool, no lock,
+//! no task switch), and judging the response against the step's checks.
 //! Must not record metrics or know about the schedule.
 
 use std::io;
 use std::net::SocketAddr;
 
-use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HOST, USER_AGENT};
-use http::{HeaderValue, Request, Uri};
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use http::{HeaderValue, Method};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
+use super::h1::{H1Conn, H1Error};
 use crate::metrics::Outcome;
 use crate::scenario::template::RenderCtx;
 use crate::scenario::{Body, Step};
 
 /// A keep-alive connection to the target.
-pub(crate) type Conn = SendRequest<Full<Bytes>>;
+pub(crate) type Conn = H1Conn;
 
 /// Where requests go, resolved once per run.
 #[derive(Debug, Clone)]
 pub(crate) struct HttpTarget {
     pub addr: SocketAddr,
     /// Value of the `Host` header.
-    pub host: HeaderValue,
+    pub host: String,
     /// Path prefix of the target URL without a trailing slash ("" or "/shop").
     pub base_path: String,
 }
 
-/// Buffers an iteration reuses from request to request.
+/// Buffers a session reuses from request to request.
 #[derive(Debug, Default)]
 pub(crate) struct Scratch {
-    uri: String,
-    value: String,
+    /// The serialised request.
+    request: Vec<u8>,
+    /// Rendered template text.
+    text: String,
+    /// A rendered JSON body.
+    json: Vec<u8>,
+    /// The response body, when checks or captures need it.
     body: Vec<u8>,
-}
-
-/// What the iteration's connection tasks are tied to.
-#[derive(Clone)]
-pub(crate) struct ConnTasks {
-    pub tracker: TaskTracker,
-    /// Cancelled when the run is over, so no driver outlives it.
-    pub cancel: CancellationToken,
-}
-
-enum Failure {
-    Connect,
-    Io,
 }
 
 /// What a step keeps of a response for captures.
 #[derive(Debug)]
 pub(crate) struct Response {
-    pub headers: http::HeaderMap,
-    pub body: Bytes,
+    /// Lower-case names and raw values.
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_slice())
+    }
 }
 
 const DEFAULT_USER_AGENT: &str = concat!("flashcrowd/", env!("CARGO_PKG_VERSION"));
 
-/// Run one step. `conn` is reused when it is still open and replaced when
-/// it is not; it is left `None` after a failure so the next step reconnects.
-/// With `keep`, an accepted response's headers and body come back too (for
-/// captures).
+/// Run one step. `conn` is reused when it can carry another request and
+/// replaced when it cannot; it is left `None` after a failure so the next
+/// step reconnects. With `keep`, an accepted response's headers and body
+/// come back too (for captures).
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn execute(
     step: &Step,
     target: &HttpTarget,
     conn: &mut Option<Conn>,
-    tasks: &ConnTasks,
     ctx: &mut RenderCtx<'_>,
     scratch: &mut Scratch,
     abort: &CancellationToken,
     keep: bool,
 ) -> (Outcome, Option<Response>) {
-    let req = build_request(step, target, ctx, scratch);
+    let built = build_request(step, target, ctx, scratch);
     if ctx.unresolved > 0 {
         return (Outcome::Unresolved, None);
     }
-    let Some(req) = req else {
+    if !built {
         return (Outcome::Invalid, None);
-    };
+    }
     let deadline = Instant::now() + step.timeout;
-    let exchange = send(step, target, conn, tasks, req, keep);
-    let failed = |conn: &mut Option<Conn>, o| {
-        *conn = None;
-        (o, None)
-    };
-    tokio::select! {
+    let exchange = send(step, target, conn, scratch, keep);
+    let r = tokio::select! {
         biased;
         r = tokio::time::timeout_at(deadline, exchange) => match r {
-            Ok(Ok(done)) => done,
-            Ok(Err(Failure::Connect)) => failed(conn, Outcome::Connect),
-            Ok(Err(Failure::Io)) => failed(conn, Outcome::Io),
-            Err(_) => failed(conn, Outcome::Timeout),
+            Ok(r) => r,
+            Err(_) => Err(Failure::Timeout),
         },
-        _ = abort.cancelled() => failed(conn, Outcome::Aborted),
+        _ = abort.cancelled() => Err(Failure::Aborted),
+    };
+    match r {
+        Ok(done) => done,
+        Err(f) => {
+            *conn = None;
+            let outcome = match f {
+                Failure::Connect => Outcome::Connect,
+                Failure::Io => Outcome::Io,
+                Failure::Timeout => Outcome::Timeout,
+                Failure::Aborted => Outcome::Aborted,
+            };
+            (outcome, None)
+        }
     }
 }
 
+enum Failure {
+    Connect,
+    Io,
+    Timeout,
+    Aborted,
+}
+
+/// Serialise the step into `s.request`; false if the rendered request is
+/// not valid HTTP (a space in the path, a line break in a header, ...).
 fn build_request(
     step: &Step,
     target: &HttpTarget,
     ctx: &mut RenderCtx<'_>,
     s: &mut Scratch,
-) -> Option<Request<Full<Bytes>>> {
-    s.uri.clear();
-    s.uri.push_str(&target.base_path);
-    step.path.render(ctx, &mut s.uri);
-    let uri = Uri::try_from(s.uri.as_str()).ok()?;
-    let mut builder = Request::builder()
-        .method(step.method.clone())
-        .uri(uri)
-        .header(HOST, target.host.clone())
-        .header(USER_AGENT, HeaderValue::from_static(DEFAULT_USER_AGENT));
-    let headers = builder.headers_mut()?;
-    for (name, tmpl) in &step.headers {
-        s.value.clear();
-        tmpl.render(ctx, &mut s.value);
-        let value = HeaderValue::from_str(&s.value).ok()?;
-        // The scenario's own value replaces a default such as User-Agent.
-        headers.insert(name.clone(), value);
+) -> bool {
+    let r = &mut s.request;
+    r.clear();
+    r.extend_from_slice(step.method.as_str().as_bytes());
+    r.push(b' ');
+    let path_start = r.len();
+    r.extend_from_slice(target.base_path.as_bytes());
+    s.text.clear();
+    step.path.render(ctx, &mut s.text);
+    r.extend_from_slice(s.text.as_bytes());
+    if !r[path_start..].iter().all(|b| (0x21..0x7f).contains(b)) || r.len() == path_start {
+        return false;
     }
-    let body = match &step.body {
-        None => Bytes::new(),
+    r.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+    r.extend_from_slice(target.host.as_bytes());
+    r.extend_from_slice(b"\r\n");
+    let (mut user_agent, mut content_type) = (false, false);
+    for (name, tmpl) in &step.headers {
+        // The body's length is flashcrowd's to state; a scenario's own
+        // value could only be wrong.
+        if name == http::header::CONTENT_LENGTH || name == http::header::HOST {
+            continue;
+        }
+        user_agent |= name == http::header::USER_AGENT;
+        content_type |= name == http::header::CONTENT_TYPE;
+        s.text.clear();
+        tmpl.render(ctx, &mut s.text);
+        if HeaderValue::from_str(&s.text).is_err() {
+            return false;
+        }
+        r.extend_from_slice(name.as_str().as_bytes());
+        r.extend_from_slice(b": ");
+        r.extend_from_slice(s.text.as_bytes());
+        r.extend_from_slice(b"\r\n");
+    }
+    if !user_agent {
+        r.extend_from_slice(b"user-agent: ");
+        r.extend_from_slice(DEFAULT_USER_AGENT.as_bytes());
+        r.extend_from_slice(b"\r\n");
+    }
+    let body: &[u8] = match &step.body {
+        None => &[],
         Some(Body::Json(t)) => {
-            if !headers.contains_key(CONTENT_TYPE) {
-                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            if !content_type {
+                r.extend_from_slice(b"content-type: application/json\r\n");
             }
-            s.body.clear();
-            t.render(ctx, &mut s.body);
-            Bytes::copy_from_slice(&s.body)
+            s.json.clear();
+            t.render(ctx, &mut s.json);
+            &s.json
         }
         Some(Body::Text(t)) => {
-            s.value.clear();
-            t.render(ctx, &mut s.value);
-            Bytes::copy_from_slice(s.value.as_bytes())
+            s.text.clear();
+            t.render(ctx, &mut s.text);
+            s.text.as_bytes()
         }
     };
-    builder.body(Full::new(body)).ok()
+    let says_length =
+        !body.is_empty() || matches!(step.method, Method::POST | Method::PUT | Method::PATCH);
+    if says_length {
+        r.extend_from_slice(b"content-length: ");
+        r.extend_from_slice(itoa(body.len(), &mut [0u8; 20]));
+        r.extend_from_slice(b"\r\n");
+    }
+    r.extend_from_slice(b"\r\n");
+    r.extend_from_slice(body);
+    true
+}
+
+/// Decimal digits of `n` without allocating.
+fn itoa(mut n: usize, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &buf[i..]
 }
 
 async fn send(
     step: &Step,
     target: &HttpTarget,
     conn: &mut Option<Conn>,
-    tasks: &ConnTasks,
-    req: Request<Full<Bytes>>,
+    s: &mut Scratch,
     keep: bool,
 ) -> Result<(Outcome, Option<Response>), Failure> {
-    // A reused connection the server closed while idle is not the target
-    // failing this request: reconnect once, silently.
-    let reused = matches!(conn, Some(c) if !c.is_closed());
-    if reused {
-        if let Some(c) = conn.as_mut() {
-            if c.ready().await.is_err() {
-                *conn = None;
-            }
-        }
-    }
-    let sender = match conn {
-        Some(c) => c,
-        None => {
-            let fresh = connect(target.addr, tasks).await?;
-            conn.insert(fresh)
+    let checks = !step.expect.json.is_empty();
+    let want_body = checks || keep;
+    let head_request = step.method == Method::HEAD;
+    s.body.clear();
+    // A kept-alive connection the server closed while idle is not the
+    // target failing this request: on a reused connection that breaks
+    // before any response, reconnect once, silently.
+    let mut reused = match conn {
+        Some(c) if c.reusable() => true,
+        _ => {
+            *conn = None;
+            false
         }
     };
-    sender.ready().await.map_err(|_| Failure::Io)?;
-    let resp = sender.send_request(req).await.map_err(|_| Failure::Io)?;
-    let status = resp.status().as_u16();
-    let (parts, mut body) = resp.into_parts();
-    let status_ok = step.expect.status_ok(status);
-    let checks = !step.expect.json.is_empty();
-    if status_ok && (checks || keep) {
-        let bytes = body.collect().await.map_err(|_| Failure::Io)?.to_bytes();
-        let checks_hold = !checks
-            || serde_json::from_slice::<serde_json::Value>(&bytes)
-                .map(|v| step.expect.json.iter().all(|c| c.holds(&v)))
-                .unwrap_or(false);
-        if !checks_hold {
+    let head = loop {
+        let c = match conn {
+            Some(c) => c,
+            None => conn.insert(
+                H1Conn::connect(target.addr)
+                    .await
+                    .map_err(|_| Failure::Connect)?,
+            ),
+        };
+        match c
+            .exchange(&s.request, head_request, want_body, &mut s.body)
+            .await
+        {
+            Ok(head) => break head,
+            Err(H1Error::Io) if reused && s.body.is_empty() => {
+                *conn = None;
+                reused = false;
+            }
+            Err(_) => return Err(Failure::Io),
+        }
+    };
+    if conn.as_ref().is_some_and(|c| !c.reusable()) {
+        *conn = None;
+    }
+    let status = head.status;
+    if !step.expect.status_ok(status) {
+        return Ok((Outcome::BadStatus { status }, None));
+    }
+    if checks {
+        let holds = serde_json::from_slice::<serde_json::Value>(&s.body)
+            .map(|v| step.expect.json.iter().all(|c| c.holds(&v)))
+            .unwrap_or(false);
+        if !holds {
             return Ok((Outcome::CheckFailed { status }, None));
         }
-        let kept = keep.then(|| Response {
-            headers: parts.headers,
-            body: bytes,
-        });
-        return Ok((Outcome::Ok { status }, kept));
     }
-    // Read the body to the end so the connection can carry the next request.
-    while let Some(frame) = body.frame().await {
-        frame.map_err(|_| Failure::Io)?;
-    }
-    Ok(if status_ok {
-        (Outcome::Ok { status }, None)
-    } else {
-        (Outcome::BadStatus { status }, None)
-    })
-}
-
-async fn connect(addr: SocketAddr, tasks: &ConnTasks) -> Result<Conn, Failure> {
-    let stream = TcpStream::connect(addr)
-        .await
-        .map_err(|_| Failure::Connect)?;
-    // Requests are small and latency-bound: never wait for Nagle.
-    stream.set_nodelay(true).map_err(|_| Failure::Connect)?;
-    let (sender, connection) = http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|_| Failure::Connect)?;
-    let cancel = tasks.cancel.clone();
-    tasks.tracker.spawn(async move {
-        tokio::select! {
-            _ = connection => {}
-            _ = cancel.cancelled() => {}
-        }
+    let kept = keep.then(|| Response {
+        headers: head.headers,
+        body: std::mem::take(&mut s.body),
     });
-    Ok(sender)
+    Ok((Outcome::Ok { status }, kept))
 }
 
 /// Resolve a base URL to the address and headers requests need.
@@ -246,15 +288,15 @@ pub(crate) async fn resolve(url: &url::Url) -> io::Result<HttpTarget> {
         Some(p) => format!("{host}:{p}"),
         None => host.to_owned(),
     };
-    let host = HeaderValue::from_str(&authority).map_err(|_| {
-        io::Error::new(
+    if HeaderValue::from_str(&authority).is_err() {
+        return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "target host is not a valid header",
-        )
-    })?;
+        ));
+    }
     Ok(HttpTarget {
         addr,
-        host,
+        host: authority,
         base_path: url.path().trim_end_matches('/').to_owned(),
     })
 }

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::http::{Conn, ConnTasks, HttpTarget, Scratch};
+use super::http::{Conn, HttpTarget, Scratch};
 use super::keys::StepKeys;
 use super::session;
 use crate::metrics::{Outcome, Recorder};
@@ -36,7 +36,6 @@ pub(crate) struct Shared {
     pub scenario: Arc<Scenario>,
     pub keys: StepKeys,
     pub target: HttpTarget,
-    pub conns: ConnTasks,
     /// The run's time origin: phase offsets count from here.
     pub t0: Instant,
     /// End of the timeline: every session leaves by then.

@@ -10,6 +10,7 @@
 //! Must not parse scenarios, judge SLOs or print anything.
 
 mod cpu;
+mod h1;
 mod http;
 mod keys;
 mod lane;
@@ -126,10 +127,6 @@ pub async fn run(
             source,
         })?;
     let keys = StepKeys::new(&scenario);
-    let conns = http::ConnTasks {
-        tracker: TaskTracker::new(),
-        cancel: CancellationToken::new(),
-    };
     let abort = CancellationToken::new();
     let n_phases = scenario.phases.len();
     let t0 = Instant::now();
@@ -137,7 +134,6 @@ pub async fn run(
         scenario,
         keys: keys.clone(),
         target: http_target,
-        conns: conns.clone(),
         t0,
         timeline_end: t0 + schedule.end(),
         stop: stop.clone(),
@@ -214,9 +210,6 @@ pub async fn run(
             recorder.merge(&lane_rec)?;
         }
     }
-    conns.cancel.cancel();
-    conns.tracker.close();
-    let _ = tokio::time::timeout(Duration::from_secs(1), conns.tracker.wait()).await;
 
     Ok(RunResult {
         recorder,

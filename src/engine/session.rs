@@ -228,7 +228,6 @@ impl Session<'_> {
             step,
             &self.shared.target,
             &mut self.slot.conn,
-            &self.shared.conns,
             &mut ctx,
             &mut self.slot.scratch,
             &self.shared.abort,
@@ -258,10 +257,9 @@ impl Session<'_> {
         for c in &step.captures {
             let value = match &c.from {
                 CaptureFrom::Header(name) => resp
-                    .headers
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned),
+                    .header(name.as_str())
+                    .and_then(|v| std::str::from_utf8(v).ok())
+                    .map(|v| v.trim().to_owned()),
                 CaptureFrom::Regex { re, group } => std::str::from_utf8(&resp.body)
                     .ok()
                     .and_then(|text| re.captures(text))
