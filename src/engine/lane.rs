@@ -134,6 +134,8 @@ async fn iteration(shared: Arc<Shared>, mut slot: Slot, d: Dispatched) -> Slot {
         iter_seed,
         rng: &mut rng,
         feeders: &scenario.feeders,
+        session: &[],
+        unresolved: 0,
     };
     let mut from = d.intended;
     for (si, step) in flow.steps.iter().enumerate() {

@@ -140,6 +140,8 @@ mod tests {
             iter_seed: 1,
             rng: &mut rng,
             feeders: &feeders,
+            session: &[],
+            unresolved: 0,
         };
         let mut out = Vec::new();
         body.render(&mut ctx, &mut out);
