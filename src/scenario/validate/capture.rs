@@ -136,8 +136,12 @@ fn source(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<CaptureFrom> {
     )?;
     let given = f.present(&["json", "header", "regex"]);
     let group = f.get("group").map(|n| (n, f.path("group")));
+    let before = cx.problems();
     f.finish(cx);
+    let unknown = cx.problems() > before;
     let from = match given.as_slice() {
+        // An unknown field was reported with the known ones; that says it.
+        [] if unknown => return None,
         [] => {
             cx.at(
                 node,
