@@ -204,3 +204,35 @@ fn a_missing_file_is_an_io_error() {
     let err = scenario::load(Path::new("tests/fixtures/no-such-file.yaml")).unwrap_err();
     assert!(matches!(err, LoadError::Io { .. }), "{err}");
 }
+
+#[test]
+fn a_misspelt_session_variable_suggests_the_captured_one() {
+    let d = diagnostics(&fixture("capture-problems.yaml"));
+    let unknown = d
+        .iter()
+        .find(|d| d.message == "unknown variable `order_ud`")
+        .unwrap();
+    assert_eq!(
+        (unknown.line, unknown.col, unknown.path.as_str()),
+        (24, 34, "flows.buy[1].loop.steps[0].get")
+    );
+    assert_eq!(unknown.hint.as_deref(), Some("did you mean `order_id`?"));
+}
+
+#[test]
+fn weights_that_miss_one_hundred_percent_are_reported_at_their_list() {
+    let d = diagnostics(&fixture("flow-program-problems.yaml"));
+    assert!(located(&d).contains(&(
+        11,
+        9,
+        "flows.buy[4].choose",
+        "the weights add up to 90%, not 100%"
+    )));
+    let d = diagnostics(&fixture("closed-load-problems.yaml"));
+    assert!(located(&d).contains(&(
+        21,
+        13,
+        "phases[4].load.sessions.dwell.mixture",
+        "the weights add up to 90%, not 100%"
+    )));
+}

@@ -45,7 +45,8 @@ pub enum Outcome {
     /// space in the path or a newline in a header); nothing was sent.
     Invalid,
     /// A template used a session variable no earlier step captured (or a
-    /// unique feeder ran out of rows); nothing was sent.
+    /// unique feeder ran out of rows); nothing was sent, and the session's
+    /// flow ended there. Neither a success nor an error.
     Unresolved,
 }
 
@@ -139,6 +140,13 @@ impl StepStats {
     /// Record one request. `latency_us` is measured from the intended start.
     pub fn record(&mut self, outcome: Outcome, latency_us: u64) {
         let c = &mut self.counts;
+        if outcome == Outcome::Unresolved {
+            // Not sent, so neither ok nor an error: the session had nothing
+            // to send (a buyer whose checkout was sold out has no order to
+            // track). Counted so a scenario that never captures shows it.
+            c.unresolved_var += 1;
+            return;
+        }
         c.sent += 1;
         if outcome.is_ok() {
             c.ok += 1;
@@ -163,7 +171,8 @@ impl StepStats {
             Outcome::Io => c.io_error += 1,
             Outcome::Aborted => c.aborted += 1,
             Outcome::Invalid => c.invalid_request += 1,
-            Outcome::Unresolved => c.unresolved_var += 1,
+            // Counted (and returned) before anything else.
+            Outcome::Unresolved => {}
         }
         if outcome.has_latency() {
             // The histogram grows to fit; only a value beyond its largest

@@ -150,7 +150,6 @@ fn error_breakdown(s: &StepReport) -> String {
         ("connection broken", o.io_error),
         ("aborted", o.aborted),
         ("invalid request", o.invalid_request),
-        ("unresolved variable", o.unresolved_var),
     ];
     let mut text: Vec<String> = parts
         .iter()

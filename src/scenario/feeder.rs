@@ -1,11 +1,22 @@
-//! CSV feeders: tables of test data (users, SKUs, tokens) that templates
-//! read one row per iteration.
+//! Feeders: tables of test data (users, SKUs, coupons) that templates read
+//! one row per iteration, loaded from CSV or from a JSON array of flat
+//! objects.
 //!
-//! Owns turning CSV bytes into a table and choosing a row for an iteration.
-//! Must not know about templates' syntax, files on disk or the engine.
+//! Owns turning file bytes into a table and choosing a row for an
+//! iteration. Must not know about templates' syntax, files on disk or the
+//! engine.
 
-/// Largest CSV file a feeder may load.
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+
+/// Largest feeder file (CSV or JSON) a feeder may load.
 pub const MAX_FEEDER_BYTES: u64 = 64 << 20;
+/// Most distinct keys (columns) of a JSON feeder.
+const MAX_JSON_COLUMNS: usize = 256;
+/// Most values (rows × columns, missing keys included) of a JSON feeder.
+const MAX_JSON_CELLS: usize = 16 << 20;
 
 /// How an iteration's row is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,9 +25,13 @@ pub enum FeedOrder {
     Sequential,
     /// A row drawn from the iteration's seed.
     Random,
+    /// Row `seq`: every session or iteration its own row, never shared
+    /// (one-time coupons, single-use accounts). Past the last row there is
+    /// no row, and templates reading it are unresolved.
+    Unique,
 }
 
-/// A loaded CSV table.
+/// A loaded table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Feeder {
     pub name: String,
@@ -25,7 +40,7 @@ pub struct Feeder {
     pub order: FeedOrder,
 }
 
-/// Why a CSV file could not become a feeder.
+/// Why a file could not become a feeder.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct FeederError {
@@ -92,7 +107,8 @@ impl Feeder {
     /// The row an iteration reads. `index` is this feeder's position in
     /// [`Scenario::feeders`](super::Scenario::feeders), so two random
     /// feeders do not move in lockstep. Every call with the same arguments
-    /// answers the same row.
+    /// answers the same row. `None` when a `unique` feeder has run out of
+    /// rows (`seq` is past the last one).
     pub fn row_for(&self, index: usize, seq: u64, iter_seed: u64) -> Option<&[String]> {
         let n = self.rows.len() as u64;
         if n == 0 {
@@ -101,8 +117,80 @@ impl Feeder {
         let i = match self.order {
             FeedOrder::Sequential => seq % n,
             FeedOrder::Random => mix(iter_seed ^ mix(index as u64 + 1)) % n,
+            FeedOrder::Unique => seq,
         };
-        self.rows.get(i as usize).map(Vec::as_slice)
+        self.rows.get(usize::try_from(i).ok()?).map(Vec::as_slice)
+    }
+
+    /// Parse a JSON array of flat objects: each object is a row; the
+    /// columns are every key met, in order of first appearance (the first
+    /// object's keys first). Strings are taken as is, numbers and booleans
+    /// as their JSON text; `null` and missing keys are empty.
+    pub fn from_json(name: &str, order: FeedOrder, bytes: &[u8]) -> Result<Feeder, FeederError> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ferr("the JSON file is empty", Some(JSON_HINT)));
+        }
+        let JsonRows(objects) = serde_json::from_slice(bytes).map_err(|e| json_error(&e))?;
+        if objects.is_empty() {
+            return Err(ferr("the JSON array has no rows", Some(JSON_HINT)));
+        }
+        let mut columns: Vec<String> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        for (r, object) in objects.iter().enumerate() {
+            for (key, _) in object {
+                if key.is_empty() {
+                    return Err(ferr(
+                        format!("row {}: a key is empty; keys name the columns", r + 1),
+                        None,
+                    ));
+                }
+                if !index.contains_key(key) {
+                    if columns.len() == MAX_JSON_COLUMNS {
+                        return Err(ferr(
+                            format!("the rows have more than {MAX_JSON_COLUMNS} different keys"),
+                            Some("each key is a column; keep one table's objects alike"),
+                        ));
+                    }
+                    index.insert(key.clone(), columns.len());
+                    columns.push(key.clone());
+                }
+            }
+        }
+        let cells = objects.len().saturating_mul(columns.len());
+        if cells > MAX_JSON_CELLS {
+            return Err(ferr(
+                format!(
+                    "{} rows × {} columns is more than {MAX_JSON_CELLS} values",
+                    objects.len(),
+                    columns.len()
+                ),
+                Some("split the table, or give the rows fewer different keys"),
+            ));
+        }
+        let mut rows = Vec::with_capacity(objects.len());
+        // `seen[c] == r + 1`: row `r` has already set column `c`.
+        let mut seen = vec![0usize; columns.len()];
+        for (r, object) in objects.into_iter().enumerate() {
+            let mut row = vec![String::new(); columns.len()];
+            for (key, value) in object {
+                let Some(&c) = index.get(&key) else { continue };
+                if seen[c] == r + 1 {
+                    return Err(ferr(
+                        format!("row {}: key `{key}` appears twice", r + 1),
+                        None,
+                    ));
+                }
+                seen[c] = r + 1;
+                row[c] = value;
+            }
+            rows.push(row);
+        }
+        Ok(Feeder {
+            name: name.to_owned(),
+            columns,
+            rows,
+            order,
+        })
     }
 }
 
@@ -112,6 +200,79 @@ fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+const JSON_HINT: &str =
+    "a JSON feeder is an array of flat objects, e.g. `[{\"code\": \"A1\", \"pct\": 10}]`";
+
+/// A JSON feeder file: an array of flat objects, each kept as its entries
+/// in file order (already turned into text).
+struct JsonRows(Vec<Vec<(String, String)>>);
+
+/// One flat object, in key order.
+struct JsonRow(Vec<(String, String)>);
+
+impl<'de> Deserialize<'de> for JsonRows {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Rows;
+        impl<'de> Visitor<'de> for Rows {
+            type Value = JsonRows;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array of objects")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<JsonRows, A::Error> {
+                let mut rows = Vec::new();
+                while let Some(JsonRow(row)) = seq.next_element()? {
+                    rows.push(row);
+                }
+                Ok(JsonRows(rows))
+            }
+        }
+        d.deserialize_seq(Rows)
+    }
+}
+
+impl<'de> Deserialize<'de> for JsonRow {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Row;
+        impl<'de> Visitor<'de> for Row {
+            type Value = JsonRow;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object (one row)")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonRow, A::Error> {
+                let mut row: Vec<(String, String)> = Vec::new();
+                while let Some((key, value)) = map.next_entry::<String, serde_json::Value>()? {
+                    let text = match value {
+                        serde_json::Value::Null => String::new(),
+                        serde_json::Value::String(s) => s,
+                        serde_json::Value::Bool(b) => b.to_string(),
+                        serde_json::Value::Number(n) => n.to_string(),
+                        serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
+                            return Err(de::Error::custom(format_args!(
+                                "the value of `{key}` is a nested array or object; rows must be flat"
+                            )));
+                        }
+                    };
+                    row.push((key, text));
+                }
+                Ok(JsonRow(row))
+            }
+        }
+        d.deserialize_map(Row)
+    }
+}
+
+fn json_error(e: &serde_json::Error) -> FeederError {
+    let text = e.to_string();
+    // serde_json appends " at line L column C"; put the line first, as
+    // CSV errors do.
+    let message = match text.rfind(" at line ") {
+        Some(i) if e.line() > 0 => format!("line {}: {}", e.line(), &text[..i]),
+        _ => text,
+    };
+    let hint = matches!(e.classify(), serde_json::error::Category::Data).then_some(JSON_HINT);
+    ferr(message, hint)
 }
 
 fn csv_error(e: &csv::Error) -> FeederError {
@@ -159,6 +320,58 @@ mod tests {
         );
         let e = Feeder::from_csv("u", FeedOrder::Sequential, b"id,id\na,b\n").unwrap_err();
         assert!(e.message.contains("twice"));
+    }
+
+    #[test]
+    fn json_rows_become_a_table_with_every_key_as_a_column() {
+        let f = Feeder::from_json(
+            "coupons",
+            FeedOrder::Unique,
+            br#"[{"code": "A1", "pct": 10, "vip": true},
+                 {"pct": 15.5, "code": "B2", "note": "x"},
+                 {"code": "C3", "vip": null}]"#,
+        )
+        .unwrap();
+        assert_eq!(f.columns, ["code", "pct", "vip", "note"]);
+        assert_eq!(f.rows[0], ["A1", "10", "true", ""]);
+        assert_eq!(f.rows[1], ["B2", "15.5", "", "x"]);
+        assert_eq!(f.rows[2], ["C3", "", "", ""]);
+        assert_eq!(f.order, FeedOrder::Unique);
+    }
+
+    #[test]
+    fn json_feeders_refuse_what_is_not_a_flat_table() {
+        let msg = |bytes: &[u8]| Feeder::from_json("c", FeedOrder::Sequential, bytes).unwrap_err();
+        assert!(msg(b"  ").message.contains("empty"));
+        assert!(msg(b"[]").message.contains("no rows"));
+        let e = msg(b"{\"code\": 1}");
+        assert_eq!(
+            e.message,
+            "line 1: invalid type: map, expected an array of objects"
+        );
+        assert!(e.hint.is_some());
+        let e = msg(b"[{\"a\": 1},\n {\"a\": [1]}]");
+        assert!(e.message.starts_with("line 2"), "{}", e.message);
+        assert!(
+            e.message.contains("`a` is a nested array or object"),
+            "{}",
+            e.message
+        );
+        assert!(msg(b"[1, 2]").message.contains("an object"));
+        assert!(msg(b"[{\"a\": 1, \"a\": 2}]")
+            .message
+            .contains("appears twice"));
+        assert!(msg(b"[{\"\": 1}]").message.contains("empty"));
+        assert!(msg(b"[{\"a\": 1}").message.contains("EOF"));
+    }
+
+    #[test]
+    fn unique_rows_are_used_once_then_run_out() {
+        let f = Feeder::from_csv("u", FeedOrder::Unique, b"id\n0\n1\n").unwrap();
+        assert_eq!(f.row_for(0, 0, 9).unwrap()[0], "0");
+        assert_eq!(f.row_for(0, 1, 9).unwrap()[0], "1");
+        assert_eq!(f.row_for(0, 2, 9), None);
+        assert_eq!(f.row_for(0, u64::MAX, 9), None);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! Owns turning a YAML file into a [`Scenario`] or a complete list of
 //! [`Diagnostic`]s: size cap, hashing, the marked YAML tree (`yaml`),
-//! validation (`validate`), units, templates and CSV feeders. Must not send
+//! validation (`validate`), units, templates and feeders. Must not send
 //! requests or know about the engine.
 
 mod diagnostic;
@@ -157,5 +157,7 @@ fn read_feeder_file(path: &Path) -> Result<Vec<u8>, String> {
     })
 }
 
+#[cfg(test)]
+mod flow_tests;
 #[cfg(test)]
 mod tests;

@@ -219,14 +219,46 @@ fn random_and_mutated_input_never_panics() {
         b"<<: *a\n",
         b"users.id",
         b"#",
+        b"%",
+        b"{ loop: { times: 2, steps: [",
+        b"{ choose: [ { weight: 50%, steps: [",
+        b"- think: ",
+        b"{ mixture: [ { weight: 60%, exponential: 90s }",
+        b"capture: { v: { regex: \"(a\" } }",
+        b"{{ v }}",
     ];
-    let bases: [&[u8]; 3] = [
+    let bases: [&[u8]; 4] = [
         QUICKSTART.as_bytes(),
         b"name: f\nfeeders:\n  users: { file: u.csv }\nphases:\n  - { name: p, duration: 1s, load: { rate: 1/s }, flow: f }\nflows:\n  f:\n    - get: \"/u/{{ users.id }}\"\n      json: { a: [1, {b: \"{{ seq() }}\"}], c: ~ }\n      expect: { status: 2xx, json: { a[0]: 1, c: { exists: true } } }\nslos: [\"p99(f.0) < 1s\", \"error_rate(p/f.0) < 1%\"]\n",
         b"",
+        br#"name: s
+feeders:
+  c: { file: c.json, order: unique }
+phases:
+  - { name: p, duration: 1m, load: { sessions: { join: { spike: { base: 1/s, peak: 9/s, half_life: 5s } }, arrivals: poisson, dwell: { mixture: [ { weight: 60%, exponential: 90s }, { weight: 0.4, uniform: [10m, 20m] } ] } } }, flow: f }
+  - { name: q, duration: 1m, load: { users: 4 }, flow: f }
+flows:
+  f:
+    - { name: view, get: /a, chance: 50% }
+    - think: 2s .. 5s
+    - { post: /b, capture: { v: { json: "a.b[0]" }, h: { header: Location }, r: { regex: 'o-(\d+)', group: 1 } } }
+    - loop: { times: 6, every: 10s, steps: [ { get: "/o/{{ v }}/{{ r }}" }, { think: { exponential: 1s } } ] }
+    - choose: [ { weight: 70%, steps: [ { get: "/c/{{ c.code }}" } ] }, { weight: 30%, steps: [] } ]
+"#,
     ];
     let mut g = Gen(0x5EED_F00D_u64);
-    let mut reader = |_: &Path| -> Result<Vec<u8>, String> { Ok(b"id\n1\n2\n".to_vec()) };
+    let mut reader = |p: &Path| -> Result<Vec<u8>, String> {
+        Ok(if p.extension().is_some_and(|e| e == "json") {
+            br#"[{"code": "A"}, {"code": 2}]"#.to_vec()
+        } else {
+            b"id\n1\n2\n".to_vec()
+        })
+    };
+    // The newest syntax is a base too; it must load as written.
+    let newest = String::from_utf8_lossy(bases[3]);
+    if let Err(e) = load_with(Path::new("fuzz.yaml"), &newest, &mut reader) {
+        panic!("the base does not load:\n{e}");
+    }
     for i in 0..4000 {
         let bytes = if i % 4 == 0 {
             // Pure noise from the token alphabet.

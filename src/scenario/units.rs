@@ -1,5 +1,5 @@
-//! Durations (`1m30s`) and arrival rates (`300/s`, `50/s .. 400/s`) as
-//! people write them in scenario files.
+//! Durations (`1m30s`), arrival rates (`300/s`, `50/s .. 400/s`) and
+//! shares (`15%`, `0.15`) as people write them in scenario files.
 //!
 //! Owns the unit grammar and its error messages. Errors carry a byte offset
 //! into the text so the validator can point at the exact character. Must not
@@ -198,6 +198,61 @@ pub fn parse_rate(text: &str) -> Result<f64, UnitError> {
     Ok(per_sec)
 }
 
+const SHARE_HINT: &str = "write a percentage such as `15%` or a fraction such as `0.15`";
+
+/// Parse a share of a whole: a percentage `15%` (`12.5 %`) or a fraction
+/// `0.15`, above zero and at most 100%.
+pub fn parse_share(text: &str) -> Result<f64, UnitError> {
+    let lead = text.len() - text.trim_start().len();
+    let body = text.trim();
+    if body.starts_with('-') {
+        return Err(err(lead, "a share can't be negative", Some(SHARE_HINT)));
+    }
+    let Some((_, _, used)) = decimal(body) else {
+        return Err(err(
+            lead,
+            format!("`{body}` is not a percentage or a fraction"),
+            Some(SHARE_HINT),
+        ));
+    };
+    let n: f64 = body[..used].parse().map_err(|_| {
+        err(
+            lead,
+            format!("`{body}` is not a percentage or a fraction"),
+            Some(SHARE_HINT),
+        )
+    })?;
+    let after = body[used..].trim_start();
+    let share = match after {
+        "%" => n / 100.0,
+        "" => n,
+        _ => {
+            let at = lead + body.len() - after.len();
+            return Err(err(
+                at,
+                format!("unexpected `{after}` after the number"),
+                Some(SHARE_HINT),
+            ));
+        }
+    };
+    if !(share.is_finite() && share > 0.0) {
+        return Err(err(
+            lead,
+            format!("`{body}` is not above zero"),
+            Some(SHARE_HINT),
+        ));
+    }
+    if share > 1.0 {
+        let hint = if after.is_empty() {
+            "fractions run up to 1; write a percentage with `%`, e.g. `15%`"
+        } else {
+            SHARE_HINT
+        };
+        return Err(err(lead, format!("`{body}` is more than 100%"), Some(hint)));
+    }
+    Ok(share)
+}
+
 /// Parse a constant rate `300/s` or a linear ramp `50/s .. 400/s`.
 pub fn parse_rate_shape(text: &str) -> Result<RateShape, UnitError> {
     match text.find("..") {
@@ -293,6 +348,27 @@ mod tests {
         assert!(parse_rate("-3/s").is_err());
         assert!(parse_rate("fast").is_err());
         assert!(parse_rate(&format!("{}/s", "9".repeat(400))).is_err());
+    }
+
+    #[test]
+    fn shares_as_percentages_or_fractions() {
+        assert_eq!(parse_share("15%").unwrap(), 0.15);
+        assert_eq!(parse_share(" 12.5 % ").unwrap(), 0.125);
+        assert_eq!(parse_share("0.39").unwrap(), 0.39);
+        assert_eq!(parse_share("1").unwrap(), 1.0);
+        assert_eq!(parse_share("100%").unwrap(), 1.0);
+        assert!(parse_share("0%")
+            .unwrap_err()
+            .message
+            .contains("above zero"));
+        assert!(parse_share("-5%").unwrap_err().message.contains("negative"));
+        let e = parse_share("15").unwrap_err();
+        assert!(e.message.contains("more than 100%"));
+        assert!(e.hint.unwrap().contains("`%`"));
+        assert!(parse_share("120%").is_err());
+        let e = parse_share("15 percent").unwrap_err();
+        assert_eq!(e.offset, 3);
+        assert!(parse_share("half").is_err());
     }
 
     #[test]

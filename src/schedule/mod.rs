@@ -231,10 +231,12 @@ impl Schedule {
                         arrivals,
                         ..
                     } => (shape, arrivals, 0),
+                    // `--scale` shrinks a population like it shrinks a rate,
+                    // keeping at least one user.
                     Load::Users { count } => (
                         RateShape::Constant { per_sec: 0.0 },
                         ArrivalProcess::Uniform,
-                        u64::from(count),
+                        ((f64::from(count) * scale).round() as u64).max(1),
                     ),
                 };
                 let mut duration = p.duration;

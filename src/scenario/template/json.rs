@@ -116,6 +116,7 @@ mod tests {
     use rand_pcg::Pcg64Mcg;
 
     use super::super::tests::{feeders, parse, with_scope};
+    use super::super::Scope;
     use super::*;
 
     #[test]
@@ -152,5 +153,38 @@ mod tests {
         );
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["text"], "say \"A\"\n");
+    }
+
+    #[test]
+    fn session_values_are_escaped_and_missing_ones_counted() {
+        let names = ["order_id".to_owned()];
+        let scope = Scope {
+            vars: &[],
+            feeders: &[],
+            session: &names,
+        };
+        let body = JsonTemplate::Object(vec![(
+            "order".into(),
+            JsonTemplate::String(Template::parse("{{ order_id }}", &scope).unwrap()),
+        )]);
+        let mut rng = Pcg64Mcg::seed_from_u64(1);
+        let session = [Some("o-\"1\"".to_owned())];
+        let mut ctx = RenderCtx {
+            seq: 0,
+            iter_seed: 1,
+            rng: &mut rng,
+            feeders: &[],
+            session: &session,
+            unresolved: 0,
+        };
+        let mut out = Vec::new();
+        body.render(&mut ctx, &mut out);
+        assert_eq!(out, br#"{"order":"o-\"1\""}"#);
+        assert_eq!(ctx.unresolved, 0);
+        ctx.session = &[None];
+        out.clear();
+        body.render(&mut ctx, &mut out);
+        assert_eq!(out, br#"{"order":""}"#);
+        assert_eq!(ctx.unresolved, 1);
     }
 }

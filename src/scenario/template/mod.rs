@@ -7,8 +7,14 @@
 //! per-iteration generator it is handed. Must not do I/O.
 //!
 //! Expressions: `uuid()`, `seq()`, `int(A, B)`, `pick(listvar)`,
-//! `pick("a", "b", ...)`, a variable name, `feeder.column`, and a quoted
+//! `pick("a", "b", ...)`, a variable name (a scenario variable, else a
+//! session variable the flow captures), `feeder.column`, and a quoted
 //! string (`{{ "{{" }}` writes a literal `{{`).
+//!
+//! A value that is not there when rendering (a session variable not
+//! captured yet, a `unique` feeder out of rows) writes nothing and counts in
+//! [`RenderCtx::unresolved`]; the caller decides what an unresolved request
+//! means.
 
 mod json;
 mod parse;
@@ -34,10 +40,13 @@ pub struct RenderCtx<'a> {
     /// The iteration's own random stream.
     pub rng: &'a mut Pcg64Mcg,
     pub feeders: &'a [Feeder],
-    /// The session's captured variables, by slot.
+    /// The session's captured values, by slot of
+    /// [`Flow::vars`](super::Flow::vars); `None` (or a slot past the end)
+    /// is not captured yet.
     pub session: &'a [Option<String>],
-    /// Holes that had no value (an uncaptured variable); the caller must not
-    /// send what was rendered.
+    /// Holes rendered without a value since this was last reset: session
+    /// variables not captured yet, feeder rows that ran out. Rendering only
+    /// ever increments it.
     pub unresolved: u32,
 }
 
@@ -66,6 +75,8 @@ enum Part {
         feeder: usize,
         column: usize,
     },
+    /// A session variable, by slot.
+    Session(usize),
 }
 
 /// A named value templates may use.
@@ -86,13 +97,17 @@ pub struct Scope<'a> {
     pub vars: &'a [(String, VarValue)],
     /// Feeders in [`Scenario::feeders`](super::Scenario::feeders) order.
     pub feeders: &'a [FeederColumns],
+    /// Session variables of the flow being checked, by slot (its
+    /// [`Flow::vars`](super::Flow::vars)); empty outside flows.
+    pub session: &'a [String],
 }
 
 impl Scope<'static> {
-    /// A scope with no variables and no feeders.
+    /// A scope with no variables, no feeders and no session variables.
     pub const EMPTY: Self = Scope {
         vars: &[],
         feeders: &[],
+        session: &[],
     };
 }
 
@@ -147,7 +162,17 @@ impl Template {
         })
     }
 
-    /// Append the rendered text to `out`.
+    /// Slots of the session variables this template reads, in order of
+    /// appearance (repeats included).
+    pub fn session_slots(&self) -> impl Iterator<Item = usize> + '_ {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Session(slot) => Some(*slot),
+            _ => None,
+        })
+    }
+
+    /// Append the rendered text to `out`. Holes without a value write
+    /// nothing and add one to `ctx.unresolved` each.
     pub fn render(&self, ctx: &mut RenderCtx<'_>, out: &mut String) {
         self.write_to(ctx, out);
     }
@@ -174,8 +199,21 @@ impl Template {
                         .get(*feeder)
                         .and_then(|f| f.row_for(*feeder, ctx.seq, ctx.iter_seed))
                         .and_then(|row| row.get(*column));
-                    w.write_str(value.map_or("", String::as_str))
+                    match value {
+                        Some(v) => w.write_str(v),
+                        None => {
+                            ctx.unresolved = ctx.unresolved.saturating_add(1);
+                            Ok(())
+                        }
+                    }
                 }
+                Part::Session(slot) => match ctx.session.get(*slot) {
+                    Some(Some(v)) => w.write_str(v),
+                    _ => {
+                        ctx.unresolved = ctx.unresolved.saturating_add(1);
+                        Ok(())
+                    }
+                },
             };
         }
     }
@@ -244,6 +282,7 @@ pub(super) mod tests {
         f(&Scope {
             vars: &vars,
             feeders: &feeders,
+            session: &[],
         })
     }
 
@@ -294,6 +333,72 @@ pub(super) mod tests {
         assert!(words[3] == "sku-1" || words[3] == "sku-2");
         assert!(words[4] == "x" || words[4] == "2");
         assert_eq!(words[5], "u1");
+    }
+
+    /// Render with the session values given, answering the text and how
+    /// many holes were unresolved.
+    fn render_session(
+        t: &Template,
+        feeders: &[Feeder],
+        seq: u64,
+        session: &[Option<String>],
+    ) -> (String, u32) {
+        let mut rng = Pcg64Mcg::seed_from_u64(5);
+        let mut ctx = RenderCtx {
+            seq,
+            iter_seed: 5,
+            rng: &mut rng,
+            feeders,
+            session,
+            unresolved: 0,
+        };
+        let mut out = String::new();
+        t.render(&mut ctx, &mut out);
+        (out, ctx.unresolved)
+    }
+
+    #[test]
+    fn session_variables_render_by_slot_and_missing_ones_are_counted() {
+        let vars = scope_vars();
+        // `room` is also a scenario variable, which wins (the validator
+        // refuses such a capture anyway).
+        let session = ["order_id".to_owned(), "room".to_owned()];
+        let scope = Scope {
+            vars: &vars,
+            feeders: &[],
+            session: &session,
+        };
+        let t = Template::parse("/o/{{ order_id }}/{{room}}/{{ order_id }}", &scope).unwrap();
+        assert_eq!(t.session_slots().collect::<Vec<_>>(), [0, 0]);
+        assert_eq!(t.as_literal(), None);
+        let set = [Some("o-7".to_owned()), None];
+        assert_eq!(
+            render_session(&t, &[], 0, &set),
+            ("/o/o-7/main/o-7".into(), 0)
+        );
+        assert_eq!(render_session(&t, &[], 0, &[None]), ("/o//main/".into(), 2));
+        assert_eq!(render_session(&t, &[], 0, &[]), ("/o//main/".into(), 2));
+
+        let e = Template::parse("{{ pick(order_id) }}", &scope).unwrap_err();
+        assert!(e[0].message.contains("captured session value"), "{e:?}");
+        let e = Template::parse("{{ order_ud }}", &scope).unwrap_err();
+        assert_eq!(e[0].hint.as_deref(), Some("did you mean `order_id`?"));
+        let e = Template::parse("{{ order_id.x }}", &scope).unwrap_err();
+        assert!(e[0].hint.as_deref().unwrap().contains("no columns"));
+        // Outside the flow that captures it, the name is unknown.
+        let e = Template::parse("{{ order_id }}", &Scope::EMPTY).unwrap_err();
+        assert_eq!(e[0].message, "unknown variable `order_id`");
+    }
+
+    #[test]
+    fn a_unique_feeder_gives_each_iteration_its_own_row_until_it_runs_out() {
+        let mut feeders = feeders();
+        feeders[0].order = FeedOrder::Unique;
+        let t = parse("{{ users.id }}:{{ users.name }}").unwrap();
+        assert_eq!(render_session(&t, &feeders, 0, &[]), ("u0:A".into(), 0));
+        assert_eq!(render_session(&t, &feeders, 2, &[]), ("u2:C".into(), 0));
+        assert_eq!(render_session(&t, &feeders, 3, &[]), (":".into(), 2));
+        assert_eq!(render_session(&t, &feeders, u64::MAX, &[]), (":".into(), 2));
     }
 
     #[test]

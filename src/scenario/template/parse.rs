@@ -12,7 +12,7 @@ const MAX_ERRORS: usize = 10;
 
 const FUNCTIONS: [&str; 4] = ["uuid", "seq", "int", "pick"];
 const EXPR_HINT: &str = "a hole holds uuid(), seq(), int(A, B), pick(list) or pick(\"a\", \"b\"), \
-     a variable name, feeder.column, or a quoted string such as \"{{\"";
+     a variable name (from `vars:` or a `capture:`), feeder.column, or a quoted string such as \"{{\"";
 
 /// Parse a whole template: literal runs and `{{ ... }}` holes.
 pub(super) fn parse(text: &str, scope: &Scope<'_>) -> Result<Template, Vec<TemplateError>> {
@@ -321,6 +321,11 @@ impl<'a> HoleParser<'a, '_> {
                     format!("pick({var}) needs a list, but `{var}` is a single value"),
                     Some(format!("use `{{{{ {var} }}}}` for its value")),
                 )),
+                None if self.session_slot(var).is_some() => Err(terr(
+                    *arg_at,
+                    format!("pick({var}) needs a list, but `{var}` is a captured session value"),
+                    Some(format!("use `{{{{ {var} }}}}` for its value")),
+                )),
                 None => Err(self.unknown_var(*arg_at, var)),
             };
         }
@@ -356,33 +361,49 @@ impl<'a> HoleParser<'a, '_> {
             .map(|(_, v)| v)
     }
 
+    /// Slot of a session variable of the flow being checked.
+    fn session_slot(&self, name: &str) -> Option<usize> {
+        self.scope.session.iter().position(|n| n == name)
+    }
+
     fn unknown_var(&self, at: usize, name: &str) -> TemplateError {
         let hint = if FUNCTIONS.contains(&name) {
             format!("`{name}` is a function: write `{name}(...)`")
         } else {
-            let names = self.scope.vars.iter().map(|(n, _)| n.as_str());
+            let names = self
+                .scope
+                .vars
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .chain(self.scope.session.iter().map(String::as_str));
             match suggest::did_you_mean(name, names) {
                 Some(dym) => dym,
-                None => "define it under `vars:`".into(),
+                None => {
+                    "define it under `vars:`, or take it from a response with a step's `capture:`"
+                        .into()
+                }
             }
         };
         terr(at, format!("unknown variable `{name}`"), Some(hint))
     }
 
+    /// A bare name: a scenario variable (resolved now), else a session
+    /// variable of the flow (read when rendering).
     fn var(&self, at: usize, name: &str) -> Result<Value, TemplateError> {
-        match self.lookup(name) {
-            Some(VarValue::One(v)) => Ok(Value::Text(v.clone())),
-            Some(VarValue::List(_)) => Err(terr(
+        match (self.lookup(name), self.session_slot(name)) {
+            (Some(VarValue::One(v)), _) => Ok(Value::Text(v.clone())),
+            (Some(VarValue::List(_)), _) => Err(terr(
                 at,
                 format!("`{name}` is a list"),
                 Some(format!("use `pick({name})` for one of its values")),
             )),
-            None if self.scope.feeders.iter().any(|(f, _)| f == name) => Err(terr(
+            (None, Some(slot)) => Ok(Value::Part(Part::Session(slot))),
+            (None, None) if self.scope.feeders.iter().any(|(f, _)| f == name) => Err(terr(
                 at,
                 format!("`{name}` is a feeder; name a column"),
                 Some(format!("write `{name}.COLUMN`")),
             )),
-            None => Err(self.unknown_var(at, name)),
+            (None, None) => Err(self.unknown_var(at, name)),
         }
     }
 
@@ -394,7 +415,7 @@ impl<'a> HoleParser<'a, '_> {
         column: &str,
     ) -> Result<Part, TemplateError> {
         let Some(index) = self.scope.feeders.iter().position(|(f, _)| f == feeder) else {
-            let hint = if self.lookup(feeder).is_some() {
+            let hint = if self.lookup(feeder).is_some() || self.session_slot(feeder).is_some() {
                 format!("`{feeder}` is a variable; variables have no columns")
             } else {
                 let names = self.scope.feeders.iter().map(|(n, _)| n.as_str());

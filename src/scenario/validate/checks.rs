@@ -168,7 +168,7 @@ fn condition(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<JsonCond> {
 }
 
 /// `order.items[0].sku` → keys and indexes.
-fn json_path(text: &str) -> Result<Vec<JsonPathSeg>, String> {
+pub fn json_path(text: &str) -> Result<Vec<JsonPathSeg>, String> {
     let mut segs = Vec::new();
     for (n, part) in text.split('.').enumerate() {
         let (key, mut rest) = match part.find('[') {

@@ -1,6 +1,6 @@
 //! The validator's toolbox: the diagnostic collector, a map reader that
 //! notices unknown fields, and readers for the basic value types (text,
-//! names, numbers, durations, lists).
+//! names, numbers, durations, shares, lists).
 //!
 //! Owns how a type mismatch, a missing field or an unknown field is worded
 //! and located. Must not know any scenario field by name.
@@ -134,6 +134,25 @@ impl<'n> Fields<'n> {
         let i = self.entries.iter().position(|e| &*e.key == key)?;
         self.used[i] = true;
         Some(&self.entries[i])
+    }
+
+    /// The entry for `key`, if present, marked as dealt with but not listed
+    /// among the known fields: for a field the caller reports as misplaced.
+    pub fn consume(&mut self, key: &str) -> Option<&'n Entry> {
+        let i = self.entries.iter().position(|e| &*e.key == key)?;
+        self.used[i] = true;
+        Some(&self.entries[i])
+    }
+
+    /// Which of `keys` the map has, in file order, with their values: for
+    /// maps that hold exactly one of several fields.
+    pub fn present(&mut self, keys: &[&'static str]) -> Vec<(&'static str, &'n Node)> {
+        let mut found: Vec<(&'static str, &'n Entry)> = keys
+            .iter()
+            .filter_map(|&k| self.entry(k).map(|e| (k, e)))
+            .collect();
+        found.sort_by_key(|(_, e)| e.key_pos);
+        found.into_iter().map(|(k, e)| (k, &e.value)).collect()
     }
 
     /// The value of an optional field.
@@ -296,6 +315,18 @@ pub fn duration(cx: &mut Cx<'_>, node: &Node, path: &str, positive: bool) -> Opt
             None
         }
         Ok(d) => Some(d),
+        Err(e) => {
+            cx.inside(node, e.offset, path, e.message, e.hint);
+            None
+        }
+    }
+}
+
+/// A share of a whole: `15%` or `0.15`, above zero and at most 100%.
+pub fn share(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<f64> {
+    let t = text(cx, node, path)?;
+    match units::parse_share(t) {
+        Ok(v) => Some(v),
         Err(e) => {
             cx.inside(node, e.offset, path, e.message, e.hint);
             None

@@ -1,33 +1,34 @@
-//! `flows:`: named lists of steps, each one HTTP request with its headers,
-//! body, checks and timeout.
+//! `flows:`: what virtual users do. A flow is a list of items, each a
+//! request step, a `think` pause, a `loop` or a `choose` between branches;
+//! loops and branches hold lists of items in turn.
 //!
-//! Owns checking flows and steps and parsing their templates. Must not
-//! check phases or SLOs (they only read the names collected here).
+//! Owns the program syntax and its nesting, naming and numbering request
+//! steps across the whole program, and giving each flow its session
+//! variables. Must not check a request step's own fields (`step` does),
+//! phases or SLOs (they only read the names collected here).
 
-use http::{HeaderName, Method};
-
-use super::super::model::{Action, Body, Expect, Flow, Step};
-use super::super::template::{Scope, Template};
-use super::super::yaml::{Node, Pos};
-use super::checks;
+use super::super::model::{Action, Flow, Step};
+use super::super::template::Scope;
+use super::super::yaml::{Kind, Node, Pos};
+use super::capture;
 use super::cx::{self, Cx, Fields};
-use super::json;
+use super::dist;
 use super::settings::Defaults;
+use super::step::{self, STEP_FIELDS};
 
-/// Timeout of a step when neither it nor `defaults` sets one.
-const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// The keys that make an item something other than a request step.
+pub const CONTROL: [&str; 3] = ["think", "loop", "choose"];
+/// Deepest nesting of loops and branches.
+pub const MAX_NESTING: usize = 16;
+/// Most rounds of one loop.
+const MAX_LOOP_TIMES: u64 = 1_000_000;
 
-const METHODS: [(&str, Method); 6] = [
-    ("get", Method::GET),
-    ("post", Method::POST),
-    ("put", Method::PUT),
-    ("patch", Method::PATCH),
-    ("delete", Method::DELETE),
-    ("head", Method::HEAD),
-];
+const LOOP_HINT: &str = "write `- loop: { times: 6, every: 10s, steps: [ ... ] }`";
+const CHOOSE_HINT: &str =
+    "write `- choose: [ { weight: 70%, steps: [ ... ] }, { weight: 30%, steps: [ ... ] } ]`";
 
-/// A flow's name and its steps' names, kept even when steps are invalid so
-/// references to them do not cascade into more errors.
+/// A flow's name and its request steps' names, kept even when steps are
+/// invalid so references to them do not cascade into more errors.
 pub struct FlowInfo {
     pub name: String,
     pub steps: Vec<String>,
@@ -54,259 +55,298 @@ pub fn flows(
     }
     for e in entries {
         let path = cx::join("flows", &e.key);
+        let before = cx.problems();
         cx::check_name(cx, &e.key, e.key_pos, &path, "flow", false);
-        let mut info = FlowInfo {
-            name: e.key.to_string(),
-            steps: Vec::new(),
-        };
         let Some(items) = cx::list(cx, &e.value, &path, "a list of steps") else {
-            infos.push(info);
+            infos.push(FlowInfo {
+                name: e.key.to_string(),
+                steps: Vec::new(),
+            });
             continue;
         };
         if items.is_empty() {
             cx.at(&e.value, &path, "a flow needs at least one step", None);
         }
-        let mut seen: Vec<(String, Pos)> = Vec::new();
-        let mut steps = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            let spath = cx::index(&path, i);
-            let (name, step) = self::step(cx, item, &spath, &e.key, i, scope, defaults);
-            if let Some((name, pos)) = name {
-                cx::unique(cx, &mut seen, &name, pos, &cx::join(&spath, "name"), "step");
-                info.steps.push(name);
-            }
-            steps.extend(step);
+        let vars = capture::names(items);
+        let flow_scope = Scope {
+            session: &vars,
+            ..*scope
+        };
+        let mut program = Program {
+            flow: &e.key,
+            scope: &flow_scope,
+            defaults,
+            steps: Vec::new(),
+            seen: Vec::new(),
+            names: Vec::new(),
+        };
+        let actions = program.items(cx, items, &path, 0);
+        if !items.is_empty() && program.steps.is_empty() && cx.problems() == before {
+            cx.at(
+                &e.value,
+                &path,
+                "the flow makes no requests",
+                Some("add a request step, e.g. `- get: /api/products/sku-1`".into()),
+            );
         }
-        if steps.len() == items.len() && !items.is_empty() {
-            let program = (0..steps.len())
-                .map(|step| Action::Request { step, chance: 1.0 })
-                .collect();
-            built.push(Flow {
+        let clean = cx.problems() == before;
+        let Program { steps, names, .. } = program;
+        let steps: Option<Vec<Step>> = steps.into_iter().collect();
+        match steps {
+            Some(steps) if clean && !steps.is_empty() => built.push(Flow {
                 name: e.key.to_string(),
                 steps,
-                program,
-                vars: Vec::new(),
-            });
+                program: actions,
+                vars,
+            }),
+            _ => {}
         }
-        infos.push(info);
+        infos.push(FlowInfo {
+            name: e.key.to_string(),
+            steps: names,
+        });
     }
     (infos, built)
 }
 
-/// Check one step: its name (and where it is written) and the step itself.
-fn step(
-    cx: &mut Cx<'_>,
-    node: &Node,
-    path: &str,
-    flow: &str,
-    i: usize,
-    scope: &Scope<'_>,
-    defaults: &Defaults,
-) -> (Option<(String, Pos)>, Option<Step>) {
-    let before = cx.problems();
-    let Some(mut f) = Fields::of(cx, node, path, "a step (a map such as `{ get: /path }`)") else {
-        return (None, None);
-    };
-    let name = match f.get("name") {
-        None => Some((format!("{flow}.{i}"), node.start)),
-        Some(n) => cx::text(cx, n, &f.path("name")).and_then(|t| {
-            cx::check_name(cx, t, n.start, &f.path("name"), "step", false)
-                .then(|| (t.to_owned(), n.start))
-        }),
-    };
-
-    let mut requests = Vec::new();
-    for (key, method) in &METHODS {
-        if let Some(e) = f.entry(key) {
-            requests.push((key, method.clone(), e));
-        }
-    }
-    let headers_node = f.get("headers");
-    let json_entry = f.entry("json");
-    let body_entry = f.entry("body");
-    let expect_node = f.get("expect");
-    let timeout_node = f.get("timeout");
-    // `GET: /x` is reported once, as an unknown field suggesting `get`.
-    let miscased = METHODS.iter().any(|(m, _)| f.has_key_ignoring_case(m));
-    f.finish(cx);
-
-    let request = match requests.as_slice() {
-        [] if miscased => None,
-        [] => {
-            cx.at(
-                node,
-                path,
-                "a step needs a method and a path",
-                Some("write e.g. `get: /api/products/sku-1`; methods are get, post, put, patch, delete, head".into()),
-            );
-            None
-        }
-        [(key, method, e)] => {
-            let p = cx::join(path, key);
-            self::path(cx, &e.value, &p, scope).map(|t| (method.clone(), t))
-        }
-        [(first, ..), (second, _, e), ..] => {
-            let p = cx::join(path, second);
-            cx.report(
-                e.key_pos,
-                &p,
-                format!("a step makes one request, but both `{first}` and `{second}` are set"),
-                Some("split it into two steps".into()),
-            );
-            None
-        }
-    };
-
-    let mut headers = match headers_node {
-        Some(n) => self::headers(cx, n, &cx::join(path, "headers"), scope),
-        None => Vec::new(),
-    };
-    let mut merged: Vec<(HeaderName, Template)> = defaults
-        .headers
-        .iter()
-        .filter(|(name, _)| !headers.iter().any(|(h, _)| h == name))
-        .cloned()
-        .collect();
-    merged.append(&mut headers);
-
-    let body = match (json_entry, body_entry) {
-        (Some(j), Some(b)) => {
-            let later = if b.key_pos > j.key_pos { b } else { j };
-            cx.report(
-                later.key_pos,
-                &cx::join(path, &later.key),
-                "a step sends either `json` or `body`, not both",
-                None,
-            );
-            None
-        }
-        (Some(j), None) => json::body(cx, &j.value, &cx::join(path, "json"), scope).map(Body::Json),
-        (None, Some(b)) => template(cx, &b.value, &cx::join(path, "body"), scope).map(Body::Text),
-        (None, None) => None,
-    };
-
-    let expect = match expect_node {
-        None => Some(Expect::default()),
-        Some(n) => checks::expect(cx, n, &cx::join(path, "expect")),
-    };
-    let timeout = match timeout_node {
-        None => Some(defaults.timeout.unwrap_or(DEFAULT_TIMEOUT)),
-        Some(n) => cx::duration(cx, n, &cx::join(path, "timeout"), true),
-    };
-
-    // Build the step only if checking it found nothing wrong.
-    let clean = cx.problems() == before;
-    let step = match (&name, request, expect, timeout) {
-        (Some((name, _)), Some((method, path)), Some(expect), Some(timeout)) if clean => {
-            Some(Step {
-                name: name.clone(),
-                method,
-                path,
-                headers: merged,
-                body,
-                expect,
-                timeout,
-                captures: Vec::new(),
-            })
-        }
-        _ => None,
-    };
-    (name, step)
+/// One flow's program while its items are checked.
+struct Program<'a, 's> {
+    flow: &'a str,
+    /// The scenario's names plus this flow's session variables.
+    scope: &'a Scope<'s>,
+    defaults: &'a Defaults,
+    /// Every request step in file order (its index is its number), `None`
+    /// where the step had problems.
+    steps: Vec<Option<Step>>,
+    /// Step names met so far, to report duplicates.
+    seen: Vec<(String, Pos)>,
+    /// Names of the request steps, invalid ones included where they have
+    /// a valid name.
+    names: Vec<String>,
 }
 
-/// A request path: a template starting with `/`, without spaces.
-fn path(cx: &mut Cx<'_>, node: &Node, path: &str, scope: &Scope<'_>) -> Option<Template> {
-    let text = cx::text(cx, node, path)?;
-    if !text.starts_with('/') {
-        cx.at(
-            node,
-            path,
-            format!("the path must start with `/`, found {}", node.describe()),
-            Some("the target's base URL goes in `target:`; steps give the path, e.g. `/api/inventory`".into()),
-        );
-        return None;
+impl Program<'_, '_> {
+    /// A list of items; `depth` counts the loops and branches around it.
+    fn items(&mut self, cx: &mut Cx<'_>, items: &[Node], path: &str, depth: usize) -> Vec<Action> {
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            out.extend(self.item(cx, item, &cx::index(path, i), depth));
+        }
+        out
     }
-    let t = template(cx, node, path, scope)?;
-    if t.literal_runs()
-        .any(|run| run.chars().any(|c| c.is_whitespace() || c.is_control()))
-    {
-        cx.at(
-            node,
-            path,
-            "the path contains a space or control character",
-            Some("percent-encode it, e.g. `%20` for a space".into()),
-        );
-        return None;
-    }
-    Some(t)
-}
 
-/// A map of header names to value templates.
-pub fn headers(
-    cx: &mut Cx<'_>,
-    node: &Node,
-    path: &str,
-    scope: &Scope<'_>,
-) -> Vec<(HeaderName, Template)> {
-    let mut out: Vec<(HeaderName, Template)> = Vec::new();
-    let Some(entries) = cx::entries(cx, node, path, "a map of header names to values") else {
-        return out;
-    };
-    for e in entries {
-        let p = cx::join(path, &e.key);
-        let name = match HeaderName::from_bytes(e.key.as_bytes()) {
-            Ok(n) => Some(n),
-            Err(_) => {
-                cx.report(
-                    e.key_pos,
-                    &p,
-                    format!("`{}` is not a valid header name", e.key),
-                    Some("header names are letters, digits and `-`, e.g. `Idempotency-Key`".into()),
+    fn item(&mut self, cx: &mut Cx<'_>, node: &Node, path: &str, depth: usize) -> Option<Action> {
+        let is_control = match &node.kind {
+            Kind::Map(entries) => entries.iter().any(|e| CONTROL.contains(&&*e.key)),
+            _ => false,
+        };
+        if !is_control {
+            return self.request(cx, node, path);
+        }
+        let mut f = Fields::of(cx, node, path, "a map")?;
+        let given = f.present(&CONTROL);
+        let first = given.first().map_or("think", |(k, _)| *k);
+        misplaced(cx, &mut f, first, path);
+        f.finish(cx);
+        match given.as_slice() {
+            [("think", n)] => dist::dist(cx, n, &cx::join(path, "think")).map(Action::Think),
+            [("loop", n)] => self.repeat(cx, n, &cx::join(path, "loop"), depth),
+            [(_, n)] => self.choose(cx, n, &cx::join(path, "choose"), depth),
+            [(first, _), (second, n), ..] => {
+                cx.at(
+                    n,
+                    &cx::join(path, second),
+                    format!("an item is one of `think`, `loop` or `choose`, found `{first}` and `{second}`"),
+                    Some("give each its own list item".into()),
                 );
                 None
             }
-        };
-        if let Some(n) = &name {
-            if out.iter().any(|(h, _)| h == n) {
-                cx.report(
-                    e.key_pos,
-                    &p,
-                    format!("header `{}` is set twice (names ignore case)", e.key),
-                    None,
-                );
-                continue;
-            }
-        }
-        let Some(text) = cx::text(cx, &e.value, &p) else {
-            continue;
-        };
-        if let Some(bad) = text.find(|c: char| (c.is_control() && c != '\t') || c == '\u{7f}') {
-            cx.inside(
-                &e.value,
-                bad,
-                &p,
-                "header values can't contain line breaks or control characters",
-                None,
-            );
-            continue;
-        }
-        if let (Some(name), Some(t)) = (name, template(cx, &e.value, &p, scope)) {
-            out.push((name, t));
+            [] => None,
         }
     }
-    out
+
+    /// A request step: numbered in file order across the whole flow.
+    fn request(&mut self, cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<Action> {
+        let index = self.steps.len();
+        let default_name = format!("{}.{index}", self.flow);
+        let checked = step::step(cx, node, path, default_name, self.scope, self.defaults);
+        if let Some((name, pos)) = &checked.name {
+            cx::unique(
+                cx,
+                &mut self.seen,
+                name,
+                *pos,
+                &cx::join(path, "name"),
+                "step",
+            );
+            self.names.push(name.clone());
+        }
+        self.steps.push(checked.step);
+        checked.chance.map(|chance| Action::Request {
+            step: index,
+            chance,
+        })
+    }
+
+    /// `loop: { times, every, steps }`.
+    fn repeat(&mut self, cx: &mut Cx<'_>, node: &Node, path: &str, depth: usize) -> Option<Action> {
+        let mut f = Fields::of(
+            cx,
+            node,
+            path,
+            "a map such as `{ times: 6, every: 10s, steps: [...] }`",
+        )?;
+        let times = match f.get("times") {
+            None => Some(None),
+            Some(n) => loop_times(cx, n, &f.path("times")).map(Some),
+        };
+        let every = match f.get("every") {
+            None => Some(None),
+            Some(n) => cx::duration(cx, n, &f.path("every"), true).map(Some),
+        };
+        let steps = f.required(cx, "steps");
+        let steps_path = f.path("steps");
+        f.finish(cx);
+        if !nesting_ok(cx, node, path, depth) {
+            return None;
+        }
+        let body = steps.and_then(|n| {
+            let items = cx::list(cx, n, &steps_path, "a list of steps")?;
+            if items.is_empty() {
+                cx.at(
+                    n,
+                    &steps_path,
+                    "a loop needs at least one step",
+                    Some(LOOP_HINT.into()),
+                );
+            }
+            Some(self.items(cx, items, &steps_path, depth + 1))
+        });
+        Some(Action::Loop {
+            times: times?,
+            every: every?,
+            body: body?,
+        })
+    }
+
+    /// `choose: [ { weight, steps }, ... ]`.
+    fn choose(&mut self, cx: &mut Cx<'_>, node: &Node, path: &str, depth: usize) -> Option<Action> {
+        let branches = cx::list(
+            cx,
+            node,
+            path,
+            "a list of branches such as `{ weight: 70%, steps: [...] }`",
+        )?;
+        if branches.is_empty() {
+            cx.at(
+                node,
+                path,
+                "`choose` needs at least one branch",
+                Some(CHOOSE_HINT.into()),
+            );
+            return None;
+        }
+        if !nesting_ok(cx, node, path, depth) {
+            return None;
+        }
+        let mut weights = Vec::with_capacity(branches.len());
+        let mut bodies = Vec::with_capacity(branches.len());
+        for (i, b) in branches.iter().enumerate() {
+            let bpath = cx::index(path, i);
+            let Some(mut f) = Fields::of(
+                cx,
+                b,
+                &bpath,
+                "a branch such as `{ weight: 70%, steps: [...] }`",
+            ) else {
+                weights.push(None);
+                bodies.push(None);
+                continue;
+            };
+            weights.push(
+                f.required(cx, "weight")
+                    .and_then(|n| cx::share(cx, n, &f.path("weight"))),
+            );
+            let steps = f.required(cx, "steps");
+            let steps_path = f.path("steps");
+            f.finish(cx);
+            // An empty branch is allowed: "the others do nothing here".
+            bodies.push(steps.and_then(|n| {
+                let items = cx::list(cx, n, &steps_path, "a list of steps (`[]` for none)")?;
+                Some(self.items(cx, items, &steps_path, depth + 1))
+            }));
+        }
+        let weights = dist::normalise(cx, node, path, &weights)?;
+        let bodies: Option<Vec<Vec<Action>>> = bodies.into_iter().collect();
+        Some(Action::Choose(weights.into_iter().zip(bodies?).collect()))
+    }
 }
 
-/// Parse a scalar as a template, reporting each problem at its character.
-pub fn template(cx: &mut Cx<'_>, node: &Node, path: &str, scope: &Scope<'_>) -> Option<Template> {
-    let text = cx::text(cx, node, path)?;
-    match Template::parse(text, scope) {
-        Ok(t) => Some(t),
-        Err(errors) => {
-            for e in errors {
-                cx.inside(node, e.offset, path, e.message, e.hint);
-            }
+/// Whether a loop or choice at `depth` may hold another level.
+fn nesting_ok(cx: &mut Cx<'_>, node: &Node, path: &str, depth: usize) -> bool {
+    if depth < MAX_NESTING {
+        return true;
+    }
+    cx.at(
+        node,
+        path,
+        format!("loops and choices nest at most {MAX_NESTING} deep"),
+        Some("flatten the flow, or split it into several flows run by overlapping phases".into()),
+    );
+    false
+}
+
+/// `times: 6`.
+fn loop_times(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<u32> {
+    let n = cx::uint(cx, node, path)?;
+    match u32::try_from(n) {
+        Ok(t @ 1..) if u64::from(t) <= MAX_LOOP_TIMES => Some(t),
+        _ => {
+            cx.at(
+                node,
+                path,
+                format!("a loop runs between 1 and {MAX_LOOP_TIMES} times, found {n}"),
+                Some("leave `times` out to loop until the session ends".into()),
+            );
             None
+        }
+    }
+}
+
+/// Report fields of a `control` item that belong elsewhere: a request
+/// step's fields, or a loop's or branch's fields written next to `loop:` or
+/// `choose:` instead of inside.
+fn misplaced(cx: &mut Cx<'_>, f: &mut Fields<'_>, control: &str, path: &str) {
+    for key in STEP_FIELDS {
+        if let Some(e) = f.consume(key) {
+            cx.report(
+                e.key_pos,
+                &cx::join(path, key),
+                format!("`{key}` belongs to a request step, not to a `{control}` item"),
+                Some(format!(
+                    "a `{control}` item stands alone; put the request in its own list item"
+                )),
+            );
+        }
+    }
+    let inner: &[&str] = match control {
+        "loop" => &["times", "every", "steps"],
+        "choose" => &["weight", "steps"],
+        _ => &[],
+    };
+    for &key in inner {
+        if let Some(e) = f.consume(key) {
+            let (place, hint) = if control == "loop" {
+                ("inside `loop:`", LOOP_HINT)
+            } else {
+                ("inside each branch of `choose:`", CHOOSE_HINT)
+            };
+            cx.report(
+                e.key_pos,
+                &cx::join(path, key),
+                format!("`{key}` goes {place}"),
+                Some(hint.into()),
+            );
         }
     }
 }

@@ -8,7 +8,7 @@
 use super::super::template::{JsonTemplate, Scope};
 use super::super::yaml::{Kind, Node, Style};
 use super::cx::{self, Cx};
-use super::flows::template;
+use super::step::template;
 
 /// The typed value of a plain scalar, or `None` if it is a string.
 fn typed(text: &str, style: Style) -> Option<serde_json::Value> {

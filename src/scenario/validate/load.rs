@@ -1,79 +1,235 @@
-//! `load:`: a phase's rate curve and arrival process.
+//! `load:`: how work arrives during a phase. Open model: a rate curve
+//! (`rate`, `staircase`, `spike`, `wave`) and an arrival process. Closed
+//! model: `sessions` joining along such a curve, each staying for a dwell
+//! time, or a fixed population of `users`.
 //!
-//! Owns the shape syntax (`rate`, `staircase`, `spike`, `wave`) and the
-//! `arrivals` field. Must not know about phases' timing or flows.
+//! Owns that syntax. Must not know about phases' timing or flows.
 
 use std::time::Duration;
 
 use super::super::model::{ArrivalProcess, Decay, Load, RateShape};
 use super::super::units;
-use super::super::yaml::Node;
+use super::super::yaml::{Kind, Node};
 use super::cx::{self, Cx, Fields};
+use super::dist;
 
+/// The rate curves, in `load:` and in `sessions.join`.
 const SHAPES: [&str; 4] = ["rate", "staircase", "spike", "wave"];
+/// Everything a load may be: one of these.
+const LOADS: [&str; 6] = ["rate", "staircase", "spike", "wave", "sessions", "users"];
 const SHAPE_HINT: &str = "give one of `rate: 300/s`, `rate: 50/s .. 400/s`, \
 `staircase: { from, to, steps }`, `spike: { base, peak, half_life | decay_over }` \
-or `wave: { mean, amplitude, period, offset }`";
+or `wave: { mean, amplitude, period, offset }` (iterations arrive at a rate), \
+`sessions: { join: 50/s, dwell: 5m }` (viewers join and stay a while) \
+or `users: 64` (a fixed population, each running the flow again and again)";
+const JOIN_HINT: &str = "write a rate `50/s`, a ramp `10/s .. 200/s`, or a curve such as \
+`{ spike: { base: 50/s, peak: 500/s, half_life: 20s } }`";
+/// Largest fixed population.
+const MAX_USERS: u64 = 1_000_000;
 
 /// Check a `load:` map. `duration` is the phase's (to reject a load that
 /// never starts anything).
 pub fn load(cx: &mut Cx<'_>, node: &Node, path: &str, duration: Option<Duration>) -> Option<Load> {
     let mut f = Fields::of(cx, node, path, "a map such as `{ rate: 300/s }`")?;
-    let given: Vec<(&'static str, &Node)> = SHAPES
-        .iter()
-        .filter_map(|&k| f.get(k).map(|n| (k, n)))
-        .collect();
-    let arrivals = match f.get("arrivals") {
-        None => Some(ArrivalProcess::Uniform),
-        Some(n) => arrivals(cx, n, &f.path("arrivals")),
-    };
-    let shape = match given.as_slice() {
+    let given = f.present(&LOADS);
+    let arrivals_entry = f.entry("arrivals");
+    f.finish(cx);
+    let arrivals_path = cx::join(path, "arrivals");
+    match given.as_slice() {
         [] => {
             cx.at(node, path, "no load shape given", Some(SHAPE_HINT.into()));
             None
         }
-        [(key, n)] => {
-            let p = f.path(key);
-            match *key {
-                "rate" => rate_or_ramp(cx, n, &p),
-                "staircase" => staircase(cx, n, &p),
-                "spike" => spike(cx, n, &p),
-                _ => wave(cx, n, &p),
+        [("users", n)] => {
+            if let Some(e) = arrivals_entry {
+                cx.report(
+                    e.key_pos,
+                    &arrivals_path,
+                    "`arrivals` has no meaning for `users`: the population is there from the start",
+                    Some("to have viewers arrive over time, use `sessions: { join: 50/s, arrivals: poisson }`".into()),
+                );
             }
+            let count = users(cx, n, &cx::join(path, "users"));
+            arrivals_entry
+                .map_or(count, |_| None)
+                .map(|count| Load::Users { count })
         }
-        [_, (second, n), ..] => {
+        [("sessions", n)] => {
+            if let Some(e) = arrivals_entry {
+                cx.report(
+                    e.key_pos,
+                    &arrivals_path,
+                    "for sessions, `arrivals` goes inside `sessions:`",
+                    Some("write `sessions: { join: 50/s, arrivals: poisson }`".into()),
+                );
+            }
+            let load = sessions(cx, n, &cx::join(path, "sessions"), duration);
+            arrivals_entry.map_or(load, |_| None)
+        }
+        [(key, n)] => {
+            let p = cx::join(path, key);
+            let arrivals = match arrivals_entry {
+                None => Some(ArrivalProcess::Uniform),
+                Some(e) => arrivals(cx, &e.value, &arrivals_path),
+            };
+            let shape = shape(cx, key, n, &p)?;
+            let arrivals = arrivals?;
+            if never_starts(&shape, duration) {
+                cx.at(
+                    n,
+                    &p,
+                    "the rate is 0/s for the whole phase, so it would never start an iteration",
+                    Some("give a rate above zero, e.g. `10/s`, or remove the phase".into()),
+                );
+                return None;
+            }
+            Some(Load::Open { shape, arrivals })
+        }
+        [(first, _), (second, n), ..] => {
             let names: Vec<&str> = given.iter().map(|(k, _)| *k).collect();
+            let hint = if [*first, *second]
+                .iter()
+                .any(|k| matches!(*k, "users" | "sessions"))
+            {
+                "`users` and `sessions` replace a rate; to shape how sessions join, \
+                 write the curve under `sessions: { join: ... }`"
+            } else {
+                "use overlapping phases to layer a burst on base traffic"
+            };
             cx.at(
                 n,
-                &f.path(second),
+                &cx::join(path, second),
                 format!("a load has one shape, found {}", names.join(" and ")),
-                Some("use overlapping phases to layer a burst on base traffic".into()),
+                Some(hint.into()),
             );
             None
         }
+    }
+}
+
+/// Whether a curve is zero over the whole phase. Without a valid duration,
+/// judge it over a second: a curve that is zero there is zero everywhere
+/// for every shape but a late staircase, which the real duration catches
+/// once it is fixed.
+fn never_starts(shape: &RateShape, duration: Option<Duration>) -> bool {
+    let span = duration.map_or(1.0, |d| d.as_secs_f64());
+    crate::schedule::cumulative(shape, span, span) <= 0.0
+}
+
+/// One of the curves in [`SHAPES`], under its key.
+fn shape(cx: &mut Cx<'_>, key: &str, node: &Node, path: &str) -> Option<RateShape> {
+    match key {
+        "rate" => rate_or_ramp(cx, node, path),
+        "staircase" => staircase(cx, node, path),
+        "spike" => spike(cx, node, path),
+        _ => wave(cx, node, path),
+    }
+}
+
+/// `users: 64`.
+fn users(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<u32> {
+    let n = cx::uint(cx, node, path)?;
+    match u32::try_from(n) {
+        Ok(n @ 1..) if u64::from(n) <= MAX_USERS => Some(n),
+        _ => {
+            cx.at(
+                node,
+                path,
+                format!("a population has between 1 and {MAX_USERS} users, found {n}"),
+                None,
+            );
+            None
+        }
+    }
+}
+
+/// `sessions: { join, arrivals, dwell }`.
+fn sessions(cx: &mut Cx<'_>, node: &Node, path: &str, duration: Option<Duration>) -> Option<Load> {
+    let mut f = Fields::of(
+        cx,
+        node,
+        path,
+        "a map such as `{ join: 50/s, dwell: { exponential: 5m } }`",
+    )?;
+    let join_node = f.required(cx, "join");
+    let join_path = f.path("join");
+    let join = join_node.and_then(|n| join(cx, n, &join_path));
+    let arrivals = match f.get("arrivals") {
+        None => Some(ArrivalProcess::Uniform),
+        Some(n) => arrivals(cx, n, &f.path("arrivals")),
     };
-    // A zero curve is reported at the shape itself (`load.rate`), where the
-    // number to change is.
-    let (at_node, at_path) = match given.first() {
-        Some((key, n)) => (*n, f.path(key)),
-        None => (node, path.to_owned()),
+    let dwell = match f.get("dwell") {
+        None => Some(None),
+        Some(n) => {
+            let p = f.path("dwell");
+            dist::dist(cx, n, &p).and_then(|d| {
+                if d.mean().is_zero() {
+                    cx.at(
+                        n,
+                        &p,
+                        "a dwell time of zero ends every session as soon as it joins",
+                        Some("give how long viewers stay, e.g. `5m` or `{ exponential: 90s }`; without `dwell` a session stays until its flow ends".into()),
+                    );
+                    return None;
+                }
+                Some(Some(d))
+            })
+        }
     };
     f.finish(cx);
-    let (shape, arrivals) = (shape?, arrivals?);
-    // Without a valid duration, judge the shape over a second: a curve that
-    // is zero there is zero everywhere for every shape but a late staircase,
-    // which the real duration catches once it is fixed.
-    let span = duration.map_or(1.0, |d| d.as_secs_f64());
-    if crate::schedule::cumulative(&shape, span, span) <= 0.0 {
+    let (join, arrivals, dwell) = (join?, arrivals?, dwell?);
+    if never_starts(&join, duration) {
+        if let Some(n) = join_node {
+            cx.at(
+                n,
+                &join_path,
+                "the join rate is 0/s for the whole phase, so no session would ever join",
+                Some("give a rate above zero, e.g. `10/s`, or remove the phase".into()),
+            );
+        }
+        return None;
+    }
+    Some(Load::Sessions {
+        join,
+        arrivals,
+        dwell,
+    })
+}
+
+/// `join: 50/s`, `join: 10/s .. 200/s` or `join: { spike: { ... } }` (any
+/// curve of an open load).
+fn join(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<RateShape> {
+    if let Kind::Scalar { .. } = node.kind {
+        return rate_or_ramp(cx, node, path);
+    }
+    if let Kind::Seq(_) = node.kind {
         cx.at(
-            at_node,
-            &at_path,
-            "the rate is 0/s for the whole phase, so it would never start an iteration",
-            Some("give a rate above zero, e.g. `10/s`, or remove the phase".into()),
+            node,
+            path,
+            format!("expected a rate or a curve, found {}", node.describe()),
+            Some(JOIN_HINT.into()),
         );
         return None;
     }
-    Some(Load::Open { shape, arrivals })
+    let mut f = Fields::of(cx, node, path, "a rate or a curve")?;
+    let given = f.present(&SHAPES);
+    f.finish(cx);
+    match given.as_slice() {
+        [] => {
+            cx.at(node, path, "no join curve given", Some(JOIN_HINT.into()));
+            None
+        }
+        [(key, n)] => shape(cx, key, n, &cx::join(path, key)),
+        [(first, _), (second, n), ..] => {
+            cx.at(
+                n,
+                &cx::join(path, second),
+                format!("a join rate has one curve, found {first} and {second}"),
+                Some("use overlapping phases to layer a burst of joins on a base rate".into()),
+            );
+            None
+        }
+    }
 }
 
 fn arrivals(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<ArrivalProcess> {

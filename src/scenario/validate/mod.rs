@@ -10,14 +10,17 @@
 //! known, so it is no longer reported as unknown), check it with the
 //! readers in `cx`, and put it in the model.
 
+mod capture;
 mod checks;
 mod cx;
+mod dist;
 mod flows;
 mod json;
 mod load;
 mod phases;
 mod settings;
 mod slos;
+mod step;
 
 use std::path::Path;
 
@@ -94,6 +97,7 @@ pub fn validate(
     let scope = Scope {
         vars: &vars,
         feeders: &feeder_scope,
+        session: &[],
     };
     settings::check_scope_names(&mut cx, vars_node, &scope);
 

@@ -16,7 +16,7 @@ use super::super::model::{DemoSettings, Target};
 use super::super::template::{FeederColumns, Scope, Template, VarValue};
 use super::super::yaml::{Kind, Node, Pos};
 use super::cx::{self, Cx, Fields};
-use super::flows;
+use super::step;
 use super::ReadFile;
 
 /// `target: embedded` or `target: http://host:port[/prefix]`.
@@ -104,7 +104,7 @@ pub fn vars(cx: &mut Cx<'_>, node: Option<&Node>) -> Vec<(String, VarValue)> {
     out
 }
 
-/// `feeders:`: CSV tables. Returns the template scope entries (columns, or
+/// `feeders:`: CSV or JSON tables. Returns the template scope entries (columns, or
 /// `None` for a feeder that failed) and the loaded tables.
 pub fn feeders(
     cx: &mut Cx<'_>,
@@ -117,8 +117,7 @@ pub fn feeders(
     let Some(node) = node else {
         return (scope, loaded);
     };
-    let Some(entries) = cx::entries(cx, node, "feeders", "a map of feeder names to CSV files")
-    else {
+    let Some(entries) = cx::entries(cx, node, "feeders", "a map of feeder names to files") else {
         return (scope, loaded);
     };
     for e in entries {
@@ -135,7 +134,8 @@ pub fn feeders(
     (scope, loaded)
 }
 
-/// One feeder: `{ file, order }`, read and parsed.
+/// One feeder: `{ file, order }`, read and parsed: JSON when the file name
+/// ends in `.json`, CSV otherwise.
 fn feeder(
     cx: &mut Cx<'_>,
     mut f: Fields<'_>,
@@ -148,12 +148,17 @@ fn feeder(
         Some(n) => match cx::text(cx, n, &f.path("order")) {
             Some("sequential") => Some(FeedOrder::Sequential),
             Some("random") => Some(FeedOrder::Random),
+            Some("unique") => Some(FeedOrder::Unique),
             Some(other) => {
                 cx.at(
                     n,
                     &f.path("order"),
                     format!("unknown order `{other}`"),
-                    Some("use `sequential` (row after row) or `random`".into()),
+                    Some(
+                        "use `sequential` (row after row, wrapping around), `random` \
+                         or `unique` (each iteration its own row, never reused)"
+                            .into(),
+                    ),
                 );
                 None
             }
@@ -178,7 +183,15 @@ fn feeder(
             return None;
         }
     };
-    match Feeder::from_csv(name, order, &bytes) {
+    let is_json = Path::new(file_name)
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let parsed = if is_json {
+        Feeder::from_json(name, order, &bytes)
+    } else {
+        Feeder::from_csv(name, order, &bytes)
+    };
+    match parsed {
         Ok(feeder) => Some(feeder),
         Err(e) => {
             cx.at(file, &path, format!("{file_name}: {}", e.message), e.hint);
@@ -223,7 +236,7 @@ pub fn defaults(cx: &mut Cx<'_>, node: Option<&Node>, scope: &Scope<'_>) -> Defa
         out.timeout = cx::duration(cx, n, &f.path("timeout"), true);
     }
     if let Some(n) = f.get("headers") {
-        out.headers = flows::headers(cx, n, &f.path("headers"), scope);
+        out.headers = step::headers(cx, n, &f.path("headers"), scope);
     }
     f.finish(cx);
     out
