@@ -9,6 +9,15 @@ use std::time::{Duration, Instant};
 
 use support::{spawn_target, TargetBehaviour};
 
+/// Tests that put real load on the machine run one at a time: their
+/// verdicts judge the generator's own timing, which a neighbour's load on a
+/// two-core machine would disturb.
+static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    HEAVY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_flashcrowd"))
 }
@@ -47,6 +56,7 @@ fn code(o: &Output) -> i32 {
 
 #[test]
 fn quickstart_at_a_quarter_scale_passes_and_writes_a_schema_valid_report() {
+    let _serial = heavy();
     let out = tmp_dir("quickstart");
     let o = run(&[
         "run",
@@ -81,6 +91,7 @@ fn quickstart_at_a_quarter_scale_passes_and_writes_a_schema_valid_report() {
 
 #[test]
 fn cutting_the_timeline_before_a_step_runs_is_inconclusive_not_a_pass() {
+    let _serial = heavy();
     let out = tmp_dir("cut");
     let o = run(&[
         "run",
@@ -104,6 +115,7 @@ fn cutting_the_timeline_before_a_step_runs_is_inconclusive_not_a_pass() {
 
 #[test]
 fn a_target_that_cannot_keep_up_fails_its_slo_with_exit_1() {
+    let _serial = heavy();
     let out = tmp_dir("overload");
     let fixture = repo("tests/fixtures/cli/overload.yaml");
     let base = run(&[

@@ -104,8 +104,10 @@ pub(crate) async fn run(
                 Some(d) if stopping => rec.note_dropped(d.arrival.phase as usize),
                 Some(d) => {
                     let phase = d.arrival.phase as usize;
-                    let delay = Instant::now().saturating_duration_since(d.intended);
-                    rec.note_started(phase, micros(delay), delay > shared.late_after);
+                    let now = Instant::now();
+                    let delay = now.saturating_duration_since(d.intended);
+                    let at = micros(now.saturating_duration_since(shared.t0));
+                    rec.note_started(phase, micros(delay), delay > shared.late_after, at);
                     let is_session = !matches!(
                         shared.scenario.phases.get(phase).map(|p| &p.load),
                         Some(Load::Open { .. }) | None

@@ -202,6 +202,9 @@ pub struct ScheduleCounts {
     pub late: u64,
     /// Scheduled but never started (backlog full, or cut off by an interrupt).
     pub dropped: u64,
+    /// When the last of these arrivals actually started, in µs from the
+    /// run's start: where a phase really ended if sending fell behind.
+    pub last_start_us: u64,
 }
 
 impl ScheduleCounts {
@@ -210,6 +213,7 @@ impl ScheduleCounts {
         self.started += o.started;
         self.late += o.late;
         self.dropped += o.dropped;
+        self.last_start_us = self.last_start_us.max(o.last_start_us);
     }
 }
 
@@ -255,13 +259,16 @@ impl Recorder {
         record_clamped(&mut self.dispatch_lag, lag_us);
     }
 
-    /// An arrival started `delay_us` after its intended time.
-    pub fn note_started(&mut self, phase: usize, delay_us: u64, late: bool) {
+    /// An arrival started `delay_us` after its intended time, `at_us`
+    /// after the run's start.
+    pub fn note_started(&mut self, phase: usize, delay_us: u64, late: bool, at_us: u64) {
         self.schedule.started += 1;
         self.schedule.late += u64::from(late);
+        self.schedule.last_start_us = self.schedule.last_start_us.max(at_us);
         if let Some(p) = self.phase(phase) {
             p.started += 1;
             p.late += u64::from(late);
+            p.last_start_us = p.last_start_us.max(at_us);
         }
         record_clamped(&mut self.start_delay, delay_us);
     }
