@@ -6,7 +6,7 @@
 # duration. Two modes:
 #   open   - a fixed arrival rate: flashcrowd vs `oha -q`
 #   closed - maximum throughput on 64 connections: wrk and oha vs flashcrowd
-#            (open model overdriven until the scenario format has `users:`)
+#            with `load: { users: 64 }` (the closed model)
 # Prints one table: requests/s, CPU seconds per 100k requests, p50/p99.
 #
 # Usage: tests/bench/engine.sh            (see tests/bench/README.md)
@@ -16,7 +16,7 @@
 #   FLASHCROWD_BENCH_RATE=40000           open-model rate, requests/s
 #   FLASHCROWD_BENCH_OVERDRIVE_RATE=400000  rate asked of flashcrowd in closed mode
 #   FLASHCROWD_BENCH_CONNECTIONS=64       connections for every tool
-#   FLASHCROWD_BENCH_CLOSED=overdriven    or `users` once `load: { users: N }` exists
+#   FLASHCROWD_BENCH_CLOSED=users         or `overdriven` (an open-model rate far above capacity)
 #   FLASHCROWD_BENCH_OHA=0                1: `cargo install oha --locked` if missing
 #   FLASHCROWD_BENCH_INSTALL=1            0: never call apt-get or cargo install
 #   FLASHCROWD_BENCH_GEN_CPU=0            CPUs for the load generators (taskset -c list)
@@ -26,10 +26,10 @@
 #   FLASHCROWD_BENCH_OUT=                 directory to keep raw outputs and results.tsv
 set -euo pipefail
 
-# How flashcrowd is measured in closed mode. `overdriven`: an open-model rate
-# far above capacity, reporting sent/elapsed. `users`: `load: { users: N }`,
-# the closed model, for when the scenario format has it.
-CLOSED_MODE=${FLASHCROWD_BENCH_CLOSED:-overdriven}
+# How flashcrowd is measured in closed mode. `users`: `load: { users: N }`,
+# the closed model, like wrk's connections. `overdriven`: an open-model rate
+# far above capacity, reporting sent/elapsed.
+CLOSED_MODE=${FLASHCROWD_BENCH_CLOSED:-users}
 DURATION=${FLASHCROWD_BENCH_DURATION:-10}
 ROUNDS=${FLASHCROWD_BENCH_ROUNDS:-3}
 RATE=${FLASHCROWD_BENCH_RATE:-40000}
