@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flashcrowd::engine::{self, RunConfig};
-use flashcrowd::report::{self, RunInfo};
-use flashcrowd::scenario::Target;
+use flashcrowd::report::{self, Report, RunInfo};
+use flashcrowd::scenario::{Scenario, Target};
 use flashcrowd::schedule::Schedule;
 use flashcrowd::slo;
 use support::{constant_get, spawn_target, TargetBehaviour};
@@ -23,25 +23,12 @@ fn schema() -> serde_json::Value {
     serde_json::from_str(&text).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_real_report_validates_against_the_committed_schema() {
-    let target = spawn_target(TargetBehaviour::default()).await;
-    let mut scenario = constant_get(
-        target.addr,
-        200.0,
-        Duration::from_secs(1),
-        Duration::from_secs(5),
-    );
-    scenario.slos = vec![
-        slo::parse("p99(get) < 500ms").unwrap(),
-        slo::parse("error_rate(get) < 1%").unwrap(),
-        slo::parse("p99(nothing-matches) < 1s").unwrap(),
-    ];
+/// Run `scenario` against its target with `cfg` and build its report.
+async fn run_and_report(scenario: Scenario, cfg: RunConfig) -> Report {
     let schedule = Schedule::new(&scenario.phases, scenario.seed, 1.0, None);
     let Target::Url(url) = scenario.target.clone() else {
         unreachable!()
     };
-    let cfg = RunConfig::default();
     let scenario = Arc::new(scenario);
     let run = engine::run(
         scenario.clone(),
@@ -60,7 +47,24 @@ async fn a_real_report_validates_against_the_committed_schema() {
         config: &cfg,
         embedded: false,
     };
-    let report = report::build(&scenario, &schedule, &run, &info);
+    report::build(&scenario, &schedule, &run, &info)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_report_validates_against_the_committed_schema() {
+    let target = spawn_target(TargetBehaviour::default()).await;
+    let mut scenario = constant_get(
+        target.addr,
+        200.0,
+        Duration::from_secs(1),
+        Duration::from_secs(5),
+    );
+    scenario.slos = vec![
+        slo::parse("p99(get) < 500ms").unwrap(),
+        slo::parse("error_rate(get) < 1%").unwrap(),
+        slo::parse("p99(nothing-matches) < 1s").unwrap(),
+    ];
+    let report = run_and_report(scenario, RunConfig::default()).await;
     let value = serde_json::to_value(&report).unwrap();
 
     let validator = jsonschema::validator_for(&schema()).unwrap();
@@ -112,34 +116,12 @@ async fn a_generator_asked_for_ten_times_its_capacity_is_inconclusive_with_the_r
         Duration::from_secs(5),
     );
     scenario.slos = vec![slo::parse("p99(get) < 10s").unwrap()];
-    let schedule = Schedule::new(&scenario.phases, scenario.seed, 1.0, None);
-    let Target::Url(url) = scenario.target.clone() else {
-        unreachable!()
-    };
     let cfg = RunConfig {
         connections: 64,
         backlog: 5_000,
         ..RunConfig::default()
     };
-    let scenario = Arc::new(scenario);
-    let run = engine::run(
-        scenario.clone(),
-        &schedule,
-        &url,
-        &cfg,
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap();
-    let info = RunInfo {
-        run_id: "20261122T000000Z-saturated-0000",
-        started_at: chrono::Utc::now(),
-        target: url.to_string(),
-        scale: 1.0,
-        config: &cfg,
-        embedded: false,
-    };
-    let report = report::build(&scenario, &schedule, &run, &info);
+    let report = run_and_report(scenario, cfg).await;
     assert!(report.slos[0].passed);
     assert_eq!(report.verdict, slo::Verdict::Inconclusive);
     assert!(report.totals.dropped > 100_000, "{:?}", report.totals);

@@ -78,10 +78,11 @@ pub enum Load {
         arrivals: ArrivalProcess,
     },
     /// Closed model, viewers: sessions join at a rate (the curve and process
-    /// of an open load) and each runs the flow once, within its dwell time.
-    /// A session leaves when its dwell time is up (cut off wherever it is)
-    /// or, without a dwell time, when its flow ends. A session whose flow
-    /// ends early stays (watching) until its dwell time is up.
+    /// of an open load) during the phase and each runs the flow once, within
+    /// its dwell time. A session leaves when its dwell time is up (cut off
+    /// wherever it is) or, without a dwell time, when its flow ends. A
+    /// session whose flow ends early stays (watching) until its dwell time is
+    /// up. Sessions may outlive their phase, never the rehearsal.
     Sessions {
         join: RateShape,
         arrivals: ArrivalProcess,
