@@ -114,7 +114,9 @@ pub fn build(
     };
     let verdict = slo::verdict(&results, &health);
     let mut reasons = reasons(&results, &health);
-    let cpu_text = cpu_percent.map_or(String::new(), |p| format!(", CPU {p:.0}% of {cores} cores"));
+    let cpu_text = cpu_percent.map_or(String::new(), |p| {
+        format!(", the process used {:.2} of {cores} cores", p / 100.0)
+    });
     if dispatch_lagging {
         reasons.push(format!(
             "the generator could not keep its schedule: its dispatcher ran {dispatch_p99:.1} ms \
@@ -141,9 +143,9 @@ pub fn build(
     }
     if cpu_bound {
         reasons.push(format!(
-            "the generator used {:.0}% CPU of {cores} cores: it was saturated, so its \
+            "the generator used {:.2} of {cores} cores: it was saturated, so its \
              latencies include its own queueing; give it more CPU or lower the rate",
-            cpu_percent.unwrap_or_default()
+            cpu_percent.unwrap_or_default() / 100.0
         ));
     }
 
