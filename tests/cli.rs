@@ -50,6 +50,15 @@ fn schema_errors(report: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// `flashcrowd run scenarios/quickstart.yaml EXTRA... --out OUT`.
+fn run_quickstart(extra: &[&str], out: &Path) -> Output {
+    let file = repo("scenarios/quickstart.yaml");
+    let mut args = vec!["run", file.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    args.extend(["--out", out.to_str().unwrap()]);
+    run(&args)
+}
+
 fn code(o: &Output) -> i32 {
     o.status.code().unwrap_or(-1)
 }
@@ -58,14 +67,7 @@ fn code(o: &Output) -> i32 {
 fn quickstart_at_a_quarter_scale_passes_and_writes_a_schema_valid_report() {
     let _serial = heavy();
     let out = tmp_dir("quickstart");
-    let o = run(&[
-        "run",
-        repo("scenarios/quickstart.yaml").to_str().unwrap(),
-        "--scale",
-        "0.25",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = run_quickstart(&["--scale", "0.25"], &out);
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert_eq!(
         code(&o),
@@ -93,15 +95,7 @@ fn quickstart_at_a_quarter_scale_passes_and_writes_a_schema_valid_report() {
 fn cutting_the_timeline_before_a_step_runs_is_inconclusive_not_a_pass() {
     let _serial = heavy();
     let out = tmp_dir("cut");
-    let o = run(&[
-        "run",
-        repo("scenarios/quickstart.yaml").to_str().unwrap(),
-        "--duration",
-        "3s",
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-    ]);
+    let o = run_quickstart(&["--duration", "3s", "-q"], &out);
     assert_eq!(code(&o), 3);
     let report = read_report(&out);
     assert_eq!(report["verdict"], "inconclusive");

@@ -74,6 +74,8 @@ impl Cx<'_> {
         message: impl Into<String>,
         hint: Option<String>,
     ) {
+        // Locating costs a walk over the scalar's text: skip it once the
+        // list is full (a hostile file can hold thousands of bad values).
         if self.diags.len() >= MAX_DIAGNOSTICS {
             self.dropped += 1;
             return;
