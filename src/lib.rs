@@ -10,6 +10,7 @@
 //! `demo` is the embedded live-commerce target; `cli` wires it all together.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod cli;
 pub mod demo;
