@@ -15,6 +15,10 @@ use tokio::net::TcpStream;
 
 /// Most header bytes accepted in one response.
 const MAX_HEAD: usize = 64 * 1024;
+/// Read buffer of a new connection. Small, because a viewer holds its
+/// connection for minutes and most responses fit; it grows for larger heads
+/// and bodies stream through it.
+const INITIAL_BUFFER: usize = 4 * 1024;
 /// Most headers accepted in one response.
 const MAX_HEADERS: usize = 96;
 /// Most body bytes kept for checks and captures (the rest of a longer body
@@ -61,7 +65,7 @@ impl H1Conn {
         stream.set_nodelay(true)?;
         Ok(H1Conn {
             stream,
-            buf: vec![0; 16 * 1024],
+            buf: vec![0; INITIAL_BUFFER],
             start: 0,
             end: 0,
             reusable: true,
