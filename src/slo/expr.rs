@@ -110,7 +110,7 @@ impl fmt::Display for Op {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct SloError {
-    /// Character offset into the expression where the problem starts.
+    /// Byte offset into the expression where the problem starts.
     pub offset: usize,
     pub message: String,
     pub hint: Option<String>,
