@@ -40,8 +40,7 @@ impl Cx<'_> {
         message: impl Into<String>,
         hint: Option<String>,
     ) {
-        if self.diags.len() >= MAX_DIAGNOSTICS {
-            self.dropped += 1;
+        if self.full() {
             return;
         }
         self.diags.push(Diagnostic {
@@ -52,6 +51,13 @@ impl Cx<'_> {
             message: message.into(),
             hint,
         });
+    }
+
+    /// Whether the list of diagnostics is full; counts the problem dropped.
+    fn full(&mut self) -> bool {
+        let full = self.diags.len() >= MAX_DIAGNOSTICS;
+        self.dropped += usize::from(full);
+        full
     }
 
     /// A problem with a whole node.
@@ -76,8 +82,7 @@ impl Cx<'_> {
     ) {
         // Locating costs a walk over the scalar's text: skip it once the
         // list is full (a hostile file can hold thousands of bad values).
-        if self.diags.len() >= MAX_DIAGNOSTICS {
-            self.dropped += 1;
+        if self.full() {
             return;
         }
         let pos = node.pos_in_scalar(self.src, offset);
@@ -308,15 +313,17 @@ pub fn uint(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<u64> {
     }
 }
 
-/// A duration such as `10s` or `1m30s`; `positive` rejects zero.
-pub fn duration(cx: &mut Cx<'_>, node: &Node, path: &str, positive: bool) -> Option<Duration> {
+/// A scalar read by one of the `units` parsers; a parse error points at
+/// the offending character inside the value.
+pub fn unit<T>(
+    cx: &mut Cx<'_>,
+    node: &Node,
+    path: &str,
+    parse: impl FnOnce(&str) -> Result<T, units::UnitError>,
+) -> Option<T> {
     let t = text(cx, node, path)?;
-    match units::parse_duration(t) {
-        Ok(d) if positive && d.is_zero() => {
-            cx.at(node, path, "must be longer than zero", None);
-            None
-        }
-        Ok(d) => Some(d),
+    match parse(t) {
+        Ok(v) => Some(v),
         Err(e) => {
             cx.inside(node, e.offset, path, e.message, e.hint);
             None
@@ -324,16 +331,19 @@ pub fn duration(cx: &mut Cx<'_>, node: &Node, path: &str, positive: bool) -> Opt
     }
 }
 
+/// A duration such as `10s` or `1m30s`; `positive` rejects zero.
+pub fn duration(cx: &mut Cx<'_>, node: &Node, path: &str, positive: bool) -> Option<Duration> {
+    let d = unit(cx, node, path, units::parse_duration)?;
+    if positive && d.is_zero() {
+        cx.at(node, path, "must be longer than zero", None);
+        return None;
+    }
+    Some(d)
+}
+
 /// A share of a whole: `15%` or `0.15`, above zero and at most 100%.
 pub fn share(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<f64> {
-    let t = text(cx, node, path)?;
-    match units::parse_share(t) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            cx.inside(node, e.offset, path, e.message, e.hint);
-            None
-        }
-    }
+    unit(cx, node, path, units::parse_share)
 }
 
 /// Report a name used twice; `seen` holds the names met so far with their

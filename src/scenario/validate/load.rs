@@ -252,26 +252,12 @@ fn arrivals(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<ArrivalProcess> 
 }
 
 fn rate_or_ramp(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<RateShape> {
-    let t = cx::text(cx, node, path)?;
-    match units::parse_rate_shape(t) {
-        Ok(shape) => Some(shape),
-        Err(e) => {
-            cx.inside(node, e.offset, path, e.message, e.hint);
-            None
-        }
-    }
+    cx::unit(cx, node, path, units::parse_rate_shape)
 }
 
 /// One rate such as `300/s`.
 fn rate(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<f64> {
-    let t = cx::text(cx, node, path)?;
-    match units::parse_rate(t) {
-        Ok(r) => Some(r),
-        Err(e) => {
-            cx.inside(node, e.offset, path, e.message, e.hint);
-            None
-        }
-    }
+    cx::unit(cx, node, path, units::parse_rate)
 }
 
 fn required_rate(cx: &mut Cx<'_>, f: &mut Fields<'_>, key: &'static str) -> Option<f64> {
