@@ -117,7 +117,9 @@ impl H1Conn {
                 self.end -= self.start;
                 self.start = 0;
             } else {
-                let grown = (self.buf.len() * 2).min(MAX_HEAD.max(self.buf.len() + 1));
+                // Only an unfinished head or chunk line grows the buffer, and
+                // both give up past MAX_HEAD, so this stays bounded.
+                let grown = (self.buf.len() * 2).min(2 * MAX_HEAD);
                 self.buf.resize(grown, 0);
             }
         }

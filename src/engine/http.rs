@@ -149,7 +149,7 @@ fn build_request(
         content_type |= name == http::header::CONTENT_TYPE;
         s.text.clear();
         tmpl.render(ctx, &mut s.text);
-        if HeaderValue::from_str(&s.text).is_err() {
+        if !header_value_ok(s.text.as_bytes()) {
             return false;
         }
         r.extend_from_slice(name.as_str().as_bytes());
@@ -188,6 +188,13 @@ fn build_request(
     r.extend_from_slice(b"\r\n");
     r.extend_from_slice(body);
     true
+}
+
+/// Whether `v` may stand as a header value (RFC 9110 field-value: visible
+/// characters, spaces and tabs, no line breaks). Checked in place: building
+/// an `http::HeaderValue` per request would copy it.
+fn header_value_ok(v: &[u8]) -> bool {
+    v.iter().all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
 /// Decimal digits of `n` without allocating.
@@ -299,4 +306,32 @@ pub(crate) async fn resolve(url: &url::Url) -> io::Result<HttpTarget> {
         host: authority,
         base_path: url.path().trim_end_matches('/').to_owned(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_values_are_judged_exactly_as_the_http_crate_does() {
+        for b in 0..=255u8 {
+            let v = [b'a', b, b'z'];
+            assert_eq!(
+                header_value_ok(&v),
+                HeaderValue::from_bytes(&v).is_ok(),
+                "byte {b:#04x}"
+            );
+        }
+    }
+
+    #[test]
+    fn lengths_are_written_in_decimal() {
+        let mut buf = [0u8; 20];
+        assert_eq!(itoa(0, &mut buf), b"0");
+        assert_eq!(itoa(1234, &mut buf), b"1234");
+        assert_eq!(
+            itoa(usize::MAX, &mut buf),
+            usize::MAX.to_string().as_bytes()
+        );
+    }
 }

@@ -28,7 +28,7 @@ use tokio_util::task::TaskTracker;
 pub use keys::StepKeys;
 
 use crate::metrics::{MergeError, Recorder};
-use crate::scenario::Scenario;
+use crate::scenario::{Load, Scenario};
 use crate::schedule::{Schedule, Segment};
 use lane::{Dispatched, Shared};
 
@@ -78,7 +78,7 @@ pub struct RunResult {
     /// Stopped by the caller before the schedule ended.
     pub interrupted: bool,
     /// Live viewer/user sessions over time: (seconds since start, count),
-    /// sampled every 250 ms.
+    /// sampled every 250 ms; empty when no phase is closed-model.
     pub sessions: Vec<(f64, u64)>,
     /// CPU time the whole process used during the run (generator, and the
     /// embedded demo when it runs in-process), where the OS tells.
@@ -159,7 +159,14 @@ pub async fn run(
     lane_tasks.close();
     let cpu_before = cpu::process_cpu();
     let sampling = CancellationToken::new();
-    let sampler = tokio::spawn(sample_sessions(shared.clone(), sampling.clone()));
+    // Only closed-model phases have sessions to count.
+    let has_sessions = shared
+        .scenario
+        .phases
+        .iter()
+        .any(|p| !matches!(p.load, Load::Open { .. }));
+    let sampler =
+        has_sessions.then(|| tokio::spawn(sample_sessions(shared.clone(), sampling.clone())));
 
     let dispatcher = {
         let schedule = schedule.clone();
@@ -199,7 +206,10 @@ pub async fn run(
         .zip(cpu_before)
         .map(|(after, before)| after.saturating_sub(before));
     sampling.cancel();
-    let sessions = sampler.await.unwrap_or_default();
+    let sessions = match sampler {
+        Some(task) => task.await.unwrap_or_default(),
+        None => Vec::new(),
+    };
 
     let mut recorder = dispatch;
     for h in handles {

@@ -9,6 +9,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
@@ -139,45 +140,11 @@ fn exec<'s, 'a: 's>(s: &'s mut Session<'a>, actions: &'a [Action]) -> Boxed<'s> 
                     let pause = dist.sample(&mut s.rng);
                     s.wait_until(Instant::now() + pause).await
                 }
-                Action::Loop { times, every, body } => {
-                    let mut round = 0u32;
-                    let mut go = Next::Go;
-                    while times.is_none_or(|t| round < t) {
-                        let started = Instant::now();
-                        if exec(s, body).await == Next::Stop {
-                            go = Next::Stop;
-                            break;
-                        }
-                        round += 1;
-                        let more = times.is_none_or(|t| round < t);
-                        if let (Some(every), true) = (every, more) {
-                            if s.wait_until(started + *every).await == Next::Stop {
-                                go = Next::Stop;
-                                break;
-                            }
-                        } else if times.is_none() {
-                            // An endless loop without a period must still
-                            // let the runtime breathe.
-                            tokio::task::yield_now().await;
-                        }
-                    }
-                    go
-                }
-                Action::Choose(branches) => {
-                    let mut x: f64 = s.rng.random();
-                    let mut pick = branches.last().map(|(_, b)| b.as_slice());
-                    for (w, body) in branches {
-                        if x < *w {
-                            pick = Some(body.as_slice());
-                            break;
-                        }
-                        x -= w;
-                    }
-                    match pick {
-                        Some(body) => exec(s, body).await,
-                        None => Next::Go,
-                    }
-                }
+                Action::Loop { times, every, body } => run_loop(s, *times, *every, body).await,
+                Action::Choose(branches) => match pick(branches, s.rng.random()) {
+                    Some(body) => exec(s, body).await,
+                    None => Next::Go,
+                },
             };
             if go == Next::Stop {
                 return Next::Stop;
@@ -185,6 +152,47 @@ fn exec<'s, 'a: 's>(s: &'s mut Session<'a>, actions: &'a [Action]) -> Boxed<'s> 
         }
         Next::Go
     })
+}
+
+/// Run a loop's body `times` times (or until the session ends), a round
+/// every `every` if given. Not boxed: the recursion goes through [`exec`].
+async fn run_loop<'a>(
+    s: &mut Session<'a>,
+    times: Option<u32>,
+    every: Option<Duration>,
+    body: &'a [Action],
+) -> Next {
+    let mut round = 0u32;
+    while times.is_none_or(|t| round < t) {
+        let started = Instant::now();
+        if exec(s, body).await == Next::Stop {
+            return Next::Stop;
+        }
+        round += 1;
+        let more = times.is_none_or(|t| round < t);
+        if let (Some(every), true) = (every, more) {
+            if s.wait_until(started + every).await == Next::Stop {
+                return Next::Stop;
+            }
+        } else if times.is_none() {
+            // An endless loop without a period must still let the runtime
+            // breathe.
+            tokio::task::yield_now().await;
+        }
+    }
+    Next::Go
+}
+
+/// The branch whose weight band holds `x` (uniform in [0, 1)); the last one
+/// if rounding leaves `x` past every band.
+fn pick(branches: &[(f64, Vec<Action>)], mut x: f64) -> Option<&[Action]> {
+    for (w, body) in branches {
+        if x < *w {
+            return Some(body);
+        }
+        x -= w;
+    }
+    branches.last().map(|(_, b)| b.as_slice())
 }
 
 impl Session<'_> {
