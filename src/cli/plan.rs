@@ -74,8 +74,11 @@ fn render(s: &Scenario, schedule: &Schedule, scale: f64) -> String {
         "\n  {:<18} {:>15}  {:<40} {:>9} {:>9}  flow (steps)",
         "phase", "window", "load", "arrivals", "live"
     );
+    // Exact counts draw every Poisson gap: count each phase once.
+    let counts: Vec<u64> = schedule.phases.iter().map(PhaseSchedule::count).collect();
+    let total: u64 = counts.iter().sum();
     let mut requests = Some(0.0);
-    for (phase, ps) in s.phases.iter().zip(&schedule.phases) {
+    for ((phase, ps), &arrivals) in s.phases.iter().zip(&schedule.phases).zip(&counts) {
         let flow = s.flows.get(phase.flow);
         let steps: Vec<&str> = flow
             .map(|f| f.steps.iter().map(|st| st.name.as_str()).collect())
@@ -89,7 +92,6 @@ fn render(s: &Scenario, schedule: &Schedule, scale: f64) -> String {
                 num((ps.start + ps.duration).as_secs_f64())
             )
         };
-        let arrivals = ps.count();
         let per_session = flow.and_then(|f| expected_requests(&f.program));
         requests = requests
             .zip(per_session)
@@ -113,7 +115,7 @@ fn render(s: &Scenario, schedule: &Schedule, scale: f64) -> String {
     let _ = writeln!(
         out,
         "\n  total: {} arrivals over {}s; {expected}",
-        schedule.total(),
+        total,
         num(schedule.end().as_secs_f64()),
     );
     let _ = writeln!(
@@ -121,7 +123,7 @@ fn render(s: &Scenario, schedule: &Schedule, scale: f64) -> String {
         "  live: expected concurrent sessions (Little's law: join rate × mean dwell)"
     );
     let _ = writeln!(out, "\n  arrivals per second over the timeline:");
-    let _ = write!(out, "{}", sparkline(schedule));
+    let _ = write!(out, "{}", sparkline(schedule, total));
     for slo in &s.slos {
         let _ = writeln!(out, "  slo: {}", slo.expr);
     }
@@ -220,7 +222,7 @@ fn load_text(load: &Load, ps: &PhaseSchedule) -> String {
 }
 
 /// Arrivals per time bucket as a bar line, with the peak labelled.
-fn sparkline(schedule: &Schedule) -> String {
+fn sparkline(schedule: &Schedule, total: u64) -> String {
     const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
     let end = schedule.end().as_secs_f64();
     if end <= 0.0 {
@@ -231,7 +233,7 @@ fn sparkline(schedule: &Schedule) -> String {
     let mut counts = vec![0u64; buckets];
     // Counting is O(arrivals); cap the work for huge plans by sampling time
     // from each phase's closed form instead.
-    if schedule.total() <= 5_000_000 {
+    if total <= 5_000_000 {
         for a in schedule.arrivals(Segment::WHOLE) {
             let b = ((a.at.as_secs_f64() / width) as usize).min(buckets - 1);
             counts[b] += 1;

@@ -78,10 +78,10 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
     let run_id = run_id(&scenario.name, started_at);
     if !args.quiet {
         eprintln!(
-            "flashcrowd: running {} against {target_label}: {} phases, {} iterations over {:.1} s (run {run_id})",
+            "flashcrowd: running {} against {target_label}: {} phases, about {:.0} arrivals over {:.1} s (run {run_id})",
             scenario.name,
             schedule.phases.iter().filter(|p| !p.duration.is_zero()).count(),
-            schedule.total(),
+            schedule.expected(),
             schedule.end().as_secs_f64(),
         );
     }

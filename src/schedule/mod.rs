@@ -257,9 +257,19 @@ impl Schedule {
         Schedule { phases }
     }
 
-    /// Total number of arrivals in the whole schedule.
+    /// Total number of arrivals in the whole schedule. Exact, so for
+    /// Poisson phases it draws every gap: O(arrivals).
     pub fn total(&self) -> u64 {
         self.phases.iter().map(PhaseSchedule::count).sum()
+    }
+
+    /// Expected number of arrivals, from the curves alone: O(phases).
+    pub fn expected(&self) -> f64 {
+        self.phases
+            .iter()
+            .filter(|p| !p.duration.is_zero())
+            .map(|p| p.burst as f64 + p.expected())
+            .sum()
     }
 
     /// End of the last phase.
