@@ -214,6 +214,21 @@ fn plan_prints_the_timeline_and_sends_nothing() {
     assert!(stdout.contains("peak 800/s"), "{stdout}");
 }
 
+/// Start the minute-long `slow.yaml` run against `target` in the background.
+fn spawn_slow_run(target: std::net::SocketAddr, out: &Path) -> std::process::Child {
+    bin()
+        .args([
+            "run",
+            repo("tests/fixtures/cli/slow.yaml").to_str().unwrap(),
+        ])
+        .args(["--target", &format!("http://{target}")])
+        .args(["--out", out.to_str().unwrap(), "-q"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 fn interrupt(pid: u32) {
     let ok = Command::new("kill")
         .args(["-INT", &pid.to_string()])
@@ -227,18 +242,7 @@ fn ctrl_c_writes_a_partial_inconclusive_report_and_exits_130() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let t = rt.block_on(spawn_target(TargetBehaviour::default()));
     let out = tmp_dir("interrupt");
-    let mut child = bin()
-        .args([
-            "run",
-            repo("tests/fixtures/cli/slow.yaml").to_str().unwrap(),
-            "--target",
-        ])
-        .arg(format!("http://{}", t.addr))
-        .args(["--out", out.to_str().unwrap(), "-q"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_slow_run(t.addr, &out);
     std::thread::sleep(Duration::from_millis(1500));
     let sent_at = Instant::now();
     interrupt(child.id());
@@ -265,18 +269,7 @@ fn a_second_ctrl_c_exits_at_once() {
         delay: Duration::from_secs(60),
         ..TargetBehaviour::default()
     }));
-    let mut child = bin()
-        .args([
-            "run",
-            repo("tests/fixtures/cli/slow.yaml").to_str().unwrap(),
-            "--target",
-        ])
-        .arg(format!("http://{}", t.addr))
-        .args(["--out", tmp_dir("second").to_str().unwrap(), "-q"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_slow_run(t.addr, &tmp_dir("second"));
     std::thread::sleep(Duration::from_millis(1000));
     interrupt(child.id());
     std::thread::sleep(Duration::from_millis(100));

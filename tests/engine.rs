@@ -4,24 +4,11 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use flashcrowd::engine::{self, RunConfig, RunResult};
-use flashcrowd::scenario::{Scenario, Target};
-use flashcrowd::schedule::Schedule;
-use support::{constant_get, spawn_target, TargetBehaviour};
+use flashcrowd::engine::RunConfig;
+use support::{constant_get, run_with, spawn_target, TargetBehaviour};
 use tokio_util::sync::CancellationToken;
-
-async fn run(scenario: Scenario, cfg: RunConfig, stop: CancellationToken) -> RunResult {
-    let schedule = Schedule::new(&scenario.phases, scenario.seed, 1.0, None);
-    let Target::Url(url) = scenario.target.clone() else {
-        unreachable!()
-    };
-    engine::run(Arc::new(scenario), &schedule, &url, &cfg, stop)
-        .await
-        .unwrap()
-}
 
 fn ms(us: u64) -> f64 {
     us as f64 / 1_000.0
@@ -44,7 +31,7 @@ async fn a_one_second_freeze_is_charged_to_every_request_queued_behind_it() {
         Duration::from_secs(5),
         Duration::from_secs(10),
     );
-    let r = run(scenario, RunConfig::default(), CancellationToken::new()).await;
+    let r = run_with(scenario, RunConfig::default(), CancellationToken::new()).await;
     let s = &r.recorder.steps[0];
     let p50 = ms(s.latency.value_at_quantile(0.50));
     let p99 = ms(s.latency.value_at_quantile(0.99));
@@ -75,7 +62,7 @@ async fn a_known_service_time_shows_up_as_the_median() {
         Duration::from_secs(2),
         Duration::from_secs(5),
     );
-    let r = run(scenario, RunConfig::default(), CancellationToken::new()).await;
+    let r = run_with(scenario, RunConfig::default(), CancellationToken::new()).await;
     let s = &r.recorder.steps[0];
     let p50 = ms(s.latency.value_at_quantile(0.5));
     assert_eq!(s.counts.sent, 200);
@@ -95,7 +82,7 @@ async fn the_schedule_is_sent_in_full_and_reaches_the_target() {
         Duration::from_secs(2),
         Duration::from_secs(5),
     );
-    let r = run(scenario, RunConfig::default(), CancellationToken::new()).await;
+    let r = run_with(scenario, RunConfig::default(), CancellationToken::new()).await;
     let sched = r.recorder.schedule;
     assert_eq!(sched.scheduled, 2_000);
     assert_eq!(sched.started, 2_000);
@@ -129,7 +116,7 @@ async fn arrivals_beyond_the_backlog_are_dropped_and_counted() {
         backlog: 20,
         ..RunConfig::default()
     };
-    let r = run(scenario, cfg, CancellationToken::new()).await;
+    let r = run_with(scenario, cfg, CancellationToken::new()).await;
     let sched = r.recorder.schedule;
     assert_eq!(sched.scheduled, 200);
     assert_eq!(sched.started + sched.dropped, sched.scheduled);
@@ -164,7 +151,7 @@ async fn an_interrupt_stops_scheduling_and_bounds_the_wait_for_requests_in_fligh
         ..RunConfig::default()
     };
     let started = tokio::time::Instant::now();
-    let r = run(scenario, cfg, stop).await;
+    let r = run_with(scenario, cfg, stop).await;
     let took = started.elapsed();
     assert!(r.interrupted);
     assert!(took < Duration::from_secs(4), "took {took:?}");
@@ -188,7 +175,7 @@ async fn a_refused_connection_is_a_counted_error_not_a_latency() {
         l.local_addr().unwrap()
     };
     let scenario = constant_get(addr, 50.0, Duration::from_secs(1), Duration::from_secs(1));
-    let r = run(scenario, RunConfig::default(), CancellationToken::new()).await;
+    let r = run_with(scenario, RunConfig::default(), CancellationToken::new()).await;
     let s = &r.recorder.steps[0];
     assert_eq!(s.counts.sent, 50);
     assert_eq!(s.counts.connect_error, 50);

@@ -44,14 +44,25 @@ mod tests {
     }
 
     #[test]
-    fn this_process_has_used_some_cpu() {
-        if cfg!(target_os = "linux") {
-            let mut x = 0u64;
-            for i in 0..5_000_000u64 {
-                x = x.wrapping_mul(31).wrapping_add(i);
-            }
-            assert!(x != 1);
-            assert!(process_cpu().is_some());
+    fn busy_work_shows_up_as_cpu_time() {
+        if !cfg!(target_os = "linux") {
+            return;
         }
+        let before = process_cpu().expect("/proc/self/stat is readable on Linux");
+        // Spin until the clock-tick counters move (10 ms granularity), bounded.
+        let start = std::time::Instant::now();
+        let mut x = 0u64;
+        let mut after = before;
+        while after <= before && start.elapsed() < Duration::from_secs(2) {
+            for i in 0..1_000_000u64 {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+            }
+            after = process_cpu().expect("still readable");
+        }
+        assert!(
+            after > before,
+            "{before:?} → {after:?} after {:?}",
+            start.elapsed()
+        );
     }
 }

@@ -29,6 +29,13 @@ fn diags(text: &str) -> Vec<Diagnostic> {
     }
 }
 
+/// (line, col, path, message) of each diagnostic, for exact comparisons.
+fn located(d: &[Diagnostic]) -> Vec<(usize, usize, &str, &str)> {
+    d.iter()
+        .map(|d| (d.line, d.col, d.path.as_str(), d.message.as_str()))
+        .collect()
+}
+
 /// A scenario with one phase of `load` running flow `f` made of `items`
 /// (YAML list items, indented by four).
 fn with_load(load: &str) -> String {
@@ -437,10 +444,7 @@ fn capture_and_session_variable_mistakes_are_reported() {
 "#,
     );
     let d = diags(&text);
-    let got: Vec<(usize, usize, &str, &str)> = d
-        .iter()
-        .map(|d| (d.line, d.col, d.path.as_str(), d.message.as_str()))
-        .collect();
+    let got = located(&d);
     assert_eq!(
         got,
         [
@@ -528,10 +532,7 @@ fn program_mistakes_carry_nested_paths() {
 "#,
     );
     let d = diags(&text);
-    let got: Vec<(usize, usize, &str, &str)> = d
-        .iter()
-        .map(|d| (d.line, d.col, d.path.as_str(), d.message.as_str()))
-        .collect();
+    let got = located(&d);
     assert_eq!(
         got,
         [

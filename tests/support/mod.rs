@@ -162,19 +162,28 @@ pub fn program_scenario(
 
 /// Run a scenario against its target with default settings.
 pub async fn run_scenario(scenario: Scenario) -> flashcrowd::engine::RunResult {
+    run_with(
+        scenario,
+        flashcrowd::engine::RunConfig::default(),
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+}
+
+/// Run a scenario against its target with `cfg`, stopping early if `stop`
+/// is cancelled.
+pub async fn run_with(
+    scenario: Scenario,
+    cfg: flashcrowd::engine::RunConfig,
+    stop: tokio_util::sync::CancellationToken,
+) -> flashcrowd::engine::RunResult {
     let schedule = flashcrowd::schedule::Schedule::new(&scenario.phases, scenario.seed, 1.0, None);
     let Target::Url(url) = scenario.target.clone() else {
         panic!("test scenarios name their target")
     };
-    flashcrowd::engine::run(
-        Arc::new(scenario),
-        &schedule,
-        &url,
-        &flashcrowd::engine::RunConfig::default(),
-        tokio_util::sync::CancellationToken::new(),
-    )
-    .await
-    .unwrap()
+    flashcrowd::engine::run(Arc::new(scenario), &schedule, &url, &cfg, stop)
+        .await
+        .unwrap()
 }
 
 /// A target that answers 200 to anything and keeps a log of every request
