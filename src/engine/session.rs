@@ -52,8 +52,8 @@ struct Session<'a> {
     slot: Slot,
     /// When the session must leave (dwell or phase end).
     deadline: Option<Instant>,
-    /// Time origin of the next request: the intended start for the first
-    /// request of an open-model iteration, else the moment it is sent.
+    /// Intended start of an open-model iteration, taken by its first
+    /// request as its time origin.
     from: Option<Instant>,
 }
 
@@ -231,7 +231,12 @@ impl Session<'_> {
             unresolved: 0,
         };
         let needs_body = !step.captures.is_empty();
-        let from = self.from.take().unwrap_or_else(Instant::now);
+        // An open-model request is timed from its intended start, so a late
+        // start counts against the target's latency; one released a little
+        // early (see the dispatcher's release window) is timed from when it
+        // actually leaves.
+        let now = Instant::now();
+        let from = self.from.take().map_or(now, |intended| intended.min(now));
         let (outcome, response) = http::execute(
             step,
             &self.shared.target,
