@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::h1::{H1Conn, H1Error};
 use crate::metrics::Outcome;
 use crate::scenario::template::RenderCtx;
-use crate::scenario::{Body, Step};
+use crate::scenario::{Body, Request};
 
 /// A keep-alive connection to the target.
 pub(crate) type Conn = H1Conn;
@@ -68,7 +68,8 @@ const DEFAULT_USER_AGENT: &str = concat!("flashcrowd/", env!("CARGO_PKG_VERSION"
 /// come back too (for captures).
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn execute(
-    step: &Step,
+    step: &Request,
+    timeout: std::time::Duration,
     target: &HttpTarget,
     conn: &mut Option<Conn>,
     ctx: &mut RenderCtx<'_>,
@@ -83,7 +84,7 @@ pub(crate) async fn execute(
     if !built {
         return (Outcome::Invalid, None);
     }
-    let deadline = Instant::now() + step.timeout;
+    let deadline = Instant::now() + timeout;
     let exchange = send(step, target, conn, scratch, keep);
     let r = tokio::select! {
         biased;
@@ -118,7 +119,7 @@ enum Failure {
 /// Serialise the step into `s.request`; false if the rendered request is
 /// not valid HTTP (a space in the path, a line break in a header, ...).
 fn build_request(
-    step: &Step,
+    step: &Request,
     target: &HttpTarget,
     ctx: &mut RenderCtx<'_>,
     s: &mut Scratch,
@@ -212,7 +213,7 @@ fn itoa(mut n: usize, buf: &mut [u8; 20]) -> &[u8] {
 }
 
 async fn send(
-    step: &Step,
+    step: &Request,
     target: &HttpTarget,
     conn: &mut Option<Conn>,
     s: &mut Scratch,

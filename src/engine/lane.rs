@@ -8,6 +8,7 @@
 //! are polled inside the lane (not spawned), so recording needs no lock and
 //! no message per request. Must not read the schedule or decide verdicts.
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,9 +18,11 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::fanout::Rooms;
 use super::http::{Conn, HttpTarget, Scratch};
 use super::keys::StepKeys;
 use super::session;
+use super::ws::LiveSink;
 use crate::metrics::{Outcome, Recorder};
 use crate::scenario::{Load, Scenario};
 use crate::schedule::Arrival;
@@ -48,6 +51,13 @@ pub(crate) struct Shared {
     pub late_after: Duration,
     /// Viewer and user sessions alive right now (a gauge sampled over time).
     pub active_sessions: AtomicU64,
+    /// WebSocket rooms: who should receive each tracked message.
+    pub rooms: Rooms,
+    /// Tells this run's tracked messages from any other traffic.
+    pub run_tag: u32,
+    /// Local addresses new WebSocket connections bind to, round-robin by
+    /// session; empty: the OS picks.
+    pub sources: Vec<IpAddr>,
 }
 
 /// A connection with the buffers its sessions reuse.
@@ -78,6 +88,10 @@ pub(crate) async fn run(
     stop: CancellationToken,
 ) -> Recorder {
     let mut rec = Recorder::new(shared.keys.len(), shared.scenario.phases.len());
+    let live = Arc::new(LiveSink::new(
+        shared.keys.len(),
+        shared.scenario.phases.len(),
+    ));
     let mut free: Vec<Slot> = Vec::new();
     let mut in_flight = FuturesUnordered::new();
     let (mut iterations, mut sessions) = (0usize, 0usize);
@@ -120,9 +134,10 @@ pub(crate) async fn run(
                         free.pop().unwrap_or_default()
                     };
                     let shared = shared.clone();
+                    let live = live.clone();
                     in_flight.push(async move {
                         let _alive = is_session.then(|| Alive::new(&shared.active_sessions));
-                        (is_session, session::run(shared.clone(), slot, d).await)
+                        (is_session, session::run(shared.clone(), live, slot, d).await)
                     });
                 }
                 None => rx_open = false,
@@ -132,6 +147,14 @@ pub(crate) async fn run(
         if !rx_open && in_flight.is_empty() {
             break;
         }
+    }
+    // Every session has ended, so the sink has no other owner left; if one
+    // did survive, its socket samples are lost rather than waited for.
+    drop(in_flight);
+    if let Ok(live) = Arc::try_unwrap(live) {
+        let live = live.into_inner();
+        // Same shape by construction.
+        let _ = rec.merge(&live);
     }
     rec
 }

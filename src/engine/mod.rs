@@ -10,11 +10,14 @@
 //! Must not parse scenarios, judge SLOs or print anything.
 
 mod cpu;
+mod fanout;
 mod h1;
 mod http;
 mod keys;
 mod lane;
 mod session;
+mod ws;
+mod ws_steps;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -50,6 +53,10 @@ pub struct RunConfig {
     pub late_after: Duration,
     /// After an interrupt, how long in-flight requests may take to finish.
     pub interrupt_grace: Duration,
+    /// Local addresses WebSocket connections bind to, round-robin (e.g.
+    /// several of 127.0.0.0/8, so tens of thousands of sockets to one
+    /// target do not run out of ephemeral ports); empty: the OS picks.
+    pub sources: Vec<std::net::IpAddr>,
 }
 
 impl Default for RunConfig {
@@ -64,6 +71,7 @@ impl Default for RunConfig {
             segment: Segment::WHOLE,
             late_after: Duration::from_millis(10),
             interrupt_grace: Duration::from_secs(2),
+            sources: Vec::new(),
         }
     }
 }
@@ -130,6 +138,7 @@ pub async fn run(
     let abort = CancellationToken::new();
     let n_phases = scenario.phases.len();
     let t0 = Instant::now();
+    let seed = scenario.seed;
     let shared = Arc::new(Shared {
         scenario,
         keys: keys.clone(),
@@ -140,6 +149,11 @@ pub async fn run(
         abort: abort.clone(),
         late_after: cfg.late_after,
         active_sessions: AtomicU64::new(0),
+        rooms: fanout::Rooms::default(),
+        // From the seed, so that every worker of a distributed run
+        // recognises the others' messages, and reruns send the same bytes.
+        run_tag: crate::schedule::mix(seed, 0xfa17) as u32,
+        sources: cfg.sources.clone(),
     });
 
     let lanes = cfg.lanes.max(1);

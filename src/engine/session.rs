@@ -2,9 +2,10 @@
 //! draws, think times, loops, branches, captures) until it ends, its dwell
 //! time or phase is over, or the run stops.
 //!
-//! Owns the session's state (variables, random stream, connection) and the
-//! program interpreter. Results are collected in the slot for the lane to
-//! record; nothing here touches shared metrics. Must not read the schedule.
+//! Owns the session's state (variables, random stream, connection, socket)
+//! and the program interpreter. Request results are collected in the slot
+//! for the lane to record; only the session's WebSocket writes to the
+//! lane's live sink, as messages arrive. Must not read the schedule.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -17,9 +18,10 @@ use tokio::time::Instant;
 
 use super::http::{self, Response};
 use super::lane::{micros, Dispatched, Shared, Slot};
+use super::ws::{LiveSink, Socket};
 use crate::metrics::Outcome;
 use crate::scenario::template::RenderCtx;
-use crate::scenario::{json_lookup, Action, CaptureFrom, Flow, Load};
+use crate::scenario::{json_lookup, Action, Capture, CaptureFrom, Flow, Load, StepKind};
 
 /// How a session runs, from its phase's load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,30 +37,39 @@ pub(crate) enum Mode {
 
 /// Whether the program goes on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Next {
+pub(super) enum Next {
     Go,
     /// A funnel exit, a failed request, or time is up.
     Stop,
 }
 
-struct Session<'a> {
-    shared: &'a Shared,
-    flow: &'a Flow,
-    phase: usize,
-    seq: u64,
-    iter_seed: u64,
-    rng: Pcg64Mcg,
-    vars: Vec<Option<String>>,
-    slot: Slot,
+pub(super) struct Session<'a> {
+    pub(super) shared: &'a Shared,
+    /// The lane's sink for what the socket measures as messages arrive.
+    pub(super) live: &'a LiveSink,
+    pub(super) flow: &'a Flow,
+    pub(super) phase: usize,
+    pub(super) seq: u64,
+    pub(super) iter_seed: u64,
+    pub(super) rng: Pcg64Mcg,
+    pub(super) vars: Vec<Option<String>>,
+    pub(super) slot: Slot,
     /// When the session must leave (dwell or phase end).
-    deadline: Option<Instant>,
+    pub(super) deadline: Option<Instant>,
     /// Intended start of an open-model iteration, taken by its first
     /// request as its time origin.
-    from: Option<Instant>,
+    pub(super) from: Option<Instant>,
+    /// The session's WebSocket, while it has one.
+    pub(super) ws: Option<Box<Socket>>,
 }
 
 /// Run the session an arrival starts. Returns the slot with the results.
-pub(crate) async fn run(shared: Arc<Shared>, slot: Slot, d: Dispatched) -> Slot {
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    live: Arc<LiveSink>,
+    slot: Slot,
+    d: Dispatched,
+) -> Slot {
     let scenario = &shared.scenario;
     let phase_idx = d.arrival.phase as usize;
     let Some(phase) = scenario.phases.get(phase_idx) else {
@@ -86,6 +97,7 @@ pub(crate) async fn run(shared: Arc<Shared>, slot: Slot, d: Dispatched) -> Slot 
     };
     let mut s = Session {
         shared: &shared,
+        live: &live,
         flow,
         phase: phase_idx,
         seq: d.arrival.seq,
@@ -95,6 +107,7 @@ pub(crate) async fn run(shared: Arc<Shared>, slot: Slot, d: Dispatched) -> Slot 
         slot,
         deadline,
         from: (mode == Mode::Iteration).then_some(d.intended),
+        ws: None,
     };
     match mode {
         Mode::Iteration => {
@@ -116,7 +129,34 @@ pub(crate) async fn run(shared: Arc<Shared>, slot: Slot, d: Dispatched) -> Slot 
             }
         }
     }
+    // Leaving: the socket closes with the closing handshake, so messages
+    // already on their way are still counted.
+    if let Some(mut sock) = s.ws.take() {
+        sock.close(s.live).await;
+    }
     s.slot
+}
+
+/// Run `fut` while reading the session's socket (if it has one), so
+/// messages are measured when they arrive whatever the session is doing.
+pub(super) async fn pump<F: Future>(
+    ws: &mut Option<Box<Socket>>,
+    live: &LiveSink,
+    fut: F,
+) -> F::Output {
+    let Some(sock) = ws.as_deref_mut() else {
+        return fut.await;
+    };
+    tokio::pin!(fut);
+    loop {
+        tokio::select! {
+            biased;
+            out = &mut fut => return out,
+            ev = sock.event() => {
+                let _ = sock.handle(ev, live);
+            }
+        }
+    }
 }
 
 type Boxed<'a> = Pin<Box<dyn Future<Output = Next> + Send + 'a>>;
@@ -137,6 +177,9 @@ fn exec<'s, 'a: 's>(s: &'s mut Session<'a>, actions: &'a [Action]) -> Boxed<'s> 
                     }
                 }
                 Action::Think(dist) => {
+                    // A pause before the first request is part of the plan,
+                    // not of anyone's latency.
+                    s.from = None;
                     let pause = dist.sample(&mut s.rng);
                     s.wait_until(Instant::now() + pause).await
                 }
@@ -163,15 +206,21 @@ async fn run_loop<'a>(
     body: &'a [Action],
 ) -> Next {
     let mut round = 0u32;
+    let mut started = Instant::now();
     while times.is_none_or(|t| round < t) {
-        let started = Instant::now();
+        if every.is_some() && round > 0 {
+            // A periodic round is timed from when it was due, so a round
+            // that starts late (the previous one overran) is charged for it.
+            s.from = Some(started);
+        }
         if exec(s, body).await == Next::Stop {
             return Next::Stop;
         }
         round += 1;
         let more = times.is_none_or(|t| round < t);
         if let (Some(every), true) = (every, more) {
-            if s.wait_until(started + every).await == Next::Stop {
+            started += every;
+            if s.wait_until(started).await == Next::Stop {
                 return Next::Stop;
             }
         } else if times.is_none() {
@@ -206,9 +255,15 @@ impl Session<'_> {
             Some(d) if d < when => d,
             _ => when,
         };
-        tokio::select! {
-            _ = tokio::time::sleep_until(end) => {}
-            _ = self.shared.stop.cancelled() => return Next::Stop,
+        let stop = &self.shared.stop;
+        let sleep = async {
+            tokio::select! {
+                _ = tokio::time::sleep_until(end) => false,
+                _ = stop.cancelled() => true,
+            }
+        };
+        if pump(&mut self.ws, self.live, sleep).await {
+            return Next::Stop;
         }
         if end < when {
             Next::Stop
@@ -222,6 +277,10 @@ impl Session<'_> {
             return Next::Stop;
         };
         let key = self.shared.keys.key(self.phase, step_idx);
+        let req = match &step.kind {
+            StepKind::Http(req) => req,
+            StepKind::Ws(ws) => return self.ws_step(key, step, ws).await,
+        };
         let mut ctx = RenderCtx {
             seq: self.seq,
             iter_seed: self.iter_seed,
@@ -230,23 +289,24 @@ impl Session<'_> {
             session: &self.vars,
             unresolved: 0,
         };
-        let needs_body = !step.captures.is_empty();
+        let needs_body = !req.captures.is_empty();
         // An open-model request is timed from its intended start, so a late
         // start counts against the target's latency; one released a little
         // early (see the dispatcher's release window) is timed from when it
         // actually leaves.
         let now = Instant::now();
         let from = self.from.take().map_or(now, |intended| intended.min(now));
-        let (outcome, response) = http::execute(
-            step,
+        let exchange = http::execute(
+            req,
+            step.timeout,
             &self.shared.target,
             &mut self.slot.conn,
             &mut ctx,
             &mut self.slot.scratch,
             &self.shared.abort,
             needs_body,
-        )
-        .await;
+        );
+        let (outcome, response) = pump(&mut self.ws, self.live, exchange).await;
         let latency = micros(Instant::now().saturating_duration_since(from));
         self.slot.results.push((key, outcome, latency));
         if outcome == Outcome::Unresolved {
@@ -257,29 +317,38 @@ impl Session<'_> {
             return Next::Stop;
         }
         if let Some(resp) = response {
-            self.capture(step_idx, &resp);
+            self.capture(&req.captures, &resp);
         }
         Next::Go
     }
 
-    fn capture(&mut self, step_idx: usize, resp: &Response) {
-        let Some(step) = self.flow.steps.get(step_idx) else {
-            return;
-        };
+    fn capture(&mut self, captures: &[Capture], resp: &Response) {
+        self.capture_from(captures, &resp.body, |name| {
+            resp.header(name)
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .map(|v| v.trim().to_owned())
+        });
+    }
+
+    /// Take `captures` from a body (JSON or text) and, for header sources,
+    /// from `header`.
+    pub(super) fn capture_from(
+        &mut self,
+        captures: &[Capture],
+        body: &[u8],
+        header: impl Fn(&str) -> Option<String>,
+    ) {
         let mut json: Option<Option<serde_json::Value>> = None;
-        for c in &step.captures {
+        for c in captures {
             let value = match &c.from {
-                CaptureFrom::Header(name) => resp
-                    .header(name.as_str())
-                    .and_then(|v| std::str::from_utf8(v).ok())
-                    .map(|v| v.trim().to_owned()),
-                CaptureFrom::Regex { re, group } => std::str::from_utf8(&resp.body)
+                CaptureFrom::Header(name) => header(name.as_str()),
+                CaptureFrom::Regex { re, group } => std::str::from_utf8(body)
                     .ok()
                     .and_then(|text| re.captures(text))
                     .and_then(|m| m.get(*group))
                     .map(|m| m.as_str().to_owned()),
                 CaptureFrom::Json(path) => {
-                    let doc = json.get_or_insert_with(|| serde_json::from_slice(&resp.body).ok());
+                    let doc = json.get_or_insert_with(|| serde_json::from_slice(body).ok());
                     doc.as_ref()
                         .and_then(|d| json_lookup(d, path))
                         .map(|v| match v {

@@ -7,6 +7,10 @@
 
 use hdrhistogram::Histogram;
 
+mod ws;
+
+pub use ws::{WsStats, OUT_OF_ORDER_SLACK_US};
+
 /// Significant digits of every latency histogram: 0.1% value precision.
 pub const SIGFIG: u8 = 3;
 
@@ -222,6 +226,8 @@ impl ScheduleCounts {
 #[derive(Debug, Clone)]
 pub struct Recorder {
     pub steps: Vec<StepStats>,
+    /// WebSocket counters per step key (empty for HTTP steps).
+    pub ws: Vec<WsStats>,
     /// Whole-run schedule counters.
     pub schedule: ScheduleCounts,
     /// The same counters per phase (arrivals are iterations or session
@@ -239,6 +245,7 @@ impl Recorder {
     pub fn new(step_keys: usize, phases: usize) -> Self {
         Recorder {
             steps: (0..step_keys).map(|_| StepStats::default()).collect(),
+            ws: (0..step_keys).map(|_| WsStats::default()).collect(),
             schedule: ScheduleCounts::default(),
             phases: vec![ScheduleCounts::default(); phases],
             start_delay: latency_histogram(),
@@ -295,6 +302,9 @@ impl Recorder {
         for (a, b) in self.steps.iter_mut().zip(&other.steps) {
             a.merge(b)?;
         }
+        for (a, b) in self.ws.iter_mut().zip(&other.ws) {
+            a.merge(b)?;
+        }
         self.schedule.add(&other.schedule);
         for (a, b) in self.phases.iter_mut().zip(&other.phases) {
             a.add(b);
@@ -309,7 +319,7 @@ impl Recorder {
     }
 }
 
-fn record_clamped(h: &mut Histogram<u64>, v: u64) {
+pub(crate) fn record_clamped(h: &mut Histogram<u64>, v: u64) {
     let v = v.max(1);
     if h.record(v).is_err() {
         h.saturating_record(v);

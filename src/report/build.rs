@@ -67,7 +67,7 @@ pub fn build(
             phase: phase.name.clone(),
             flow: flow.name.clone(),
             step: step.name.clone(),
-            method: step.method.to_string(),
+            method: step.method_label(),
             count: c.sent,
             ok: c.ok,
             errors: c.errors,

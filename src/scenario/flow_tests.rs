@@ -363,30 +363,46 @@ fn a_flow_program_keeps_its_structure_and_numbers_steps_in_file_order() {
         ]
     );
     let checkout = &f.steps[2];
-    assert_eq!(checkout.captures.len(), 2);
-    assert_eq!(checkout.captures[0].var, 0);
+    assert_eq!(checkout.http().unwrap().captures.len(), 2);
+    assert_eq!(checkout.http().unwrap().captures[0].var, 0);
     assert!(matches!(
-        &checkout.captures[0].from,
+        &checkout.http().unwrap().captures[0].from,
         CaptureFrom::Json(p) if *p == [JsonPathSeg::Key("order_id".into())]
     ));
-    assert_eq!(checkout.captures[1].var, 1);
+    assert_eq!(checkout.http().unwrap().captures[1].var, 1);
     assert!(matches!(
-        &checkout.captures[1].from,
+        &checkout.http().unwrap().captures[1].from,
         CaptureFrom::Header(h) if h == "location"
     ));
     // The same variable, captured again later; no group → the whole match.
-    let last = &f.steps[5].captures[0];
+    let last = &f.steps[5].http().unwrap().captures[0];
     assert_eq!(last.var, 0);
     assert!(matches!(&last.from, CaptureFrom::Regex { group: 0, .. }));
     // Templates read the session slots they name.
-    assert_eq!(f.steps[3].path.session_slots().collect::<Vec<_>>(), [0]);
-    assert_eq!(f.steps[5].path.session_slots().collect::<Vec<_>>(), [1]);
+    assert_eq!(
+        f.steps[3]
+            .http()
+            .unwrap()
+            .path
+            .session_slots()
+            .collect::<Vec<_>>(),
+        [0]
+    );
+    assert_eq!(
+        f.steps[5]
+            .http()
+            .unwrap()
+            .path
+            .session_slots()
+            .collect::<Vec<_>>(),
+        [1]
+    );
 }
 
 #[test]
 fn captured_values_render_and_missing_ones_are_counted() {
     let s = load(&with_flow(FUNNEL));
-    let tracking = &s.flows[0].steps[3].path;
+    let tracking = &s.flows[0].steps[3].http().unwrap().path;
     let mut rng = Pcg64Mcg::seed_from_u64(1);
     let session = [Some("o-17".to_owned()), None];
     let mut ctx = RenderCtx {
@@ -402,7 +418,11 @@ fn captured_values_render_and_missing_ones_are_counted() {
     assert_eq!(out, "/api/orders/o-17/tracking");
     assert_eq!(ctx.unresolved, 0);
     out.clear();
-    s.flows[0].steps[5].path.render(&mut ctx, &mut out);
+    s.flows[0].steps[5]
+        .http()
+        .unwrap()
+        .path
+        .render(&mut ctx, &mut out);
     assert_eq!((out.as_str(), ctx.unresolved), ("/api/orders?after=", 1));
 }
 
@@ -417,6 +437,8 @@ fn regex_groups_default_to_the_first_and_can_be_named() {
 "#,
     ));
     let groups: Vec<usize> = s.flows[0].steps[0]
+        .http()
+        .unwrap()
         .captures
         .iter()
         .map(|c| match &c.from {

@@ -221,20 +221,123 @@ pub enum Action {
     Choose(Vec<(f64, Vec<Action>)>),
 }
 
-/// One HTTP request with its checks.
+/// One step of a flow: what it does, and the deadline of doing it.
 #[derive(Debug, Clone)]
 pub struct Step {
     /// Unique within its flow; what SLOs and reports call it.
     pub name: String,
+    /// Deadline of the whole step: an HTTP exchange, a WebSocket connect
+    /// (TCP and handshake), a send, or the wait for a matching message.
+    pub timeout: Duration,
+    pub kind: StepKind,
+}
+
+impl Step {
+    /// The HTTP request, if this is a request step.
+    pub fn http(&self) -> Option<&Request> {
+        match &self.kind {
+            StepKind::Http(r) => Some(r),
+            StepKind::Ws(_) => None,
+        }
+    }
+
+    /// What reports show as the step's method: `GET`, `POST`, ... or
+    /// `WS CONNECT`, `WS SEND`, `WS AWAIT`, `WS CLOSE`.
+    pub fn method_label(&self) -> String {
+        match &self.kind {
+            StepKind::Http(r) => r.method.to_string(),
+            StepKind::Ws(WsStep::Connect(_)) => "WS CONNECT".into(),
+            StepKind::Ws(WsStep::Send(_)) => "WS SEND".into(),
+            StepKind::Ws(WsStep::Await(_)) => "WS AWAIT".into(),
+            StepKind::Ws(WsStep::Close) => "WS CLOSE".into(),
+        }
+    }
+}
+
+/// What a step does.
+#[derive(Debug, Clone)]
+pub enum StepKind {
+    Http(Request),
+    Ws(WsStep),
+}
+
+/// One HTTP request with its checks.
+#[derive(Debug, Clone)]
+pub struct Request {
     pub method: Method,
     /// Path (and query) relative to the target, e.g. `/api/products/{{ pick(skus) }}`.
     pub path: Template,
     pub headers: Vec<(HeaderName, Template)>,
     pub body: Option<Body>,
     pub expect: Expect,
-    /// Whole-request deadline (connect, send, response, body).
-    pub timeout: Duration,
     /// Values taken from the response into session variables.
+    pub captures: Vec<Capture>,
+}
+
+/// A step on the session's WebSocket. A session holds at most one socket;
+/// while it is open, every message that arrives is read and measured
+/// whatever the session is doing (thinking, making HTTP requests).
+#[derive(Debug, Clone)]
+pub enum WsStep {
+    /// Open the socket (closing any open one first).
+    Connect(WsConnect),
+    /// Send one text message.
+    Send(WsSend),
+    /// Wait for a message that passes every check.
+    Await(WsAwait),
+    /// Close the socket with the closing handshake.
+    Close,
+}
+
+/// `ws: /path` — open the session's WebSocket.
+#[derive(Debug, Clone)]
+pub struct WsConnect {
+    /// Path and query relative to the target; `http` targets connect with
+    /// `ws://`.
+    pub path: Template,
+    pub headers: Vec<(HeaderName, Template)>,
+    /// Which viewers see each other's messages; deliveries are expected
+    /// from every other socket of the same room. Default: the rendered
+    /// path without its query.
+    pub room: Option<Template>,
+    /// Name of the JSON field that carries flashcrowd's message id and send
+    /// time in every tracked message.
+    pub track: String,
+    /// What happens when the socket closes or fails while the session holds
+    /// it.
+    pub reconnect: Reconnect,
+}
+
+/// Reconnect policy of a WebSocket.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Reconnect {
+    /// The socket stays closed; later sends fail.
+    Never,
+    /// Connect again at once.
+    Immediate,
+    /// Wait `base × 2^attempt`, capped at `max`, with full jitter (a uniform
+    /// draw below that bound) so a crowd that lost its sockets together
+    /// does not come back together.
+    Backoff { base: Duration, max: Duration },
+}
+
+/// `send: ...` — one text message.
+#[derive(Debug, Clone)]
+pub enum WsSend {
+    /// A JSON object; flashcrowd adds its tracking field so every receiver
+    /// can measure fan-out latency.
+    Tracked(JsonTemplate),
+    /// Sent as written, untracked.
+    Text(Template),
+}
+
+/// `await: { checks }` — wait for a matching message.
+#[derive(Debug, Clone)]
+pub struct WsAwait {
+    /// Every check must hold on the message's JSON; no checks: any message.
+    pub checks: Vec<JsonCheck>,
+    /// Values taken from the matching message into session variables
+    /// (`json` and `regex` sources).
     pub captures: Vec<Capture>,
 }
 

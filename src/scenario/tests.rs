@@ -48,13 +48,25 @@ fn quickstart_builds_the_model() {
     );
     assert_eq!(s.flows[s.phases[2].flow].name, "checkout");
     let checkout = &s.flows[s.phases[2].flow].steps[0];
-    assert_eq!(checkout.method, http::Method::POST);
-    assert_eq!(checkout.path.as_literal(), Some("/api/checkout"));
-    assert_eq!(checkout.expect.status, [(201, 201), (409, 409)]);
+    assert_eq!(checkout.http().unwrap().method, http::Method::POST);
+    assert_eq!(
+        checkout.http().unwrap().path.as_literal(),
+        Some("/api/checkout")
+    );
+    assert_eq!(
+        checkout.http().unwrap().expect.status,
+        [(201, 201), (409, 409)]
+    );
     assert_eq!(checkout.timeout, Duration::from_secs(5));
-    let header_names: Vec<&str> = checkout.headers.iter().map(|(h, _)| h.as_str()).collect();
+    let header_names: Vec<&str> = checkout
+        .http()
+        .unwrap()
+        .headers
+        .iter()
+        .map(|(h, _)| h.as_str())
+        .collect();
     assert_eq!(header_names, ["user-agent", "idempotency-key"]);
-    assert!(matches!(checkout.body, Some(Body::Json(_))));
+    assert!(matches!(checkout.http().unwrap().body, Some(Body::Json(_))));
     assert_eq!(s.slos.len(), 4);
     assert_eq!(s.demo.stock[0], ("drop-1".to_owned(), 5000));
     assert_eq!(s.demo.payment_slots, 8);

@@ -13,7 +13,8 @@ use axum::routing::get;
 use axum::Router;
 use flashcrowd::scenario::template::Template;
 use flashcrowd::scenario::{
-    Action, DemoSettings, Expect, Flow, Load, Phase, RateShape, Scenario, Step, Target,
+    Action, DemoSettings, Expect, Flow, Load, Phase, RateShape, Request, Scenario, Step, StepKind,
+    Target,
 };
 use tokio::time::Instant;
 
@@ -43,14 +44,8 @@ pub fn constant_get(
         flows: vec![Flow {
             name: "hit".into(),
             steps: vec![Step {
-                name: "get".into(),
-                method: http::Method::GET,
-                path: Template::literal("/"),
-                headers: vec![],
-                body: None,
-                expect: Expect::default(),
                 timeout,
-                captures: vec![],
+                ..get_step("get")
             }],
             program: vec![Action::Request {
                 step: 0,
@@ -135,13 +130,15 @@ async fn handler(State(ctx): State<Ctx>) -> &'static str {
 pub fn get_step(name: &str) -> Step {
     Step {
         name: name.into(),
-        method: http::Method::GET,
-        path: Template::literal("/"),
-        headers: vec![],
-        body: None,
-        expect: Expect::default(),
         timeout: Duration::from_secs(5),
-        captures: vec![],
+        kind: StepKind::Http(Request {
+            method: http::Method::GET,
+            path: Template::literal("/"),
+            headers: vec![],
+            body: None,
+            expect: Expect::default(),
+            captures: vec![],
+        }),
     }
 }
 

@@ -92,7 +92,7 @@ fn status(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<(u16, u16)> {
 }
 
 /// `json: { PATH: VALUE | { equals: VALUE } | { exists: true } }`.
-fn json_checks(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<Vec<JsonCheck>> {
+pub fn json_checks(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<Vec<JsonCheck>> {
     let entries = cx::entries(cx, node, path, "a map of JSON paths to expected values")?;
     let mut out = Vec::with_capacity(entries.len());
     let mut ok = true;

@@ -21,6 +21,7 @@ mod phases;
 mod settings;
 mod slos;
 mod step;
+mod ws;
 
 use std::path::Path;
 

@@ -1,5 +1,6 @@
-//! Request steps: one HTTP request with its headers, body, checks,
-//! timeout, funnel `chance` and `capture`s, and the templates in them.
+//! Steps: one HTTP request with its headers, body, checks, timeout, funnel
+//! `chance` and `capture`s, and the templates in them; WebSocket steps
+//! share the name, timeout and chance and leave the rest to `ws`.
 //!
 //! Owns checking a step's fields and parsing its templates. Must not know
 //! where the step sits in its flow's program (loops, branches): the caller
@@ -7,7 +8,7 @@
 
 use http::{HeaderName, Method};
 
-use super::super::model::{Body, Expect, Step};
+use super::super::model::{Body, Expect, Request, Step, StepKind};
 use super::super::template::{Scope, Template};
 use super::super::yaml::{Node, Pos};
 use super::capture;
@@ -15,6 +16,7 @@ use super::checks;
 use super::cx::{self, Cx, Fields};
 use super::json;
 use super::settings::Defaults;
+use super::ws;
 
 /// Timeout of a step when neither it nor `defaults` sets one.
 const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -28,10 +30,29 @@ pub const METHODS: [(&str, Method); 6] = [
     ("head", Method::HEAD),
 ];
 
-/// Every field a request step may have.
-pub const STEP_FIELDS: [&str; 14] = [
-    "name", "get", "post", "put", "patch", "delete", "head", "headers", "json", "body", "expect",
-    "timeout", "chance", "capture",
+/// Every field a step may have, HTTP or WebSocket.
+pub const STEP_FIELDS: [&str; 21] = [
+    "name",
+    "get",
+    "post",
+    "put",
+    "patch",
+    "delete",
+    "head",
+    "headers",
+    "json",
+    "body",
+    "expect",
+    "timeout",
+    "chance",
+    "capture",
+    "ws",
+    "send",
+    "await",
+    "close",
+    "room",
+    "track",
+    "reconnect",
 ];
 
 /// A checked request step: its name (and where it is written; `None` if
@@ -69,6 +90,30 @@ pub fn step(
         }),
     };
 
+    let chance = match f.get("chance") {
+        None => Some(1.0),
+        Some(n) => cx::share(cx, n, &f.path("chance")),
+    };
+    let timeout = match f.get("timeout") {
+        None => Some(defaults.timeout.unwrap_or(DEFAULT_TIMEOUT)),
+        Some(n) => cx::duration(cx, n, &f.path("timeout"), true),
+    };
+    let ws_given = f.present(&ws::KINDS);
+    if !ws_given.is_empty() {
+        let kind = ws::step(cx, &mut f, path, &ws_given, scope);
+        f.finish(cx);
+        let clean = cx.problems() == before;
+        let step = match (&name, kind, timeout) {
+            (Some((name, _)), Some(kind), Some(timeout)) if clean => Some(Step {
+                name: name.clone(),
+                timeout,
+                kind: StepKind::Ws(kind),
+            }),
+            _ => None,
+        };
+        return Checked { name, step, chance };
+    }
+
     let mut requests = Vec::new();
     for (key, method) in &METHODS {
         if let Some(e) = f.entry(key) {
@@ -79,11 +124,6 @@ pub fn step(
     let json_entry = f.entry("json");
     let body_entry = f.entry("body");
     let expect_node = f.get("expect");
-    let timeout_node = f.get("timeout");
-    let chance = match f.get("chance") {
-        None => Some(1.0),
-        Some(n) => cx::share(cx, n, &f.path("chance")),
-    };
     let captures = match f.get("capture") {
         None => Some(Vec::new()),
         Some(n) => capture::captures(cx, n, &f.path("capture"), scope),
@@ -99,7 +139,7 @@ pub fn step(
                 node,
                 path,
                 "a step needs a method and a path",
-                Some("write e.g. `get: /api/products/sku-1`; methods are get, post, put, patch, delete, head".into()),
+                Some("write e.g. `get: /api/products/sku-1`; methods are get, post, put, patch, delete, head; WebSocket steps are ws, send, await, close".into()),
             );
             None
         }
@@ -151,10 +191,6 @@ pub fn step(
         None => Some(Expect::default()),
         Some(n) => checks::expect(cx, n, &cx::join(path, "expect")),
     };
-    let timeout = match timeout_node {
-        None => Some(defaults.timeout.unwrap_or(DEFAULT_TIMEOUT)),
-        Some(n) => cx::duration(cx, n, &cx::join(path, "timeout"), true),
-    };
 
     // Build the step only if checking it found nothing wrong.
     let clean = cx.problems() == before;
@@ -164,13 +200,15 @@ pub fn step(
         {
             Some(Step {
                 name: name.clone(),
-                method,
-                path,
-                headers: merged,
-                body,
-                expect,
                 timeout,
-                captures,
+                kind: StepKind::Http(Request {
+                    method,
+                    path,
+                    headers: merged,
+                    body,
+                    expect,
+                    captures,
+                }),
             })
         }
         _ => None,
@@ -179,7 +217,7 @@ pub fn step(
 }
 
 /// A request path: a template starting with `/`, without spaces.
-fn path(cx: &mut Cx<'_>, node: &Node, path: &str, scope: &Scope<'_>) -> Option<Template> {
+pub fn path(cx: &mut Cx<'_>, node: &Node, path: &str, scope: &Scope<'_>) -> Option<Template> {
     let text = cx::text(cx, node, path)?;
     if !text.starts_with('/') {
         cx.at(

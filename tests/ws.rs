@@ -1,0 +1,298 @@
+//! WebSocket steps against a small platform of the tests' own that wraps
+//! every message in an envelope before broadcasting it (as many real
+//! platforms do): fan-out is matched by flashcrowd's tracking field, not
+//! by the message's shape.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpListener;
+use tokio::sync::broadcast;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+use flashcrowd::engine::RunResult;
+use flashcrowd::metrics::{Counts, WsStats};
+use flashcrowd::scenario::Scenario;
+
+/// How the fixture platform behaves.
+#[derive(Clone, Copy, Default)]
+struct Platform {
+    /// Close every socket (code 1012) once, this long after start.
+    kick_after: Option<Duration>,
+    /// Also send each message back to its sender.
+    echo: bool,
+}
+
+/// A broadcast server on 127.0.0.1:0: every text message a client sends
+/// goes to every connected client (all of one room) as
+/// `{"seq":N,"payload":<message>}`; the first message on connect is
+/// `{"type":"welcome"}`.
+async fn spawn_platform(p: Platform) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, _) = broadcast::channel::<(u64, Arc<String>)>(100_000);
+    let kick = CancellationToken::new();
+    if let Some(after) = p.kick_after {
+        let kick = kick.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            kick.cancel();
+        });
+    }
+    let seq = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    tokio::spawn(async move {
+        let mut next_id = 0u64;
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            next_id += 1;
+            let id = next_id;
+            let (tx, seq) = (tx.clone(), seq.clone());
+            let mut rx = tx.subscribe();
+            let kick = kick.clone();
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+                    return;
+                };
+                let kicked = kick.is_cancelled();
+                if ws
+                    .send(Message::text(r#"{"type":"welcome"}"#))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                loop {
+                    tokio::select! {
+                        _ = kick.cancelled(), if !kicked => {
+                            let frame = CloseFrame { code: CloseCode::Restart, reason: "".into() };
+                            let _ = ws.close(Some(frame)).await;
+                            return;
+                        }
+                        msg = ws.next() => match msg {
+                            Some(Ok(Message::Text(t))) => {
+                                let n = seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                                let wrapped = format!(r#"{{"seq":{n},"payload":{}}}"#, t.as_str());
+                                let _ = tx.send((id, Arc::new(wrapped)));
+                            }
+                            Some(Ok(_)) => {}
+                            _ => return,
+                        },
+                        out = rx.recv() => match out {
+                            Ok((from, text)) if from != id || p.echo => {
+                                if ws.send(Message::text(text.as_str())).await.is_err() {
+                                    return;
+                                }
+                            }
+                            Ok(_) => {}
+                            Err(broadcast::error::RecvError::Lagged(_)) => {}
+                            Err(_) => return,
+                        },
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+struct Ran {
+    scenario: Scenario,
+    r: RunResult,
+}
+
+async fn run_yaml(yaml: &str) -> Ran {
+    let scenario = flashcrowd::scenario::load_str(Path::new("ws.yaml"), yaml).unwrap();
+    let r = support::run_scenario(scenario.clone()).await;
+    Ran { scenario, r }
+}
+
+impl Ran {
+    /// Metric key of the first phase's step called `name`.
+    fn key(&self, name: &str) -> usize {
+        let flow = &self.scenario.flows[self.scenario.phases[0].flow];
+        let step = flow.steps.iter().position(|s| s.name == name);
+        self.r
+            .keys
+            .key(0, step.unwrap_or_else(|| panic!("no step {name}")))
+    }
+
+    fn ws(&self, name: &str) -> &WsStats {
+        &self.r.recorder.ws[self.key(name)]
+    }
+
+    fn counts(&self, name: &str) -> &Counts {
+        &self.r.recorder.steps[self.key(name)].counts
+    }
+
+    fn ok_err(&self, name: &str) -> (u64, u64) {
+        let c = self.counts(name);
+        (c.ok, c.errors)
+    }
+}
+
+fn room_scenario(addr: SocketAddr, viewers: u32, extra: &str, connect_extra: &str) -> String {
+    // Users repeat their flow until the phase ends; the long last think
+    // makes one pass last the whole phase.
+    format!(
+        r#"
+name: ws-room
+target: http://{addr}
+seed: 7
+phases:
+  - name: room
+    duration: 3s
+    load: {{ users: {viewers} }}
+    flow: viewer
+flows:
+  viewer:
+    - name: join
+      ws: /live/r1?user=v{{{{ seq() }}}}
+      {connect_extra}
+    - name: welcome
+      await: {{ type: welcome }}
+      timeout: 2s
+    - think: 300ms
+    - loop:
+        times: 5
+        every: 200ms
+        steps:
+          - name: comment
+            send: {{ type: comment, text: "hi from {{{{ seq() }}}}" }}
+    - think: 10s
+{extra}
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_comment_reaches_every_other_viewer_through_an_envelope() {
+    let addr = spawn_platform(Platform::default()).await;
+    let r = run_yaml(&room_scenario(addr, 20, "", "")).await;
+    let joins = r.ok_err("join");
+    assert_eq!(joins, (20, 0), "every viewer connects");
+    assert_eq!(r.ok_err("welcome"), (20, 0));
+    let c = r.ws("comment");
+    // Users repeat the flow until the phase ends, so count what was sent.
+    assert!(c.messages >= 100, "{} messages", c.messages);
+    assert_eq!(c.expected, c.messages * 19);
+    assert_eq!(c.received, c.expected, "delivery ratio 1.0");
+    assert_eq!(c.fanout.len(), c.received);
+    assert_eq!((c.duplicates, c.echoes), (0, 0));
+    assert_eq!(c.delivery_ratio(), Some(1.0));
+    // Loopback fan-out is fast; the histogram holds real latencies.
+    assert!(
+        c.fanout.value_at_quantile(0.99) < 500_000,
+        "p99 {} µs",
+        c.fanout.value_at_quantile(0.99)
+    );
+    assert!(c.fanout.min() >= 1);
+    let join = r.ws("join");
+    assert_eq!(join.reconnects, 0);
+    assert!(join.messages_in >= c.received + 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_platform_that_echoes_to_the_sender_is_not_counted_twice() {
+    let addr = spawn_platform(Platform {
+        echo: true,
+        ..Platform::default()
+    })
+    .await;
+    let r = run_yaml(&room_scenario(addr, 5, "", "")).await;
+    let c = r.ws("comment");
+    assert_eq!(c.echoes, c.messages);
+    assert_eq!(c.received, c.messages * 4);
+    assert_eq!(c.delivery_ratio(), Some(1.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sockets_closed_by_the_server_come_back_and_are_counted() {
+    let addr = spawn_platform(Platform {
+        kick_after: Some(Duration::from_millis(1_500)),
+        ..Platform::default()
+    })
+    .await;
+    let yaml = room_scenario(addr, 10, "", "reconnect: { backoff: 50ms, max: 200ms }");
+    let r = run_yaml(&yaml).await;
+    let join = r.ws("join");
+    assert_eq!(join.closed_by_server.get(&1012), Some(&10), "{join:?}");
+    assert_eq!(join.reconnects, 10);
+    // The reconnects are connect attempts of the same step.
+    let (ok, errors) = r.ok_err("join");
+    assert!(ok >= 20 && errors == 0, "{ok} ok, {errors} errors");
+    assert!(!r.r.interrupted);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_reconnect_policy_a_closed_socket_stays_closed_and_sends_fail() {
+    let addr = spawn_platform(Platform {
+        kick_after: Some(Duration::from_millis(400)),
+        ..Platform::default()
+    })
+    .await;
+    let r = run_yaml(&room_scenario(addr, 4, "", "")).await;
+    let join = r.ws("join");
+    assert_eq!(join.closed_by_server.get(&1012), Some(&4));
+    assert_eq!(join.reconnects, 0);
+    let (_, errors) = r.ok_err("comment");
+    assert!(errors >= 4, "each viewer's next send fails: {errors}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_await_that_sees_no_match_times_out() {
+    let addr = spawn_platform(Platform::default()).await;
+    let yaml = format!(
+        r#"
+name: ws-await
+target: http://{addr}
+seed: 1
+phases:
+  - name: p
+    duration: 1s
+    load: {{ sessions: {{ join: 2/s }} }}
+    flow: f
+flows:
+  f:
+    - name: join
+      ws: /live/r2
+    - name: never
+      await: {{ type: goodbye }}
+      timeout: 300ms
+"#
+    );
+    let r = run_yaml(&yaml).await;
+    let c = r.counts("never");
+    assert_eq!((c.sent, c.timeout), (2, 2));
+    let p50 = r.r.recorder.steps[r.key("never")]
+        .latency
+        .value_at_quantile(0.5);
+    assert!(
+        (300_000..400_000).contains(&p50),
+        "timed out after {p50} µs"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_connect_is_a_connect_error_not_a_hang() {
+    // Bind and drop: nothing listens there any more.
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let yaml = room_scenario(addr, 3, "", "").replace("{ users: 3 }", "{ sessions: { join: 3/s } }");
+    let r = run_yaml(&yaml).await;
+    let c = r.counts("join");
+    assert!(c.connect_error == 9 && c.ok == 0, "{c:?}");
+    assert_eq!(r.ok_err("comment"), (0, 0));
+}
