@@ -290,7 +290,8 @@ async fn a_refused_connect_is_a_connect_error_not_a_hang() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let yaml = room_scenario(addr, 3, "", "").replace("{ users: 3 }", "{ sessions: { join: 3/s } }");
+    let yaml =
+        room_scenario(addr, 3, "", "").replace("{ users: 3 }", "{ sessions: { join: 3/s } }");
     let r = run_yaml(&yaml).await;
     let c = r.counts("join");
     assert!(c.connect_error == 9 && c.ok == 0, "{c:?}");

@@ -104,6 +104,12 @@ struct RunArgs {
     /// Most connections (and requests in flight) at once.
     #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     connections: u32,
+    /// Local addresses WebSocket connections bind to, round-robin: a list
+    /// (127.0.0.1,127.0.0.2) or an IPv4 range (127.0.0.1-127.0.0.8). Each
+    /// address has its own ~28,000 ephemeral ports, so tens of thousands of
+    /// viewers against one target need several.
+    #[arg(long, value_name = "ADDRS", value_parser = parse_addrs)]
+    source_addrs: Option<Vec<std::net::IpAddr>>,
     /// Do not print the summary table.
     #[arg(long, short)]
     quiet: bool,
@@ -209,6 +215,37 @@ fn parse_scale(s: &str) -> Result<f64, String> {
     } else {
         Err("the scale must be a positive number (e.g. 0.01 or 3)".to_owned())
     }
+}
+
+/// Most source addresses one run binds to.
+const MAX_SOURCE_ADDRS: usize = 1024;
+
+fn parse_addrs(s: &str) -> Result<Vec<std::net::IpAddr>, String> {
+    use std::net::{IpAddr, Ipv4Addr};
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad =
+            || format!("`{part}` is not an address or an IPv4 range such as 127.0.0.1-127.0.0.8");
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let a: Ipv4Addr = a.trim().parse().map_err(|_| bad())?;
+                let b: Ipv4Addr = b.trim().parse().map_err(|_| bad())?;
+                let (a, b) = (u32::from(a), u32::from(b));
+                if b < a || (b - a) as usize >= MAX_SOURCE_ADDRS {
+                    return Err(format!("`{part}`: the range must go upwards and hold at most {MAX_SOURCE_ADDRS} addresses"));
+                }
+                out.extend((a..=b).map(|n| IpAddr::V4(Ipv4Addr::from(n))));
+            }
+            None => out.push(part.parse().map_err(|_| bad())?),
+        }
+        if out.len() > MAX_SOURCE_ADDRS {
+            return Err(format!("at most {MAX_SOURCE_ADDRS} source addresses"));
+        }
+    }
+    if out.is_empty() {
+        return Err("give at least one address".to_owned());
+    }
+    Ok(out)
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {

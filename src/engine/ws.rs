@@ -169,6 +169,9 @@ pub(crate) struct Socket {
     retry_at: Option<Instant>,
     rng: Pcg64Mcg,
     t0: Instant,
+    read_delay: Duration,
+    /// A slow viewer reads nothing before this.
+    busy_until: Option<Instant>,
 }
 
 /// Everything a new socket needs besides the stream.
@@ -182,6 +185,7 @@ pub(crate) struct SocketSpec {
     pub me: u64,
     pub seed: u64,
     pub t0: Instant,
+    pub read_delay: Option<Duration>,
 }
 
 impl Socket {
@@ -203,6 +207,8 @@ impl Socket {
             retry_at: None,
             rng: Pcg64Mcg::seed_from_u64(spec.seed),
             t0: spec.t0,
+            read_delay: spec.read_delay.unwrap_or_default(),
+            busy_until: None,
         }
     }
 
@@ -247,8 +253,17 @@ impl Socket {
     /// retried on the next call.
     pub async fn event(&mut self) -> Event {
         if let Some(stream) = self.stream.as_mut() {
+            if let Some(until) = self.busy_until {
+                tokio::time::sleep_until(until).await;
+                self.busy_until = None;
+            }
             return match stream.next().await {
-                Some(Ok(Message::Text(t))) => Event::Text(t),
+                Some(Ok(Message::Text(t))) => {
+                    if !self.read_delay.is_zero() {
+                        self.busy_until = Some(Instant::now() + self.read_delay);
+                    }
+                    Event::Text(t)
+                }
                 Some(Ok(Message::Close(frame))) => {
                     // Answer the close handshake; tungstenite queued the
                     // reply, a flush sends it. Bounded: the peer may be gone.

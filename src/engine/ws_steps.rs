@@ -117,6 +117,7 @@ impl Session<'_> {
                     me: self.seq,
                     seed: self.iter_seed ^ 0x5eed_50c4,
                     t0: shared.t0,
+                    read_delay: c.read_delay,
                 };
                 self.ws = Some(Box::new(Socket::open(stream, spec)));
                 WS_OK

@@ -10,6 +10,7 @@ use hdrhistogram::Histogram;
 
 use super::*;
 use crate::engine::{RunConfig, RunResult};
+use crate::metrics::WsStats;
 use crate::scenario::{Load, Scenario};
 use crate::schedule::Schedule;
 use crate::slo::{self, RunHealth, SloResult, StepView};
@@ -47,6 +48,7 @@ pub fn build(
     info: &RunInfo<'_>,
 ) -> Report {
     let rec = &run.recorder;
+    let no_ws = WsStats::default();
     let mut views = Vec::with_capacity(run.keys.len());
     let mut steps = Vec::with_capacity(run.keys.len());
     for key in 0..run.keys.len() {
@@ -78,11 +80,14 @@ pub fn build(
             },
             latency_us: latency(&stats.latency),
             outcomes: c.clone(),
+            ws: rec.ws.get(key).and_then(ws_report),
         });
+        let ws = rec.ws.get(key).unwrap_or(&no_ws);
         views.push(StepView {
             phase: &phase.name,
             step: &step.name,
             stats,
+            ws,
             active,
         });
     }
@@ -299,4 +304,30 @@ fn reasons(results: &[SloResult], health: &RunHealth) -> Vec<String> {
         ));
     }
     out
+}
+
+/// The WebSocket part of a step's report; `None` for steps without any.
+fn ws_report(ws: &WsStats) -> Option<WsReport> {
+    if ws.is_empty() {
+        return None;
+    }
+    Some(WsReport {
+        messages: ws.messages,
+        expected: ws.expected,
+        received: ws.received,
+        delivery_ratio: ws.delivery_ratio(),
+        missing: ws.expected.saturating_sub(ws.received),
+        duplicates: ws.duplicates,
+        out_of_order: ws.out_of_order,
+        echoes: ws.echoes,
+        fanout_us: latency(&ws.fanout),
+        reconnects: ws.reconnects,
+        closed_by_server: ws
+            .closed_by_server
+            .iter()
+            .map(|(code, n)| (code.to_string(), *n))
+            .collect(),
+        broken: ws.broken,
+        messages_in: ws.messages_in,
+    })
 }

@@ -134,6 +134,40 @@ pub struct StepReport {
     pub rps: f64,
     pub latency_us: Latency,
     pub outcomes: Counts,
+    /// WebSocket deliveries and socket life, for WebSocket steps only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ws: Option<WsReport>,
+}
+
+/// What a WebSocket step's messages and sockets did.
+#[derive(Debug, Clone, Serialize)]
+pub struct WsReport {
+    /// Tracked messages this `send` step sent.
+    pub messages: u64,
+    /// Deliveries expected: each message × the other open sockets of its
+    /// room when it was sent.
+    pub expected: u64,
+    /// Distinct deliveries that arrived.
+    pub received: u64,
+    /// `received / expected`; `null` when no message had a receiver.
+    pub delivery_ratio: Option<f64>,
+    /// Expected deliveries that never arrived.
+    pub missing: u64,
+    pub duplicates: u64,
+    /// Arrived after a message sent at least 1 ms later.
+    pub out_of_order: u64,
+    /// Messages the platform sent back to their own sender.
+    pub echoes: u64,
+    /// Intended send → arrival at each receiver, µs.
+    pub fanout_us: Latency,
+    /// For a `ws` connect step: sockets opened again after a close.
+    pub reconnects: u64,
+    /// Sockets the server closed, by close code (as a string key).
+    pub closed_by_server: std::collections::BTreeMap<String, u64>,
+    /// Sockets that broke without a close frame.
+    pub broken: u64,
+    /// Messages that arrived on this step's sockets.
+    pub messages_in: u64,
 }
 
 /// Latency summary in microseconds, from the merged HDR histogram

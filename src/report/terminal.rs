@@ -1,7 +1,8 @@
 //! The compact human summary printed at the end of a run.
 //!
 //! Owns layout only: a per-step table (count, rps, p50/p99/p99.9/max,
-//! errors), the schedule line, each SLO with ✓/✗ and the verdict. Must not
+//! errors), WebSocket fan-out and socket lines, the schedule line, each SLO
+//! with ✓/✗ and the verdict. Must not
 //! compute statistics; everything comes from the [`Report`].
 
 use std::fmt::Write as _;
@@ -64,6 +65,7 @@ pub fn render(r: &Report) -> String {
             error_breakdown(s)
         );
     }
+    ws_lines(&mut out, r);
     let t = &r.totals;
     let _ = writeln!(
         out,
@@ -96,6 +98,8 @@ pub fn render(r: &Report) -> String {
                 SloStatus::NoData => "?",
             };
             let observed = match s.observed {
+                // A ratio near 100% needs its decimals: 99.95% is not 100%.
+                Some(o) if s.unit == "%" => format!("observed {} %", pct(o)),
                 Some(o) => format!("observed {} {}", num(o), s.unit),
                 None => "no samples".to_owned(),
             };
@@ -194,6 +198,78 @@ pub(crate) fn num(v: f64) -> String {
     } else {
         s
     }
+}
+
+/// One line per WebSocket `send` step (fan-out) and per `ws` step whose
+/// sockets closed, reconnected or broke.
+fn ws_lines(out: &mut String, r: &Report) {
+    let mut first = true;
+    for s in &r.steps {
+        let Some(ws) = &s.ws else { continue };
+        let mut line = String::new();
+        if ws.messages > 0 {
+            let f = &ws.fanout_us;
+            let ratio = ws
+                .delivery_ratio
+                .map_or("-".to_owned(), |d| format!("{}%", pct(d * 100.0)));
+            let _ = write!(
+                line,
+                "{} messages → {} of {} deliveries ({ratio}), fan-out p50 {} p99 {} p99.9 {} max {}",
+                ws.messages,
+                ws.received,
+                ws.expected,
+                ms(f.p50),
+                ms(f.p99),
+                ms(f.p99_9),
+                ms(f.max),
+            );
+            if ws.duplicates + ws.out_of_order > 0 {
+                let _ = write!(
+                    line,
+                    ", {} duplicate, {} out of order",
+                    ws.duplicates, ws.out_of_order
+                );
+            }
+        }
+        if ws.reconnects > 0 || !ws.closed_by_server.is_empty() || ws.broken > 0 {
+            let closes: Vec<String> = ws
+                .closed_by_server
+                .iter()
+                .map(|(code, n)| format!("{n}×{code}"))
+                .collect();
+            let _ = write!(
+                line,
+                "{}sockets closed by server: {} · broken: {} · reconnects: {}",
+                if line.is_empty() { "" } else { "; " },
+                if closes.is_empty() {
+                    "0".to_owned()
+                } else {
+                    closes.join(", ")
+                },
+                ws.broken,
+                ws.reconnects
+            );
+        }
+        if line.is_empty() {
+            continue;
+        }
+        if first {
+            let _ = writeln!(out, "\n  WebSocket");
+            first = false;
+        }
+        let _ = writeln!(out, "  {}/{}: {line}", s.phase, s.step);
+    }
+}
+
+/// A percentage with up to three decimals, trailing zeros dropped.
+fn pct(v: f64) -> String {
+    let s = format!("{v:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+/// Microseconds as milliseconds for the summary.
+fn ms(us: u64) -> String {
+    format!("{} ms", num(us as f64 / 1_000.0))
 }
 
 #[cfg(test)]

@@ -306,6 +306,10 @@ pub struct WsConnect {
     /// What happens when the socket closes or fails while the session holds
     /// it.
     pub reconnect: Reconnect,
+    /// Time the viewer spends on each message before reading the next: a
+    /// slow device. The platform's per-viewer queue then fills up, and the
+    /// report shows what its slow-consumer policy does.
+    pub read_delay: Option<Duration>,
 }
 
 /// Reconnect policy of a WebSocket.

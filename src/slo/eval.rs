@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use super::{Metric, Selector, Slo};
-use crate::metrics::StepStats;
+use crate::metrics::{StepStats, WsStats};
 
 /// Outcome of a whole run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -47,6 +47,8 @@ pub struct StepView<'a> {
     pub phase: &'a str,
     pub step: &'a str,
     pub stats: &'a StepStats,
+    /// WebSocket deliveries of the step, for fan-out objectives.
+    pub ws: &'a WsStats,
     /// How long the step's phase actually ran (for throughput).
     pub active: Duration,
 }
@@ -66,16 +68,21 @@ fn matches(sel: &Selector, v: &StepView<'_>) -> bool {
 
 fn evaluate_one(slo: &Slo, steps: &[StepView<'_>]) -> SloResult {
     let mut merged = StepStats::default();
+    let mut ws = WsStats::default();
     let mut active = Duration::ZERO;
     let mut phases_seen: Vec<&str> = Vec::new();
     for v in steps.iter().filter(|v| matches(&slo.selector, v)) {
         // A failed merge cannot happen between histograms made by the same
         // constructor; if it did, the sample count below would show it.
         let _ = merged.merge(v.stats);
+        let _ = ws.merge(v.ws);
         if !phases_seen.contains(&v.phase) {
             phases_seen.push(v.phase);
             active += v.active;
         }
+    }
+    if slo.metric.is_fanout() {
+        return fanout(slo, &ws);
     }
     let sent = merged.counts.sent;
     let h = &merged.latency;
@@ -105,11 +112,37 @@ fn evaluate_one(slo: &Slo, steps: &[StepView<'_>]) -> SloResult {
     }
 }
 
+/// A fan-out objective: over the deliveries of the selected `send` steps.
+/// Nothing to judge until some message had a receiver.
+fn fanout(slo: &Slo, ws: &WsStats) -> SloResult {
+    let h = &ws.fanout;
+    let observed = match slo.metric {
+        _ if ws.expected == 0 => None,
+        Metric::FanoutPercentile(q) if !h.is_empty() => Some(h.value_at_quantile(q / 100.0) as f64),
+        Metric::FanoutMax if !h.is_empty() => Some(h.max() as f64),
+        Metric::DeliveryRatio => ws.delivery_ratio(),
+        Metric::Duplicates => Some(ws.duplicates as f64),
+        _ => None,
+    };
+    let status = match observed {
+        None => SloStatus::NoData,
+        Some(o) if slo.op.holds(o, slo.threshold) => SloStatus::Pass,
+        Some(_) => SloStatus::Fail,
+    };
+    SloResult {
+        slo: slo.clone(),
+        observed: observed.map(|o| to_display(slo.metric, o)),
+        threshold: to_display(slo.metric, slo.threshold),
+        status,
+        samples: ws.expected,
+    }
+}
+
 /// Convert from the base unit (µs, fraction) to the display unit (ms, %).
 fn to_display(metric: Metric, v: f64) -> f64 {
     match metric {
         m if m.is_latency() => v / 1_000.0,
-        Metric::ErrorRate => v * 100.0,
+        Metric::ErrorRate | Metric::DeliveryRatio => v * 100.0,
         _ => v,
     }
 }
@@ -174,12 +207,14 @@ mod tests {
                 phase: "warm",
                 step: "product",
                 stats: &a,
+                ws: &WsStats::default(),
                 active: Duration::from_secs(10),
             },
             StepView {
                 phase: "drop",
                 step: "checkout",
                 stats: &b,
+                ws: &WsStats::default(),
                 active: Duration::from_secs(2),
             },
         ];
@@ -215,6 +250,7 @@ mod tests {
             phase: "p",
             step: "checkout",
             stats: &empty,
+            ws: &WsStats::default(),
             active: Duration::from_secs(5),
         }];
         let r = evaluate(&[parse("p99(checkout) < 1s").unwrap()], &views);
@@ -235,6 +271,7 @@ mod tests {
             phase: "p",
             step: "x",
             stats: &s,
+            ws: &WsStats::default(),
             active: Duration::from_secs(1),
         }];
         let ok = evaluate(&[parse("p99(x) < 1s").unwrap()], &views);
@@ -258,5 +295,48 @@ mod tests {
         assert_eq!(verdict(&ok, &partial), Verdict::Inconclusive);
         assert_eq!(verdict(&bad, &dropped), Verdict::Fail);
         assert_eq!(verdict(&bad, &partial), Verdict::Inconclusive);
+    }
+
+    #[test]
+    fn fanout_objectives_read_the_deliveries_of_send_steps() {
+        let mut ws = WsStats::default();
+        for _ in 0..10 {
+            ws.note_sent(10);
+        }
+        for i in 1..=95u64 {
+            ws.note_delivery(i * 10_000, false);
+        }
+        ws.duplicates = 2;
+        let none = StepStats::default();
+        let views = [StepView {
+            phase: "flood",
+            step: "comment",
+            stats: &none,
+            ws: &ws,
+            active: Duration::from_secs(1),
+        }];
+        let slos: Vec<_> = [
+            "fanout_p99(comment) < 2s",
+            "delivery(comment) >= 99.9%",
+            "duplicates(comment) <= 0",
+            "fanout_max(comment) < 900ms",
+            "fanout_p50(other) < 1s",
+        ]
+        .iter()
+        .map(|s| parse(s).unwrap())
+        .collect();
+        let r = evaluate(&slos, &views);
+        assert_eq!(r[0].status, SloStatus::Pass);
+        assert!(
+            (r[0].observed.unwrap() - 950.0).abs() < 1.0,
+            "{:?}",
+            r[0].observed
+        );
+        assert_eq!(r[0].samples, 100);
+        assert_eq!(r[1].observed, Some(95.0));
+        assert_eq!(r[1].status, SloStatus::Fail);
+        assert_eq!((r[2].observed, r[2].status), (Some(2.0), SloStatus::Fail));
+        assert_eq!(r[3].status, SloStatus::Fail);
+        assert_eq!(r[4].status, SloStatus::NoData);
     }
 }

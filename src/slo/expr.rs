@@ -33,6 +33,22 @@ pub enum Metric {
     Throughput,
     /// Number of requests sent.
     Count,
+    /// Fan-out latency of a WebSocket `send` step at a percentile: from the
+    /// message's intended send time to its arrival at each other viewer.
+    FanoutPercentile(f64),
+    /// Slowest delivery of a `send` step's messages.
+    FanoutMax,
+    /// Deliveries received over deliveries expected, for a `send` step.
+    DeliveryRatio,
+    /// Deliveries a viewer received more than once.
+    Duplicates,
+}
+
+impl Slo {
+    /// The metric's name as written (up to the parenthesis).
+    pub fn metric_name(&self) -> &str {
+        self.expr.split('(').next().unwrap_or_default().trim()
+    }
 }
 
 impl Metric {
@@ -40,7 +56,24 @@ impl Metric {
     pub fn is_latency(self) -> bool {
         matches!(
             self,
-            Metric::Percentile(_) | Metric::Mean | Metric::Min | Metric::Max
+            Metric::Percentile(_)
+                | Metric::Mean
+                | Metric::Min
+                | Metric::Max
+                | Metric::FanoutPercentile(_)
+                | Metric::FanoutMax
+        )
+    }
+
+    /// Whether the metric looks at WebSocket deliveries rather than at
+    /// requests.
+    pub fn is_fanout(self) -> bool {
+        matches!(
+            self,
+            Metric::FanoutPercentile(_)
+                | Metric::FanoutMax
+                | Metric::DeliveryRatio
+                | Metric::Duplicates
         )
     }
 
@@ -48,7 +81,8 @@ impl Metric {
     pub fn unit(self) -> &'static str {
         match self {
             m if m.is_latency() => "ms",
-            Metric::ErrorRate => "%",
+            Metric::ErrorRate | Metric::DeliveryRatio => "%",
+            Metric::Duplicates => "deliveries",
             Metric::Throughput => "/s",
             _ => "requests",
         }
@@ -125,7 +159,7 @@ fn err(offset: usize, message: impl Into<String>, hint: Option<&str>) -> SloErro
 }
 
 const METRIC_HINT: &str =
-    "metrics are p50, p90, p99, p99.9 (any pNN), mean, min, max, error_rate, throughput, count";
+    "metrics are p50, p90, p99, p99.9 (any pNN), mean, min, max, error_rate, throughput, count; for WebSocket sends fanout_p99 (any fanout_pNN), fanout_max, delivery, duplicates";
 
 /// Parse `METRIC(STEP) OP VALUE`, e.g. `p99(checkout) < 250ms`,
 /// `error_rate(*) < 1%`, `throughput(product) >= 900/s`.
@@ -230,7 +264,14 @@ fn parse_metric(name: &str) -> Option<Metric> {
         "error_rate" => Some(Metric::ErrorRate),
         "throughput" | "rps" => Some(Metric::Throughput),
         "count" => Some(Metric::Count),
+        "fanout_max" => Some(Metric::FanoutMax),
+        "delivery" | "delivery_ratio" => Some(Metric::DeliveryRatio),
+        "duplicates" => Some(Metric::Duplicates),
         _ => {
+            if let Some(p) = name.strip_prefix("fanout_") {
+                let q: f64 = p.strip_prefix('p')?.parse().ok()?;
+                return (q > 0.0 && q <= 100.0).then_some(Metric::FanoutPercentile(q));
+            }
             let q: f64 = name.strip_prefix('p')?.parse().ok()?;
             (q > 0.0 && q <= 100.0).then_some(Metric::Percentile(q))
         }
@@ -269,10 +310,20 @@ fn parse_threshold(metric: Metric, value: &str) -> Result<f64, ThresholdError> {
         return Ok(n * mult);
     }
     match metric {
-        Metric::ErrorRate => match unit {
+        Metric::ErrorRate | Metric::DeliveryRatio => match unit {
             "%" if n <= 100.0 => Ok(n / 100.0),
             "" if n <= 1.0 => Ok(n),
-            "%" | "" => Err((format!("error rate `{value}` is above 100%"), None)),
+            "%" | "" => Err((
+                format!(
+                    "{} `{value}` is above 100%",
+                    if metric == Metric::ErrorRate {
+                        "error rate"
+                    } else {
+                        "delivery ratio"
+                    }
+                ),
+                None,
+            )),
             _ => Err((
                 format!("unknown error-rate unit `{unit}`"),
                 Some("write a percentage such as `1%` or a fraction such as `0.01`"),

@@ -32,6 +32,8 @@ const CHOOSE_HINT: &str =
 pub struct FlowInfo {
     pub name: String,
     pub steps: Vec<String>,
+    /// Names of its WebSocket `send` steps (fan-out objectives need one).
+    pub sends: Vec<String>,
 }
 
 /// Check `flows:`. Flows keep file order.
@@ -61,6 +63,7 @@ pub fn flows(
             infos.push(FlowInfo {
                 name: e.key.to_string(),
                 steps: Vec::new(),
+                sends: Vec::new(),
             });
             continue;
         };
@@ -79,6 +82,7 @@ pub fn flows(
             steps: Vec::new(),
             seen: Vec::new(),
             names: Vec::new(),
+            sends: Vec::new(),
         };
         let actions = program.items(cx, items, &path, 0);
         if !items.is_empty() && program.steps.is_empty() && cx.problems() == before {
@@ -90,7 +94,12 @@ pub fn flows(
             );
         }
         let clean = cx.problems() == before;
-        let Program { steps, names, .. } = program;
+        let Program {
+            steps,
+            names,
+            sends,
+            ..
+        } = program;
         let steps: Option<Vec<Step>> = steps.into_iter().collect();
         match steps {
             Some(steps) if clean && !steps.is_empty() => built.push(Flow {
@@ -104,6 +113,7 @@ pub fn flows(
         infos.push(FlowInfo {
             name: e.key.to_string(),
             steps: names,
+            sends,
         });
     }
     (infos, built)
@@ -123,6 +133,8 @@ struct Program<'a, 's> {
     /// Names of the request steps, invalid ones included where they have
     /// a valid name.
     names: Vec<String>,
+    /// Names of the `send` steps among them.
+    sends: Vec<String>,
 }
 
 impl Program<'_, '_> {
@@ -180,6 +192,10 @@ impl Program<'_, '_> {
                 "step",
             );
             self.names.push(name.clone());
+            if matches!(&node.kind, Kind::Map(entries) if entries.iter().any(|e| &*e.key == "send"))
+            {
+                self.sends.push(name.clone());
+            }
         }
         self.steps.push(checked.step);
         checked.chance.map(|chance| Action::Request {

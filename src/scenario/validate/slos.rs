@@ -37,6 +37,17 @@ pub fn slos(
         match slo::parse(text) {
             Err(e) => cx.inside(item, e.offset, &path, e.message, e.hint),
             Ok(s) => {
+                if s.metric.is_fanout() && !names_a_send(&s.selector, flows) {
+                    let (first, _) = selector_offsets(text);
+                    cx.inside(
+                        item,
+                        first,
+                        &path,
+                        format!("`{}` measures WebSocket deliveries, but `{}` names no `send` step", s.metric_name(), s.selector),
+                        Some("fan-out objectives look at steps such as `- name: comment, send: { ... }`".into()),
+                    );
+                    continue;
+                }
                 if check_selector(
                     cx,
                     item,
@@ -53,6 +64,16 @@ pub fn slos(
         }
     }
     out
+}
+
+/// Whether the selector takes in at least one WebSocket `send` step.
+fn names_a_send(selector: &Selector, flows: &[FlowInfo]) -> bool {
+    match selector {
+        Selector::All => flows.iter().any(|f| !f.sends.is_empty()),
+        Selector::Step(step) | Selector::PhaseStep(_, step) => {
+            flows.iter().any(|f| f.sends.iter().any(|s| s == step))
+        }
+    }
 }
 
 /// Byte offset of the selector's first name inside the expression, and of

@@ -128,6 +128,16 @@ pub fn step(
         None => Some(Vec::new()),
         Some(n) => capture::captures(cx, n, &f.path("capture"), scope),
     };
+    for key in ws::CONNECT_FIELDS {
+        if let Some(e) = f.consume(key) {
+            cx.report(
+                e.key_pos,
+                &cx::join(path, key),
+                format!("`{key}` belongs to a `ws:` step, not to an HTTP request"),
+                None,
+            );
+        }
+    }
     // `GET: /x` is reported once, as an unknown field suggesting `get`.
     let miscased = METHODS.iter().any(|(m, _)| f.has_key_ignoring_case(m));
     f.finish(cx);

@@ -20,7 +20,7 @@ use super::step::{self, METHODS};
 /// The keys that make a step a WebSocket step, one per kind.
 pub const KINDS: [&str; 4] = ["ws", "send", "await", "close"];
 /// Fields only a `ws:` connect step takes.
-pub const CONNECT_FIELDS: [&str; 3] = ["room", "track", "reconnect"];
+pub const CONNECT_FIELDS: [&str; 4] = ["room", "track", "reconnect", "read_delay"];
 /// Default name of the tracking field.
 pub const DEFAULT_TRACK: &str = "fc";
 /// Longest back-off between reconnects.
@@ -63,7 +63,7 @@ pub fn step(
         }
     }
     let allowed: &[&str] = match kind {
-        "ws" => &["headers", "room", "track", "reconnect"],
+        "ws" => &["headers", "room", "track", "reconnect", "read_delay"],
         "await" => &["capture"],
         _ => &[],
     };
@@ -95,7 +95,7 @@ fn where_it_goes(key: &str) -> &'static str {
         "json" | "body" => "a WebSocket message goes in `send:`, e.g. `send: { type: comment, text: hi }`",
         "expect" => "checks on a message go in `await:`, e.g. `await: { type: welcome }`",
         "capture" => "values are captured from HTTP responses or from an `await:` step's message",
-        _ => "`headers`, `room`, `track` and `reconnect` belong to the `ws:` step that opens the socket",
+        _ => "`headers`, `room`, `track`, `reconnect` and `read_delay` belong to the `ws:` step that opens the socket",
     }
 }
 
@@ -124,10 +124,15 @@ fn connect(
         None => Some(Reconnect::Never),
         Some(n) => reconnect(cx, n, &f.path("reconnect")),
     };
+    let read_delay = match f.get("read_delay") {
+        None => Some(None),
+        Some(n) => cx::duration(cx, n, &f.path("read_delay"), true).map(Some),
+    };
     if cx.problems() != before {
         return None;
     }
     Some(WsConnect {
+        read_delay: read_delay?,
         path: target?,
         headers,
         room: room?,
@@ -219,7 +224,7 @@ fn send(cx: &mut Cx<'_>, node: &Node, path: &str, scope: &Scope<'_>) -> Option<W
                     "expected a JSON object or a text, found {}",
                     node.describe()
                 ),
-                Some("write e.g. `send: { type: comment, text: \"hi {{ seq }}\" }`".into()),
+                Some("write e.g. `send: { type: comment, text: \"hi {{ seq() }}\" }`".into()),
             );
             None
         }
