@@ -259,3 +259,19 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         Ok(d)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_addrs;
+
+    #[test]
+    fn source_addresses_are_lists_or_upward_ipv4_ranges() {
+        let a = parse_addrs("127.0.0.1-127.0.0.3, ::1").unwrap();
+        let shown: Vec<String> = a.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["127.0.0.1", "127.0.0.2", "127.0.0.3", "::1"]);
+        assert!(parse_addrs("127.0.0.3-127.0.0.1").is_err());
+        assert!(parse_addrs("127.0.0.1-127.0.255.255").is_err());
+        assert!(parse_addrs("localhost").is_err());
+        assert!(parse_addrs(" , ").is_err());
+    }
+}
