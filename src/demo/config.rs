@@ -1,5 +1,6 @@
 //! Configuration of the embedded demo platform: the catalogue, the payment
-//! stage's capacity, the tracking pace, the seed and the seeded faults.
+//! stage's capacity, the tracking pace, the seed, the seeded faults and the
+//! live rooms' WebSocket bounds.
 //!
 //! Owns plain data and its validation only. It must not start tasks, touch
 //! sockets or read the clock.
@@ -18,6 +19,44 @@ const DEFAULT_PRICE_CENTS: u64 = 1_999;
 
 /// Longest SKU the demo accepts, so SKUs stay usable as path segments.
 pub const MAX_SKU_LEN: usize = 64;
+
+/// Default `ws_queue`.
+pub const DEFAULT_WS_QUEUE: usize = 1024;
+
+/// Largest `ws_queue`: beyond this a room's ring of shared messages costs
+/// megabytes whether or not anyone lags.
+pub const MAX_WS_QUEUE: usize = 65_536;
+
+/// What a live room does with a viewer that reads more slowly than the room
+/// broadcasts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SlowPolicy {
+    /// Skip the oldest messages the viewer could not keep up with and tell it
+    /// how many with a `lagged` frame.
+    #[default]
+    Lag,
+    /// Close the viewer's socket with code 1008 ("too slow").
+    Disconnect,
+}
+
+impl SlowPolicy {
+    /// The spelling used by flags and scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            SlowPolicy::Lag => "lag",
+            SlowPolicy::Disconnect => "disconnect",
+        }
+    }
+
+    /// Reads [`SlowPolicy::name`]'s spelling back.
+    pub fn parse(s: &str) -> Option<SlowPolicy> {
+        match s {
+            "lag" => Some(SlowPolicy::Lag),
+            "disconnect" => Some(SlowPolicy::Disconnect),
+            _ => None,
+        }
+    }
+}
 
 /// How the embedded demo platform behaves.
 ///
@@ -40,6 +79,15 @@ pub struct DemoConfig {
     pub seed: u64,
     /// Seeded misbehaviour for rehearsing invariant checks; all off by default.
     pub faults: Faults,
+    /// Messages a live-room viewer may fall behind before `ws_slow_policy`
+    /// applies, 1..=[`MAX_WS_QUEUE`]. The room's broadcast ring rounds it up
+    /// to a power of two.
+    pub ws_queue: usize,
+    /// What happens to a viewer that falls more than `ws_queue` behind.
+    pub ws_slow_policy: SlowPolicy,
+    /// WebSocket viewers the whole platform holds at once; one more upgrade
+    /// is refused with 503.
+    pub ws_max_viewers: usize,
 }
 
 impl Default for DemoConfig {
@@ -51,6 +99,9 @@ impl Default for DemoConfig {
             tracking_step: Duration::from_secs(2),
             seed: 0,
             faults: Faults::default(),
+            ws_queue: DEFAULT_WS_QUEUE,
+            ws_slow_policy: SlowPolicy::Lag,
+            ws_max_viewers: 100_000,
         }
     }
 }
@@ -80,12 +131,25 @@ pub enum ConfigError {
     /// A fault probability outside 0..=1.
     #[error("fault `{0}` must be a probability between 0 and 1")]
     FaultOutOfRange(&'static str),
+    /// A viewer queue that holds nothing or an unreasonable amount.
+    #[error("ws_queue must be between 1 and {MAX_WS_QUEUE}, not {0}")]
+    WsQueueOutOfRange(usize),
+    /// A platform that would refuse every viewer.
+    #[error("ws_max_viewers must be at least 1")]
+    NoViewers,
 }
 
 impl DemoConfig {
     /// Checks what [`crate::demo::DemoServer::spawn`] would otherwise have to
-    /// guess about: SKU syntax, duplicates and fault probabilities.
+    /// guess about: SKU syntax, duplicates, fault probabilities and the live
+    /// rooms' bounds.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=MAX_WS_QUEUE).contains(&self.ws_queue) {
+            return Err(ConfigError::WsQueueOutOfRange(self.ws_queue));
+        }
+        if self.ws_max_viewers == 0 {
+            return Err(ConfigError::NoViewers);
+        }
         let mut seen = HashSet::new();
         for (sku, _) in &self.stock {
             if !valid_sku(sku) {
@@ -190,5 +254,31 @@ mod tests {
         assert_eq!(cfg.validate(), Err(ConfigError::DuplicateSku("x".into())));
         assert_eq!(cfg.products().len(), 1);
         assert_eq!(cfg.products()[0].stock, 1);
+    }
+
+    #[test]
+    fn validation_bounds_the_live_room_settings() {
+        assert_eq!(DemoConfig::default().validate(), Ok(()));
+        for (queue, ok) in [
+            (0, false),
+            (1, true),
+            (MAX_WS_QUEUE, true),
+            (MAX_WS_QUEUE + 1, false),
+        ] {
+            let cfg = DemoConfig {
+                ws_queue: queue,
+                ..DemoConfig::default()
+            };
+            assert_eq!(cfg.validate().is_ok(), ok, "ws_queue {queue}");
+        }
+        let cfg = DemoConfig {
+            ws_max_viewers: 0,
+            ..DemoConfig::default()
+        };
+        assert_eq!(cfg.validate(), Err(ConfigError::NoViewers));
+        for p in [SlowPolicy::Lag, SlowPolicy::Disconnect] {
+            assert_eq!(SlowPolicy::parse(p.name()), Some(p));
+        }
+        assert_eq!(SlowPolicy::parse("drop"), None);
     }
 }

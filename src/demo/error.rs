@@ -51,6 +51,12 @@ pub enum DemoError {
     /// No order with this id.
     #[error("order `{0}` not found")]
     UnknownOrder(String),
+    /// No live room with this id (nobody has joined or commented yet).
+    #[error("room `{0}` not found")]
+    UnknownRoom(String),
+    /// A plain request on a WebSocket-only route.
+    #[error("this route needs a WebSocket upgrade: {0}")]
+    UpgradeRequired(String),
     /// No such route.
     #[error("no route for {0}")]
     NoRoute(String),
@@ -104,7 +110,8 @@ impl DemoError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             Body { status, .. } => *status,
-            UnknownSku(_) | UnknownOrder(_) | NoRoute(_) => StatusCode::NOT_FOUND,
+            UnknownSku(_) | UnknownOrder(_) | UnknownRoom(_) | NoRoute(_) => StatusCode::NOT_FOUND,
+            UpgradeRequired(_) => StatusCode::UPGRADE_REQUIRED,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             SoldOut { .. } | RequestInProgress => StatusCode::CONFLICT,
             PaymentDeclined => StatusCode::PAYMENT_REQUIRED,
@@ -127,6 +134,8 @@ impl DemoError {
             InvalidIdempotencyKey(_) => "invalid_idempotency_key",
             UnknownSku(_) => "unknown_sku",
             UnknownOrder(_) => "order_not_found",
+            UnknownRoom(_) => "room_not_found",
+            UpgradeRequired(_) => "upgrade_required",
             NoRoute(_) => "not_found",
             MethodNotAllowed => "method_not_allowed",
             SoldOut { .. } => "sold_out",

@@ -45,7 +45,9 @@ mod clock;
 mod config;
 mod error;
 mod faults;
+mod frames;
 mod idempotency;
+mod live;
 mod orders;
 mod payment;
 mod requests;
@@ -55,12 +57,16 @@ mod server;
 mod shard;
 mod state;
 mod tracking;
+mod viewer;
 
 use std::sync::Arc;
 
 pub use cart::{MAX_CARTS, MAX_CART_LINES, MAX_LINE_QTY};
 pub use checkout::{KEY_WAIT, MAX_CHECKOUT_QTY};
-pub use config::{default_catalogue, ConfigError, DemoConfig, ProductSpec, CURRENCY};
+pub use config::{
+    default_catalogue, ConfigError, DemoConfig, ProductSpec, SlowPolicy, CURRENCY,
+    DEFAULT_WS_QUEUE, MAX_WS_QUEUE,
+};
 pub use error::DemoError;
 pub use faults::Faults;
 pub use idempotency::MAX_KEY_LEN;
@@ -69,11 +75,19 @@ pub use requests::{MAX_BODY_BYTES, MAX_USER_CHARS};
 pub use rooms::{MAX_COMMENT_CHARS, MAX_COMMENT_PAGE, MAX_RETAINED_COMMENTS, MAX_ROOMS};
 pub use server::{DemoServer, SHUTDOWN_GRACE};
 pub use tracking::TrackingStatus;
+pub use viewer::{MAX_MESSAGE_BYTES, MAX_WIRE_BYTES};
 
 /// The demo platform as an axum router with fresh state, for serving on a
 /// custom listener or calling in-process. Invalid SKUs in `cfg` are skipped
 /// here; use [`DemoConfig::validate`] (as [`DemoServer::spawn`] does) to
-/// report them instead.
+/// report them instead. WebSocket viewers of a router served this way end
+/// only with their connections; [`DemoServer`] also closes them when it
+/// stops.
 pub fn router(cfg: DemoConfig) -> axum::Router {
     routes::build(Arc::new(state::State::new(&cfg)))
+}
+
+/// The router over state whose viewer tasks run under `lifecycle`.
+fn router_with(cfg: &DemoConfig, lifecycle: live::Lifecycle) -> axum::Router {
+    routes::build(Arc::new(state::State::with_lifecycle(cfg, lifecycle)))
 }

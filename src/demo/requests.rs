@@ -50,6 +50,12 @@ pub(crate) struct CommentsQuery {
     pub(crate) limit: Option<usize>,
 }
 
+/// `GET /ws/live/{room}?user=`.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct LiveQuery {
+    pub(crate) user: Option<String>,
+}
+
 /// `GET /api/orders?sku=&key=&after=&limit=`.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct OrdersQuery {

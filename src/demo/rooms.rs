@@ -2,7 +2,9 @@
 //!
 //! Owns room creation, comment ids (strictly increasing per room, never
 //! reused) and the memory bounds: a room keeps only its newest comments and
-//! the number of rooms is capped. It must not know about HTTP or products.
+//! the number of rooms is capped. Each room carries its live audience
+//! ([`LiveRoom`]), created with it. It must not know about HTTP, sockets or
+//! products.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,7 +13,9 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 
 use super::clock::Clock;
+use super::config::DEFAULT_WS_QUEUE;
 use super::error::DemoError;
+use super::live::{LiveRoom, LiveStats};
 use super::shard::{lock, ShardedMap};
 
 /// Comments retained per room; older ones are evicted but ids keep growing.
@@ -46,6 +50,7 @@ struct Feed {
 struct Room {
     id: String,
     feed: Mutex<Feed>,
+    live: Arc<LiveRoom>,
 }
 
 /// `GET /api/rooms/{room}` body.
@@ -57,6 +62,9 @@ pub(crate) struct RoomView {
     pub(crate) last_comment_id: u64,
     /// Comments still held; the oldest ones are evicted past the bound.
     pub(crate) retained: usize,
+    /// WebSocket audience and fan-out counters.
+    #[serde(flatten)]
+    pub(crate) live: LiveStats,
 }
 
 /// `GET /api/rooms/{room}/comments` body.
@@ -81,6 +89,7 @@ pub(crate) struct Rooms {
     count: AtomicUsize,
     max_rooms: usize,
     retain: usize,
+    live_queue: usize,
 }
 
 impl Rooms {
@@ -94,7 +103,15 @@ impl Rooms {
             count: AtomicUsize::new(0),
             max_rooms,
             retain: retain.max(1),
+            live_queue: DEFAULT_WS_QUEUE,
         }
+    }
+
+    /// Sets the viewer queue of rooms created from now on (see
+    /// [`super::DemoConfig::ws_queue`]).
+    pub(crate) fn with_live_queue(mut self, queue: usize) -> Self {
+        self.live_queue = queue.max(1);
+        self
     }
 
     fn find(&self, id: &str) -> Option<Arc<Room>> {
@@ -115,6 +132,7 @@ impl Rooms {
             let room = Arc::new(Room {
                 id: id.to_owned(),
                 feed: Mutex::new(Feed::default()),
+                live: Arc::new(LiveRoom::new(id, self.live_queue)),
             });
             m.insert(id.to_owned(), Arc::clone(&room));
             Ok(room)
@@ -147,19 +165,31 @@ impl Rooms {
         Ok(comment)
     }
 
+    /// The room's audience, creating the room if needed (joining a room
+    /// creates it, as posting does).
+    pub(crate) fn live_or_create(&self, room_id: &str) -> Result<Arc<LiveRoom>, DemoError> {
+        Ok(Arc::clone(&self.find_or_create(room_id)?.live))
+    }
+
+    /// The audience of an existing room.
+    pub(crate) fn live(&self, room_id: &str) -> Option<Arc<LiveRoom>> {
+        self.find(room_id).map(|room| Arc::clone(&room.live))
+    }
+
     pub(crate) fn info(&self, room_id: &str) -> RoomView {
-        let (last, retained) = match self.find(room_id) {
+        let (last, retained, live) = match self.find(room_id) {
             Some(room) => {
                 let feed = lock(&room.feed);
-                (feed.last_id, feed.comments.len())
+                (feed.last_id, feed.comments.len(), room.live.stats())
             }
-            None => (0, 0),
+            None => (0, 0, LiveStats::default()),
         };
         RoomView {
             id: room_id.to_owned(),
             comment_count: last,
             last_comment_id: last,
             retained,
+            live,
         }
     }
 

@@ -9,6 +9,8 @@
 use std::sync::Arc;
 
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{DefaultBodyLimit, Path, Query, State as AxumState};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -22,11 +24,13 @@ use super::error::DemoError;
 use super::idempotency::{self, REPLAYED_HEADER};
 use super::orders::{parse_order_id, Order, OrderPage, DEFAULT_ORDER_PAGE, MAX_ORDER_PAGE};
 use super::requests::{
-    self, CartBody, CheckoutBody, CommentBody, CommentsQuery, OrdersQuery, MAX_BODY_BYTES,
+    self, CartBody, CheckoutBody, CommentBody, CommentsQuery, LiveQuery, OrdersQuery,
+    MAX_BODY_BYTES,
 };
 use super::rooms::DEFAULT_COMMENT_PAGE;
 use super::state::State;
 use super::tracking;
+use super::viewer;
 
 type St = AxumState<Arc<State>>;
 type Reply = Result<Response, DemoError>;
@@ -42,6 +46,8 @@ pub(crate) fn build(state: Arc<State>) -> Router {
             "/api/rooms/{room}/comments",
             get(comments).post(post_comment),
         )
+        .route("/api/rooms/{room}/disconnect", post(disconnect_room))
+        .route("/ws/live/{room}", get(live))
         .route("/api/cart", post(add_to_cart))
         .route("/api/cart/{user}", get(cart))
         .route("/api/checkout", post(place_checkout))
@@ -122,6 +128,37 @@ async fn post_comment(
     let text = requests::comment_text(body.text)?;
     let comment = st.rooms.post(&room, user, text, &st.clock)?;
     json(StatusCode::CREATED, &comment)
+}
+
+async fn live(
+    AxumState(st): St,
+    room: Result<Path<String>, PathRejection>,
+    query: Result<Query<LiveQuery>, QueryRejection>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Reply {
+    let Path(room) = room?;
+    requests::room_id(&room)?;
+    let Query(q) = query?;
+    let user = q.user.map(requests::user).transpose()?;
+    let ws = ws.map_err(|r| DemoError::UpgradeRequired(r.body_text()))?;
+    viewer::upgrade(st, &room, user, ws)
+}
+
+#[derive(Serialize)]
+struct Closed {
+    closed: u64,
+}
+
+async fn disconnect_room(AxumState(st): St, room: Result<Path<String>, PathRejection>) -> Reply {
+    let Path(room) = room?;
+    requests::room_id(&room)?;
+    let live = st.rooms.live(&room).ok_or(DemoError::UnknownRoom(room))?;
+    json(
+        StatusCode::OK,
+        &Closed {
+            closed: live.disconnect_all(),
+        },
+    )
 }
 
 async fn add_to_cart(AxumState(st): St, body: Result<Bytes, BytesRejection>) -> Reply {

@@ -1,8 +1,10 @@
 //! Running the demo platform on a socket: bind, serve on a task, shut down
 //! gracefully within a bound.
 //!
-//! Owns the listener, the server task and its cancellation. It must not know
-//! any route or business rule; it serves whatever [`super::router`] builds.
+//! Owns the listener, the server task, its cancellation and the order of
+//! shutdown: stop accepting, let requests finish, close every WebSocket
+//! viewer with 1001, and drop whatever is still open when the grace runs
+//! out. It must not know any route or business rule.
 
 use std::io;
 use std::net::SocketAddr;
@@ -11,13 +13,19 @@ use std::time::Duration;
 use axum::serve::ListenerExt;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::config::DemoConfig;
+use super::live::Lifecycle;
 
-/// How long [`DemoServer::shutdown`] waits for in-flight requests before it
-/// aborts the server task.
+/// How long [`DemoServer::shutdown`] waits for in-flight requests and
+/// closing WebSocket viewers before it drops whatever is left.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// Part of the grace kept for viewers dropped by force: they end at their
+/// next poll, which takes far less.
+const FORCE_MARGIN: Duration = Duration::from_millis(250);
 
 /// Accept-queue length requested from the kernel (which caps it at its own
 /// limit). Tokio's default of 128 makes a burst of new connections, as a
@@ -46,6 +54,7 @@ pub struct DemoServer {
     pub addr: SocketAddr,
     cancel: CancellationToken,
     task: Option<JoinHandle<()>>,
+    viewers: Lifecycle,
 }
 
 impl DemoServer {
@@ -71,7 +80,11 @@ impl DemoServer {
             }
         });
         let cancel = cancel.child_token();
-        let app = super::router(cfg);
+        let viewers = Lifecycle {
+            stop: cancel.child_token(),
+            ..Lifecycle::default()
+        };
+        let app = super::router_with(&cfg, viewers.clone());
         let stop = cancel.clone().cancelled_owned();
         let task = tokio::spawn(async move {
             if let Err(err) = axum::serve(listener, app)
@@ -86,22 +99,37 @@ impl DemoServer {
             addr,
             cancel,
             task: Some(task),
+            viewers,
         })
     }
 
-    /// Stops accepting connections, lets in-flight requests finish for up to
-    /// [`SHUTDOWN_GRACE`], then aborts whatever is left.
+    /// Stops accepting connections, lets in-flight requests finish and
+    /// WebSocket viewers close (code 1001) for up to [`SHUTDOWN_GRACE`]
+    /// in all, then aborts whatever is left.
     pub async fn shutdown(mut self) {
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
         self.cancel.cancel();
-        let Some(mut task) = self.task.take() else {
-            return;
-        };
-        if tokio::time::timeout(SHUTDOWN_GRACE, &mut task)
+        if let Some(mut task) = self.task.take() {
+            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                tracing::warn!("demo platform did not stop within the grace period; aborting");
+                task.abort();
+            }
+        }
+        // Only now: the server task has ended, so no handler can start
+        // another viewer behind the tracker's back.
+        let tracker = &self.viewers.tracker;
+        tracker.close();
+        let polite = deadline.checked_sub(FORCE_MARGIN).unwrap_or(deadline);
+        if tokio::time::timeout_at(polite, tracker.wait())
             .await
             .is_err()
         {
-            tracing::warn!("demo platform did not stop within the grace period; aborting");
-            task.abort();
+            tracing::warn!(
+                open = tracker.len(),
+                "live viewers did not close within the grace period; dropping their sockets"
+            );
+            self.viewers.force.cancel();
+            let _ = tokio::time::timeout_at(deadline, tracker.wait()).await;
         }
     }
 

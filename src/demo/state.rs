@@ -9,9 +9,10 @@ use std::time::Duration;
 use super::cart::Carts;
 use super::catalog::Catalog;
 use super::clock::Clock;
-use super::config::DemoConfig;
+use super::config::{DemoConfig, SlowPolicy};
 use super::faults::FaultDice;
 use super::idempotency::IdempotencyTable;
+use super::live::{Lifecycle, ViewerSlots};
 use super::orders::OrderBook;
 use super::payment::Payment;
 use super::rooms::Rooms;
@@ -28,15 +29,23 @@ pub(crate) struct State {
     pub(crate) payment: Payment,
     pub(crate) dice: FaultDice,
     pub(crate) tracking_step: Duration,
+    pub(crate) viewer_slots: ViewerSlots,
+    pub(crate) slow_policy: SlowPolicy,
+    pub(crate) lifecycle: Lifecycle,
 }
 
 impl State {
+    /// State whose viewer tasks nobody stops: they end with their sockets.
     pub(crate) fn new(cfg: &DemoConfig) -> Self {
+        Self::with_lifecycle(cfg, Lifecycle::default())
+    }
+
+    pub(crate) fn with_lifecycle(cfg: &DemoConfig, lifecycle: Lifecycle) -> Self {
         let catalog = Catalog::new(cfg.products());
         let orders = OrderBook::new(catalog.all().iter().map(|p| p.sku.as_str()));
         State {
             clock: Clock::new(),
-            rooms: Rooms::new(),
+            rooms: Rooms::new().with_live_queue(cfg.ws_queue),
             carts: Carts::new(),
             orders,
             catalog,
@@ -44,6 +53,9 @@ impl State {
             payment: Payment::new(cfg.payment_slots, cfg.payment_latency),
             dice: FaultDice::new(cfg.faults, cfg.seed),
             tracking_step: cfg.tracking_step,
+            viewer_slots: ViewerSlots::new(cfg.ws_max_viewers),
+            slow_policy: cfg.ws_slow_policy,
+            lifecycle,
         }
     }
 }
