@@ -109,7 +109,7 @@ struct RunArgs {
     /// address has its own ~28,000 ephemeral ports, so tens of thousands of
     /// viewers against one target need several.
     #[arg(long, value_name = "ADDRS", value_parser = parse_addrs)]
-    source_addrs: Option<Vec<std::net::IpAddr>>,
+    source_addrs: Option<SourceAddrs>,
     /// Do not print the summary table.
     #[arg(long, short)]
     quiet: bool,
@@ -220,7 +220,11 @@ fn parse_scale(s: &str) -> Result<f64, String> {
 /// Most source addresses one run binds to.
 const MAX_SOURCE_ADDRS: usize = 1024;
 
-fn parse_addrs(s: &str) -> Result<Vec<std::net::IpAddr>, String> {
+/// `--source-addrs`, one flag value holding the whole list.
+#[derive(Debug, Clone)]
+struct SourceAddrs(Vec<std::net::IpAddr>);
+
+fn parse_addrs(s: &str) -> Result<SourceAddrs, String> {
     use std::net::{IpAddr, Ipv4Addr};
     let mut out = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -245,7 +249,7 @@ fn parse_addrs(s: &str) -> Result<Vec<std::net::IpAddr>, String> {
     if out.is_empty() {
         return Err("give at least one address".to_owned());
     }
-    Ok(out)
+    Ok(SourceAddrs(out))
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -262,16 +266,34 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_addrs;
+    use clap::Parser;
+
+    use super::{parse_addrs, Cli, Command};
 
     #[test]
     fn source_addresses_are_lists_or_upward_ipv4_ranges() {
-        let a = parse_addrs("127.0.0.1-127.0.0.3, ::1").unwrap();
+        let a = parse_addrs("127.0.0.1-127.0.0.3, ::1").unwrap().0;
         let shown: Vec<String> = a.iter().map(ToString::to_string).collect();
         assert_eq!(shown, ["127.0.0.1", "127.0.0.2", "127.0.0.3", "::1"]);
         assert!(parse_addrs("127.0.0.3-127.0.0.1").is_err());
         assert!(parse_addrs("127.0.0.1-127.0.255.255").is_err());
         assert!(parse_addrs("localhost").is_err());
         assert!(parse_addrs(" , ").is_err());
+    }
+
+    #[test]
+    fn run_takes_source_addresses_as_one_value() {
+        let cli = Cli::try_parse_from([
+            "flashcrowd",
+            "run",
+            "x.yaml",
+            "--source-addrs",
+            "127.0.0.1-127.0.0.2",
+        ])
+        .unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not a run");
+        };
+        assert_eq!(args.source_addrs.map(|a| a.0.len()), Some(2));
     }
 }

@@ -72,7 +72,7 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
 
     let config = RunConfig {
         connections: args.connections as usize,
-        sources: args.source_addrs.clone().unwrap_or_default(),
+        sources: args.source_addrs.clone().map(|a| a.0).unwrap_or_default(),
         ..RunConfig::default()
     };
     let started_at = chrono::Utc::now();

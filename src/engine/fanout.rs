@@ -52,28 +52,44 @@ impl Room {
     }
 }
 
-/// Every room of a run, by name. Looked up once per connect, never per
+/// Every room of a run by name, and one marker finder per tracking field
+/// name, shared by all sockets. Looked up once per connect, never per
 /// message.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Rooms {
     by_name: Mutex<HashMap<String, Arc<Room>>>,
+    finders: Mutex<HashMap<String, Arc<Finder>>>,
 }
 
 impl Rooms {
     pub fn get(&self, name: &str) -> Arc<Room> {
-        // A poisoned map only means another session panicked mid-insert;
-        // the map itself is still consistent.
-        let mut map = match self.by_name.lock() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
-        if let Some(r) = map.get(name) {
-            return r.clone();
-        }
-        let r = Arc::new(Room::default());
-        map.insert(name.to_owned(), r.clone());
-        r
+        shared_entry(&self.by_name, name, Room::default)
     }
+
+    /// The finder for `track` in run `run` (a run has one tag, so the
+    /// field name is the key).
+    pub fn finder(&self, track: &str, run: u32) -> Arc<Finder> {
+        shared_entry(&self.finders, track, || Finder::new(track, run))
+    }
+}
+
+fn shared_entry<T>(
+    map: &Mutex<HashMap<String, Arc<T>>>,
+    key: &str,
+    make: impl FnOnce() -> T,
+) -> Arc<T> {
+    // A poisoned map only means another session panicked mid-insert; the
+    // map itself is still consistent.
+    let mut map = match map.lock() {
+        Ok(m) => m,
+        Err(p) => p.into_inner(),
+    };
+    if let Some(v) = map.get(key) {
+        return v.clone();
+    }
+    let v = Arc::new(make());
+    map.insert(key.to_owned(), v.clone());
+    v
 }
 
 /// A decoded marker.

@@ -132,7 +132,7 @@ pub(crate) async fn run(
     // Leaving: the socket closes with the closing handshake, so messages
     // already on their way are still counted.
     if let Some(mut sock) = s.ws.take() {
-        sock.close(s.live).await;
+        Box::pin(sock.close(s.live)).await;
     }
     s.slot
 }

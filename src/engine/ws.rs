@@ -160,7 +160,7 @@ pub(crate) struct Socket {
     policy: Reconnect,
     room: Arc<Room>,
     member: bool,
-    finder: Finder,
+    finder: Arc<Finder>,
     pub track: Arc<str>,
     seen: super::fanout::Seen,
     /// The owning session, to recognise its own messages coming back.
@@ -181,7 +181,7 @@ pub(crate) struct SocketSpec {
     pub policy: Reconnect,
     pub room: Arc<Room>,
     pub track: Arc<str>,
-    pub run: u32,
+    pub finder: Arc<Finder>,
     pub me: u64,
     pub seed: u64,
     pub t0: Instant,
@@ -194,7 +194,7 @@ impl Socket {
         spec.room.join();
         Socket {
             stream: Some(stream),
-            finder: Finder::new(&spec.track, spec.run),
+            finder: spec.finder,
             dial: spec.dial,
             key: spec.key,
             policy: spec.policy,
@@ -278,7 +278,9 @@ impl Socket {
             Some(at) => {
                 tokio::time::sleep_until(at).await;
                 let started = Instant::now();
-                let r = connect(&self.dial).await.map(Box::new);
+                // Boxed: the handshake's state is large, and an idle
+                // viewer should not carry room for it in its future.
+                let r = Box::pin(connect(&self.dial)).await.map(Box::new);
                 Event::Reconnected(r, started.elapsed())
             }
             None => std::future::pending().await,

@@ -68,7 +68,7 @@ impl Session<'_> {
     async fn ws_connect(&mut self, key: usize, step: &Step, c: &WsConnect) -> Outcome {
         // One socket per session: connecting again replaces it.
         if let Some(mut old) = self.ws.take() {
-            old.close(self.live).await;
+            Box::pin(old.close(self.live)).await;
         }
         let shared = self.shared;
         let source = (!shared.sources.is_empty())
@@ -101,8 +101,10 @@ impl Session<'_> {
         if invalid {
             return Outcome::Invalid;
         }
+        // Boxed: the handshake's state is large, and the program's future
+        // (which idle viewers keep) should not carry room for it.
         let stream = tokio::select! {
-            r = ws::connect(&dial) => r,
+            r = Box::pin(ws::connect(&dial)) => r,
             _ = shared.abort.cancelled() => Err(Outcome::Aborted),
         };
         match stream {
@@ -113,7 +115,7 @@ impl Session<'_> {
                     policy: c.reconnect,
                     room: shared.rooms.get(&room),
                     track: Arc::from(c.track.as_str()),
-                    run: shared.run_tag,
+                    finder: shared.rooms.finder(&c.track, shared.run_tag),
                     me: self.seq,
                     seed: self.iter_seed ^ 0x5eed_50c4,
                     t0: shared.t0,
