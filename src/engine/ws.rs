@@ -79,6 +79,8 @@ pub(crate) struct Dial {
     pub addr: SocketAddr,
     pub source: Option<IpAddr>,
     pub timeout: Duration,
+    /// Receive buffer to ask the OS for; `None`: its default (which grows).
+    pub recv_buffer: Option<u32>,
 }
 
 impl Dial {
@@ -89,6 +91,7 @@ impl Dial {
             addr: target.addr,
             source,
             timeout,
+            recv_buffer: None,
         }
     }
 }
@@ -97,9 +100,7 @@ impl Dial {
 pub(crate) async fn connect(dial: &Dial) -> Result<Stream, Outcome> {
     let deadline = Instant::now() + dial.timeout;
     let attempt = async {
-        let tcp = tcp(dial.addr, dial.source)
-            .await
-            .map_err(|_| Outcome::Connect)?;
+        let tcp = tcp(dial).await.map_err(|_| Outcome::Connect)?;
         let _ = tcp.set_nodelay(true);
         let mut req = dial
             .url
@@ -128,17 +129,22 @@ pub(crate) async fn connect(dial: &Dial) -> Result<Stream, Outcome> {
     }
 }
 
-async fn tcp(addr: SocketAddr, source: Option<IpAddr>) -> std::io::Result<TcpStream> {
-    let Some(ip) = source else {
-        return TcpStream::connect(addr).await;
-    };
-    let socket = if addr.is_ipv4() {
+async fn tcp(dial: &Dial) -> std::io::Result<TcpStream> {
+    if dial.source.is_none() && dial.recv_buffer.is_none() {
+        return TcpStream::connect(dial.addr).await;
+    }
+    let socket = if dial.addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
         TcpSocket::new_v6()?
     };
-    socket.bind(SocketAddr::new(ip, 0))?;
-    socket.connect(addr).await
+    if let Some(ip) = dial.source {
+        socket.bind(SocketAddr::new(ip, 0))?;
+    }
+    if let Some(size) = dial.recv_buffer {
+        socket.set_recv_buffer_size(size)?;
+    }
+    socket.connect(dial.addr).await
 }
 
 /// Something that happened on a socket while the session waited.
@@ -405,11 +411,16 @@ impl Socket {
         if stream.close(None).await.is_err() {
             return Outcome::Io;
         }
+        let read_delay = self.read_delay;
         let drain = async {
             while let Some(Ok(msg)) = stream.next().await {
                 if let Message::Text(t) = msg {
                     // Deliveries sent before we left still count.
                     let _ = self.handle(Event::Text(t), sink);
+                    // A slow device is slow while it leaves, too.
+                    if !read_delay.is_zero() {
+                        tokio::time::sleep(read_delay).await;
+                    }
                 }
             }
         };

@@ -23,6 +23,10 @@ use crate::scenario::{Step, WsAwait, WsConnect, WsSend, WsStep};
 /// `101 Switching Protocols`, so status classes stay meaningful.
 const WS_OK: Outcome = Outcome::Ok { status: 101 };
 
+/// Receive buffer of a viewer with a `read_delay`, in bytes (the OS may
+/// round it up).
+const SLOW_RECV_BUFFER: u32 = 8 * 1024;
+
 impl Session<'_> {
     pub(super) async fn ws_step(&mut self, key: usize, step: &Step, ws: &WsStep) -> Next {
         let started = Instant::now();
@@ -77,6 +81,12 @@ impl Session<'_> {
         let mut path = String::new();
         c.path.render(&mut ctx, &mut path);
         let mut dial = Dial::new(&shared.target, &path, source, step.timeout);
+        if c.read_delay.is_some() {
+            // A slow device also has a small TCP window: what it has not
+            // read waits at the platform, whose slow-viewer policy is what
+            // the rehearsal is after, not in this machine's socket buffers.
+            dial.recv_buffer = Some(SLOW_RECV_BUFFER);
+        }
         let mut value = String::new();
         let mut invalid = false;
         for (name, tmpl) in &c.headers {
