@@ -21,10 +21,17 @@ struct Ran {
 impl Ran {
     /// Metric key of step `name` in phase `phase`.
     fn key(&self, phase: &str, name: &str) -> usize {
-        let pi = self.scenario.phases.iter().position(|p| p.name == phase).unwrap();
+        let pi = self
+            .scenario
+            .phases
+            .iter()
+            .position(|p| p.name == phase)
+            .unwrap();
         let flow = &self.scenario.flows[self.scenario.phases[pi].flow];
         let si = flow.steps.iter().position(|s| s.name == name);
-        self.r.keys.key(pi, si.unwrap_or_else(|| panic!("no step {name}")))
+        self.r
+            .keys
+            .key(pi, si.unwrap_or_else(|| panic!("no step {name}")))
     }
 
     fn ws(&self, phase: &str, name: &str) -> &WsStats {
@@ -82,14 +89,28 @@ flows:
 "#,
     )
     .await;
-    assert_eq!((ran.counts("room", "join").ok, ran.counts("room", "join").errors), (200, 0));
+    assert_eq!(
+        (
+            ran.counts("room", "join").ok,
+            ran.counts("room", "join").errors
+        ),
+        (200, 0)
+    );
     let mut comments = 0;
     for step in ["comment", "comment-again"] {
         let c = ran.ws("room", step);
         comments += c.messages;
-        assert_eq!(c.expected, c.messages * 199, "{step}: every other viewer was in the room");
+        assert_eq!(
+            c.expected,
+            c.messages * 199,
+            "{step}: every other viewer was in the room"
+        );
         assert_eq!(c.received, c.expected, "{step}: delivery ratio 1.0");
-        assert_eq!(c.fanout.len(), c.received, "{step}: one sample per delivery");
+        assert_eq!(
+            c.fanout.len(),
+            c.received,
+            "{step}: one sample per delivery"
+        );
         assert_eq!((c.duplicates, c.echoes), (0, 0));
         assert!(c.fanout.value_at_quantile(0.99) > 0);
     }
@@ -160,7 +181,10 @@ async fn a_slow_viewer_shows_up_as_missing_deliveries_not_a_hang() {
     assert_eq!(c.expected, c.messages * 19);
     let missing = c.expected - c.received;
     assert!(missing > 0, "the slow viewer missed messages");
-    assert!(missing <= c.messages, "only the slow viewer misses: {missing}");
+    assert!(
+        missing <= c.messages,
+        "only the slow viewer misses: {missing}"
+    );
     let room = common::get(demo.addr, "/api/rooms/slow").await;
     assert!(room.json["dropped"].as_u64().unwrap() > 0, "{}", room.json);
     demo.shutdown().await;
@@ -231,7 +255,11 @@ flows:
     // Comments went on after the restart and still reached the room.
     let c = ran.ws("room", "comment");
     assert!(c.messages > 200, "{} comments", c.messages);
-    assert!(c.delivery_ratio().unwrap() > 0.9, "{:?}", c.delivery_ratio());
+    assert!(
+        c.delivery_ratio().unwrap() > 0.9,
+        "{:?}",
+        c.delivery_ratio()
+    );
     assert!(!ran.r.interrupted);
     demo.shutdown().await;
 }

@@ -161,3 +161,5 @@ fn read_feeder_file(path: &Path) -> Result<Vec<u8>, String> {
 mod flow_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod ws_tests;
