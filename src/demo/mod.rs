@@ -62,7 +62,8 @@
 //!   `user` (the sender) and `at` (RFC 3339, a comment's feed timestamp);
 //!   these four replace client fields of the same name. The server parses
 //!   and re-encodes the JSON, so values are kept but not their spelling
-//!   (`1.50` arrives as `1.5`) or key order.
+//!   (`1.50` arrives as `1.5`) or key order. Comments posted over HTTP go to
+//!   the feed only; they are not broadcast.
 //! - A refused frame (not JSON, not an object, missing or unknown `type`,
 //!   bad comment text, a binary frame, more than [`MAX_MESSAGE_BYTES`]) gets
 //!   `{"type":"error","error":"<code>","message":"..."}`, to the sender only,

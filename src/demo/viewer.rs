@@ -105,8 +105,9 @@ pub(crate) fn upgrade(
     user: Option<String>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, DemoError> {
+    // A viewer joining a stopping server would only be closed again.
     if st.lifecycle.stop.is_cancelled() {
-        return Err(DemoError::Capacity("viewer (shutting down)"));
+        return Err(DemoError::Capacity("viewer"));
     }
     let slot = st
         .viewer_slots
@@ -124,12 +125,11 @@ pub(crate) fn upgrade(
         .max_message_size(MAX_WIRE_BYTES)
         .max_frame_size(MAX_WIRE_BYTES);
     Ok(ws.on_upgrade(move |socket| {
-        // Boxed once, and built outside any future: every future a session
-        // is moved into (axum's task among them) lays it out again, which
-        // more than doubled an idle viewer's memory.
+        // Every future a session is moved into (axum's task among them)
+        // lays it out again, and an `async fn` stores its arguments twice;
+        // inline, that more than doubled an idle viewer's memory. So the
+        // viewer is built here and its session boxed once, as a block.
         let mut viewer = Viewer::join(socket, st, &room, user);
-        // A block, not an `async fn` taking the viewer: its argument would
-        // be stored twice.
         let session = Box::pin(async move {
             let end = viewer.serve().await;
             viewer.finish(end).await;
