@@ -196,11 +196,15 @@ impl LiveRoom {
         };
         let c = &self.counters;
         c.broadcasts.fetch_add(1, Ordering::Relaxed);
-        match kind {
-            Kind::Like => c.likes.fetch_add(1, Ordering::Relaxed),
-            Kind::Vote => c.votes.fetch_add(1, Ordering::Relaxed),
-            Kind::Comment => 0,
+        // Comments are counted by the room's feed.
+        let by_kind = match kind {
+            Kind::Like => Some(&c.likes),
+            Kind::Vote => Some(&c.votes),
+            Kind::Comment => None,
         };
+        if let Some(n) = by_kind {
+            n.fetch_add(1, Ordering::Relaxed);
+        }
         seq
     }
 
