@@ -13,6 +13,9 @@ pub(super) async fn run(args: DemoArgs, interrupts: Interrupts) -> u8 {
     let cfg = DemoConfig {
         payment_slots: args.payment_slots,
         payment_latency: args.payment_latency,
+        ws_queue: args.ws_queue,
+        ws_slow_policy: args.ws_slow_policy,
+        ws_max_viewers: args.ws_max_viewers,
         ..DemoConfig::default()
     };
     let cancel = CancellationToken::new();
@@ -28,6 +31,7 @@ pub(super) async fn run(args: DemoArgs, interrupts: Interrupts) -> u8 {
         server.addr
     );
     println!("  try: curl http://{}/api/products/drop-1", server.addr);
+    println!("  live room: ws://{}/ws/live/main?user=ana", server.addr);
     println!("  stop with Ctrl-C");
     interrupts.stop.cancelled().await;
     cancel.cancel();

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand};
 
 use crate::shutdown::Interrupts;
@@ -139,6 +140,36 @@ struct DemoArgs {
     /// Time one payment authorisation takes.
     #[arg(long, value_name = "D", default_value = "2ms", value_parser = parse_duration)]
     payment_latency: Duration,
+    /// Messages a live-room WebSocket viewer may fall behind before the
+    /// slow-viewer policy applies (rounded up to a power of two).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = crate::demo::DEFAULT_WS_QUEUE,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
+            .range(1..=crate::demo::MAX_WS_QUEUE as u64)
+    )]
+    ws_queue: usize,
+    /// What happens to a live-room viewer that falls further behind: `lag`
+    /// skips the oldest messages and tells it how many, `disconnect` closes
+    /// its socket with code 1008.
+    #[arg(
+        long,
+        value_name = "POLICY",
+        default_value = "lag",
+        value_parser = clap::builder::PossibleValuesParser::new(["lag", "disconnect"])
+            .map(|s| crate::demo::SlowPolicy::parse(&s).unwrap_or_default())
+    )]
+    ws_slow_policy: crate::demo::SlowPolicy,
+    /// WebSocket viewers the platform holds at once; one more is refused
+    /// with 503.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 100_000,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+    )]
+    ws_max_viewers: usize,
 }
 
 /// Entry point of the binary.

@@ -11,10 +11,10 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use super::{exit, RunArgs};
-use crate::demo::{DemoConfig, DemoServer};
+use crate::demo::{DemoConfig, DemoServer, SlowPolicy};
 use crate::engine::{self, EngineError, RunConfig};
 use crate::report::{self, RunInfo};
-use crate::scenario::{Scenario, Target};
+use crate::scenario::{Scenario, SlowViewers, Target};
 use crate::schedule::Schedule;
 use crate::shutdown::Interrupts;
 
@@ -157,6 +157,12 @@ async fn start_demo(scenario: &Scenario, cancel: CancellationToken) -> std::io::
         stock: d.stock.clone(),
         payment_slots: d.payment_slots,
         payment_latency: d.payment_latency,
+        ws_queue: d.ws_queue,
+        ws_slow_policy: match d.ws_slow_policy {
+            SlowViewers::Lag => SlowPolicy::Lag,
+            SlowViewers::Disconnect => SlowPolicy::Disconnect,
+        },
+        ws_max_viewers: d.ws_max_viewers,
         seed: scenario.seed,
         ..DemoConfig::default()
     };

@@ -80,8 +80,10 @@ pub struct DemoConfig {
     /// Seeded misbehaviour for rehearsing invariant checks; all off by default.
     pub faults: Faults,
     /// Messages a live-room viewer may fall behind before `ws_slow_policy`
-    /// applies, 1..=[`MAX_WS_QUEUE`]. The room's broadcast ring rounds it up
-    /// to a power of two.
+    /// applies, 1..=[`MAX_WS_QUEUE`]. Every room with viewers holds a ring
+    /// of this many slots (rounded up to a power of two, about 80 bytes
+    /// each) shared by its viewers; a message leaves it once all have
+    /// read it.
     pub ws_queue: usize,
     /// What happens to a viewer that falls more than `ws_queue` behind.
     pub ws_slow_policy: SlowPolicy,

@@ -96,9 +96,12 @@ pub(crate) struct LiveRoom {
     channel: OnceLock<broadcast::Sender<Outbound>>,
     seq: Mutex<u64>,
     next_viewer: AtomicU64,
-    /// Cancelled (and replaced) by an admin disconnect; joins take it under
-    /// the same lock so every counted viewer holds the token being cancelled.
-    admin: Mutex<CancellationToken>,
+    /// The platform's stop signal, parent of every `close` token.
+    stop: CancellationToken,
+    /// Cancelled (and replaced) by an admin disconnect, and with `stop`; so a
+    /// viewer waits on one token for both. Joins take it under the same lock
+    /// as the swap, so every counted viewer holds the token being cancelled.
+    close: Mutex<CancellationToken>,
     pub(crate) counters: Counters,
 }
 
@@ -111,7 +114,9 @@ pub(crate) struct Membership {
     /// Viewers in the room right after this one joined.
     pub(crate) viewers: u64,
     pub(crate) rx: broadcast::Receiver<Outbound>,
-    pub(crate) admin: CancellationToken,
+    /// Cancelled when the viewer must close: an admin disconnect of the
+    /// room or the platform stopping.
+    pub(crate) close: CancellationToken,
 }
 
 impl Drop for Membership {
@@ -121,14 +126,16 @@ impl Drop for Membership {
 }
 
 impl LiveRoom {
-    pub(crate) fn new(id: &str, queue: usize) -> Self {
+    /// A room whose viewers are also closed when `stop` is cancelled.
+    pub(crate) fn new(id: &str, queue: usize, stop: &CancellationToken) -> Self {
         LiveRoom {
             id: id.to_owned(),
             queue: queue.max(1),
             channel: OnceLock::new(),
             seq: Mutex::new(0),
             next_viewer: AtomicU64::new(0),
-            admin: Mutex::new(CancellationToken::new()),
+            close: Mutex::new(stop.child_token()),
+            stop: stop.clone(),
             counters: Counters::default(),
         }
     }
@@ -150,7 +157,7 @@ impl LiveRoom {
 
     /// Adds a viewer. It receives every broadcast published from now on.
     pub(crate) fn join(self: &Arc<Self>) -> Membership {
-        let admin = lock(&self.admin);
+        let close = lock(&self.close);
         let viewer = self.next_viewer.fetch_add(1, Ordering::Relaxed) + 1;
         let viewers = self.counters.viewers.fetch_add(1, Ordering::Relaxed) + 1;
         self.counters.joined.fetch_add(1, Ordering::Relaxed);
@@ -159,7 +166,7 @@ impl LiveRoom {
             viewer,
             viewers,
             rx: self.sender().subscribe(),
-            admin: admin.clone(),
+            close: close.clone(),
         }
     }
 
@@ -189,24 +196,28 @@ impl LiveRoom {
         };
         let c = &self.counters;
         c.broadcasts.fetch_add(1, Ordering::Relaxed);
-        match kind {
-            Kind::Like => c.likes.fetch_add(1, Ordering::Relaxed),
-            Kind::Vote => c.votes.fetch_add(1, Ordering::Relaxed),
-            Kind::Comment => 0,
+        // Comments are counted by the room's feed.
+        let by_kind = match kind {
+            Kind::Like => Some(&c.likes),
+            Kind::Vote => Some(&c.votes),
+            Kind::Comment => None,
         };
+        if let Some(n) = by_kind {
+            n.fetch_add(1, Ordering::Relaxed);
+        }
         seq
     }
 
     /// Signals every viewer connected now to close with 1012; viewers joining
     /// afterwards are unaffected. Returns how many were signalled.
     pub(crate) fn disconnect_all(&self) -> u64 {
-        let old = {
-            let mut admin = lock(&self.admin);
+        let (old, n) = {
+            let mut close = lock(&self.close);
             let n = self.counters.viewers.load(Ordering::Relaxed);
-            (std::mem::take(&mut *admin), n)
+            (std::mem::replace(&mut *close, self.stop.child_token()), n)
         };
-        old.0.cancel();
-        old.1
+        old.cancel();
+        n
     }
 
     pub(crate) fn stats(&self) -> LiveStats {
@@ -278,7 +289,7 @@ mod tests {
 
     #[tokio::test]
     async fn publish_numbers_from_one_and_reaches_every_viewer() {
-        let room = Arc::new(LiveRoom::new("r", 4));
+        let room = Arc::new(LiveRoom::new("r", 4, &CancellationToken::new()));
         let mut a = room.join();
         let mut b = room.join();
         assert_eq!((a.viewer, a.viewers, b.viewer, b.viewers), (1, 1, 2, 2));
@@ -302,15 +313,18 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn disconnect_signals_current_viewers_only() {
-        let room = Arc::new(LiveRoom::new("r", 1));
+    async fn disconnect_signals_current_viewers_only_and_stop_signals_all() {
+        let stop = CancellationToken::new();
+        let room = Arc::new(LiveRoom::new("r", 1, &stop));
         let before: Vec<_> = (0..3).map(|_| room.join()).collect();
         assert_eq!(room.disconnect_all(), 3);
-        assert!(before.iter().all(|m| m.admin.is_cancelled()));
+        assert!(before.iter().all(|m| m.close.is_cancelled()));
         let after = room.join();
-        assert!(!after.admin.is_cancelled());
+        assert!(!after.close.is_cancelled());
+        stop.cancel();
+        assert!(after.close.is_cancelled());
         assert_eq!(room.capacity(), 1);
-        assert_eq!(LiveRoom::new("r", 5).capacity(), 8);
+        assert_eq!(LiveRoom::new("r", 5, &stop).capacity(), 8);
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 
 use super::clock::Clock;
 use super::config::DEFAULT_WS_QUEUE;
@@ -90,6 +91,7 @@ pub(crate) struct Rooms {
     max_rooms: usize,
     retain: usize,
     live_queue: usize,
+    live_stop: CancellationToken,
 }
 
 impl Rooms {
@@ -104,13 +106,16 @@ impl Rooms {
             max_rooms,
             retain: retain.max(1),
             live_queue: DEFAULT_WS_QUEUE,
+            live_stop: CancellationToken::new(),
         }
     }
 
     /// Sets the viewer queue of rooms created from now on (see
-    /// [`super::DemoConfig::ws_queue`]).
-    pub(crate) fn with_live_queue(mut self, queue: usize) -> Self {
+    /// [`super::DemoConfig::ws_queue`]) and the signal that closes every
+    /// room's viewers.
+    pub(crate) fn with_live(mut self, queue: usize, stop: CancellationToken) -> Self {
         self.live_queue = queue.max(1);
+        self.live_stop = stop;
         self
     }
 
@@ -132,7 +137,7 @@ impl Rooms {
             let room = Arc::new(Room {
                 id: id.to_owned(),
                 feed: Mutex::new(Feed::default()),
-                live: Arc::new(LiveRoom::new(id, self.live_queue)),
+                live: Arc::new(LiveRoom::new(id, self.live_queue, &self.live_stop)),
             });
             m.insert(id.to_owned(), Arc::clone(&room));
             Ok(room)

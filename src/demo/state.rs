@@ -45,7 +45,7 @@ impl State {
         let orders = OrderBook::new(catalog.all().iter().map(|p| p.sku.as_str()));
         State {
             clock: Clock::new(),
-            rooms: Rooms::new().with_live_queue(cfg.ws_queue),
+            rooms: Rooms::new().with_live(cfg.ws_queue, lifecycle.stop.clone()),
             carts: Carts::new(),
             orders,
             catalog,

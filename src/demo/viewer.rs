@@ -15,7 +15,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::http::StatusCode;
 use axum::response::Response;
 use tokio::sync::broadcast::error::RecvError;
-use tokio_util::sync::CancellationToken;
+use tokio::sync::broadcast::Receiver;
 
 use super::config::SlowPolicy;
 use super::error::DemoError;
@@ -33,10 +33,11 @@ pub const MAX_MESSAGE_BYTES: usize = 8 * 1024;
 /// above [`MAX_MESSAGE_BYTES`] to keep ordinary mistakes non-fatal.
 pub const MAX_WIRE_BYTES: usize = 64 * 1024;
 
-/// Initial read buffer per socket. A viewer mostly reads and sends small
-/// frames; tens of thousands of idle viewers must fit, so the buffer starts
-/// small and grows only for a frame that needs it.
-const READ_BUFFER: usize = 4 * 1024;
+/// Initial read buffer per socket. Viewers mostly listen and send small
+/// frames, and tens of thousands of idle ones must fit, so the buffer starts
+/// small and grows only for a frame that needs it. With it, an idle viewer
+/// costs the demo about 4 KiB in all.
+const READ_BUFFER: usize = 1024;
 
 /// Bound on bytes queued in a socket's write buffer: one broadcast (at most
 /// [`MAX_MESSAGE_BYTES`] plus the server's fields) and the control frames
@@ -104,8 +105,9 @@ pub(crate) fn upgrade(
     user: Option<String>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, DemoError> {
+    // A viewer joining a stopping server would only be closed again.
     if st.lifecycle.stop.is_cancelled() {
-        return Err(DemoError::Capacity("viewer (shutting down)"));
+        return Err(DemoError::Capacity("viewer"));
     }
     let slot = st
         .viewer_slots
@@ -122,32 +124,25 @@ pub(crate) fn upgrade(
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(MAX_WIRE_BYTES)
         .max_frame_size(MAX_WIRE_BYTES);
-    Ok(ws.on_upgrade(move |socket| async move {
-        let _task = task;
-        let _slot: ViewerSlot = slot;
-        tokio::select! {
-            () = force.cancelled() => {}
-            () = run(socket, st, room, user) => {}
+    Ok(ws.on_upgrade(move |socket| {
+        // Every future a session is moved into (axum's task among them)
+        // lays it out again, and an `async fn` stores its arguments twice;
+        // inline, that more than doubled an idle viewer's memory. So the
+        // viewer is built here and its session boxed once, as a block.
+        let mut viewer = Viewer::join(socket, st, &room, user);
+        let session = Box::pin(async move {
+            let end = viewer.serve().await;
+            viewer.finish(end).await;
+        });
+        async move {
+            let _task = task;
+            let _slot: ViewerSlot = slot;
+            tokio::select! {
+                () = force.cancelled() => {}
+                () = session => {}
+            }
         }
     }))
-}
-
-async fn run(socket: WebSocket, st: Arc<State>, room: Arc<LiveRoom>, user: Option<String>) {
-    let member = room.join();
-    let user = user.unwrap_or_else(|| format!("viewer-{}", member.viewer));
-    let mut viewer = Viewer {
-        stop: st.lifecycle.stop.clone(),
-        policy: st.slow_policy,
-        capacity: room.capacity(),
-        socket,
-        member,
-        user,
-        st,
-        own: VecDeque::new(),
-        lag: 0,
-    };
-    let end = viewer.serve().await;
-    viewer.finish(end).await;
 }
 
 struct Viewer {
@@ -155,7 +150,6 @@ struct Viewer {
     member: Membership,
     user: String,
     st: Arc<State>,
-    stop: CancellationToken,
     policy: SlowPolicy,
     capacity: usize,
     /// Sequence numbers of this viewer's broadcasts its receiver has not
@@ -167,6 +161,30 @@ struct Viewer {
 }
 
 impl Viewer {
+    fn join(socket: WebSocket, st: Arc<State>, room: &Arc<LiveRoom>, user: Option<String>) -> Self {
+        let member = room.join();
+        let user = user.unwrap_or_else(|| format!("viewer-{}", member.viewer));
+        Viewer {
+            policy: st.slow_policy,
+            capacity: room.capacity(),
+            socket,
+            member,
+            user,
+            st,
+            own: VecDeque::new(),
+            lag: 0,
+        }
+    }
+
+    /// Why the close token fired.
+    fn closed(&self) -> End {
+        if self.st.lifecycle.stop.is_cancelled() {
+            End::Shutdown
+        } else {
+            End::Admin
+        }
+    }
+
     async fn serve(&mut self) -> End {
         let room = &self.member.room;
         let welcome = frames::welcome(room.id(), self.member.viewer, self.member.viewers);
@@ -179,8 +197,7 @@ impl Viewer {
             // in random order: a busy room must not starve a viewer's own
             // frames, nor a chatty viewer its share of the room.
             let step = tokio::select! {
-                () = self.stop.cancelled() => Err(End::Shutdown),
-                () = self.member.admin.cancelled() => Err(End::Admin),
+                () = self.member.close.cancelled() => Err(self.closed()),
                 inbound = self.socket.recv() => match inbound {
                     Some(Ok(msg)) => self.on_frame(msg).await,
                     Some(Err(err)) => Err(read_error(&err)),
@@ -270,41 +287,40 @@ impl Viewer {
         Ok(())
     }
 
-    /// Writes one text frame; gives up when the server stops, an admin
-    /// disconnects the room, or (`disconnect` policy) the peer stopped
-    /// reading long enough to fall more than the queue behind.
+    /// Writes one text frame; gives up when the viewer must close or
+    /// (`disconnect` policy) the peer stopped reading long enough to fall
+    /// more than the queue behind.
     async fn write(&mut self, text: Utf8Bytes) -> Result<(), End> {
-        let Viewer {
-            socket,
-            member,
-            stop,
-            policy,
-            capacity,
-            own,
-            ..
-        } = self;
-        let watch_lag = *policy == SlowPolicy::Disconnect;
-        let send = socket.send(Message::Text(text));
-        tokio::pin!(send);
-        loop {
+        let sent = {
+            let Viewer {
+                socket,
+                member,
+                policy,
+                capacity,
+                own,
+                ..
+            } = self;
+            let watch =
+                (*policy == SlowPolicy::Disconnect).then_some((&member.rx, &*own, *capacity));
             tokio::select! {
                 biased;
-                sent = &mut send => return sent.map_err(|_| End::Gone),
-                () = stop.cancelled() => return Err(End::Shutdown),
-                () = member.admin.cancelled() => return Err(End::Admin),
-                () = tokio::time::sleep(STALL_CHECK), if watch_lag => {
-                    if member.rx.len().saturating_sub(own.len()) > *capacity {
-                        return Err(End::TooSlow);
-                    }
-                }
+                sent = socket.send(Message::Text(text)) => Ok(sent),
+                () = member.close.cancelled() => Err(None),
+                () = fell_behind(watch) => Err(Some(End::TooSlow)),
             }
+        };
+        match sent {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(End::Gone),
+            Err(Some(end)) => Err(end),
+            Err(None) => Err(self.closed()),
         }
     }
 
     /// Counts the ending, sends our close frame if we initiate, and lets the
     /// close handshake complete: reading on until the peer's reply (or the
     /// flush of ours) ends the stream, within [`End::close_timeout`].
-    async fn finish(mut self, end: End) {
+    async fn finish(&mut self, end: End) {
         let counters = &self.member.room.counters;
         match end {
             End::TooSlow => counters.slow_disconnect(),
@@ -330,6 +346,26 @@ impl Viewer {
             while let Some(Ok(_)) = socket.recv().await {}
         };
         let _ = tokio::time::timeout(end.close_timeout(), handshake).await;
+    }
+}
+
+/// Completes once a viewer whose write is stuck has fallen more than its
+/// queue behind (not counting its own messages); never without `watch`.
+/// The timer is boxed and made only once a write has actually stalled, so
+/// the many writes that complete at once cost no clock reading and no
+/// space in every viewer's task.
+async fn fell_behind(watch: Option<(&Receiver<Outbound>, &VecDeque<u64>, usize)>) {
+    let Some((rx, own, capacity)) = watch else {
+        return std::future::pending().await;
+    };
+    let mut tick = Box::pin(tokio::time::sleep(STALL_CHECK));
+    loop {
+        tick.as_mut().await;
+        if rx.len().saturating_sub(own.len()) > capacity {
+            return;
+        }
+        tick.as_mut()
+            .reset(tokio::time::Instant::now() + STALL_CHECK);
     }
 }
 

@@ -460,6 +460,24 @@ pub struct DemoSettings {
     pub payment_slots: usize,
     /// Time one payment authorisation takes.
     pub payment_latency: Duration,
+    /// Messages a live-room viewer may fall behind before `ws_slow_policy`
+    /// applies.
+    pub ws_queue: usize,
+    /// What happens to a live-room viewer that falls further behind.
+    pub ws_slow_policy: SlowViewers,
+    /// WebSocket viewers the demo holds at once.
+    pub ws_max_viewers: usize,
+}
+
+/// The demo's policy for a live-room viewer that reads more slowly than
+/// the room broadcasts (`demo.ws.slow_policy`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SlowViewers {
+    /// It skips the oldest messages and is told how many it missed.
+    #[default]
+    Lag,
+    /// Its socket is closed with code 1008.
+    Disconnect,
 }
 
 impl Default for DemoSettings {
@@ -468,6 +486,9 @@ impl Default for DemoSettings {
             stock: Vec::new(),
             payment_slots: 8,
             payment_latency: Duration::from_millis(2),
+            ws_queue: 1024,
+            ws_slow_policy: SlowViewers::Lag,
+            ws_max_viewers: 100_000,
         }
     }
 }

@@ -113,6 +113,48 @@ fn every_problem_is_reported_in_file_order() {
 }
 
 #[test]
+fn demo_ws_settings_reach_the_model_and_bad_ones_are_located() {
+    let base = "name: w\nphases:\n  - { name: p, duration: 1s, load: { rate: 1/s }, flow: f }\nflows:\n  f:\n    - get: /api/health\n";
+    let s = load_with(Path::new("w.yaml"), base, &mut no_files).unwrap();
+    assert_eq!(s.demo, DemoSettings::default());
+    assert_eq!(
+        (
+            s.demo.ws_queue,
+            s.demo.ws_slow_policy,
+            s.demo.ws_max_viewers
+        ),
+        (1024, SlowViewers::Lag, 100_000)
+    );
+    let good =
+        format!("{base}demo:\n  ws: {{ queue: 8, slow_policy: disconnect, max_viewers: 3 }}\n");
+    let s = load_with(Path::new("w.yaml"), &good, &mut no_files).unwrap();
+    assert_eq!(
+        (
+            s.demo.ws_queue,
+            s.demo.ws_slow_policy,
+            s.demo.ws_max_viewers
+        ),
+        (8, SlowViewers::Disconnect, 3)
+    );
+    let bad =
+        format!("{base}demo:\n  ws: {{ queue: 0, slow_policy: drop, max_viewers: 0, size: 1 }}\n");
+    let d = diags(&bad);
+    let got: Vec<(usize, usize, &str)> =
+        d.iter().map(|d| (d.line, d.col, d.path.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            (8, 16, "demo.ws.queue"),
+            (8, 32, "demo.ws.slow_policy"),
+            (8, 51, "demo.ws.max_viewers"),
+            (8, 54, "demo.ws.size"),
+        ]
+    );
+    assert_eq!(d[0].hint.as_deref(), Some("use 1 to 65536 messages"));
+    assert_eq!(d[1].message, "unknown slow-viewer policy `drop`");
+}
+
+#[test]
 fn unknown_fields_suggest_the_closest_known_one() {
     let d = diags("name: x\nphases: []\nflows: {}\nslo: []\n");
     let unknown = d.iter().find(|d| d.path == "slo").unwrap();

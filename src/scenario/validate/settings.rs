@@ -12,7 +12,7 @@ use std::time::Duration;
 use http::HeaderName;
 
 use super::super::feeder::{FeedOrder, Feeder};
-use super::super::model::{DemoSettings, Target};
+use super::super::model::{DemoSettings, SlowViewers, Target};
 use super::super::template::{FeederColumns, Scope, Template, VarValue};
 use super::super::yaml::{Kind, Node, Pos};
 use super::cx::{self, Cx, Fields};
@@ -242,11 +242,17 @@ pub fn defaults(cx: &mut Cx<'_>, node: Option<&Node>, scope: &Scope<'_>) -> Defa
     out
 }
 
-/// `demo: { stock, payment: { slots, latency } }`.
+/// Largest `demo.ws.queue`; the demo refuses more (its room rings would
+/// cost megabytes each).
+const MAX_WS_QUEUE: u64 = 65_536;
+
+/// `demo: { stock, payment: { slots, latency }, ws: { queue, slow_policy,
+/// max_viewers } }`.
 pub fn demo(cx: &mut Cx<'_>, node: Option<&Node>) -> DemoSettings {
     let mut out = DemoSettings::default();
     let Some(node) = node else { return out };
-    let Some(mut f) = Fields::of(cx, node, "demo", "a map with `stock` and `payment`") else {
+    let what = "a map with `stock`, `payment` and `ws`";
+    let Some(mut f) = Fields::of(cx, node, "demo", what) else {
         return out;
     };
     if let Some(n) = f.get("stock") {
@@ -277,8 +283,60 @@ pub fn demo(cx: &mut Cx<'_>, node: Option<&Node>) -> DemoSettings {
             p.finish(cx);
         }
     }
+    if let Some(n) = f.get("ws") {
+        demo_ws(cx, n, &f.path("ws"), &mut out);
+    }
     f.finish(cx);
     out
+}
+
+/// `demo.ws`: the live rooms' viewer queue, slow-viewer policy and bound.
+fn demo_ws(cx: &mut Cx<'_>, node: &Node, path: &str, out: &mut DemoSettings) {
+    let what = "a map with `queue`, `slow_policy` and `max_viewers`";
+    let Some(mut w) = Fields::of(cx, node, path, what) else {
+        return;
+    };
+    if let Some(n) = w.get("queue") {
+        let p = w.path("queue");
+        match cx::uint(cx, n, &p) {
+            Some(q @ 1..=MAX_WS_QUEUE) => out.ws_queue = usize::try_from(q).unwrap_or(1),
+            Some(q) => cx.at(
+                n,
+                &p,
+                format!("a viewer queue of {q} messages is out of range"),
+                Some(format!("use 1 to {MAX_WS_QUEUE} messages")),
+            ),
+            None => {}
+        }
+    }
+    if let Some(n) = w.get("slow_policy") {
+        let p = w.path("slow_policy");
+        match cx::text(cx, n, &p) {
+            Some("lag") => out.ws_slow_policy = SlowViewers::Lag,
+            Some("disconnect") => out.ws_slow_policy = SlowViewers::Disconnect,
+            Some(other) => cx.at(
+                n,
+                &p,
+                format!("unknown slow-viewer policy `{other}`"),
+                Some("write `lag` (skip what the viewer missed) or `disconnect` (close it with 1008)".into()),
+            ),
+            None => {}
+        }
+    }
+    if let Some(n) = w.get("max_viewers") {
+        let p = w.path("max_viewers");
+        match cx::uint(cx, n, &p) {
+            Some(0) => cx.at(
+                n,
+                &p,
+                "must be at least 1",
+                Some("the demo would refuse every viewer".into()),
+            ),
+            Some(m) => out.ws_max_viewers = usize::try_from(m).unwrap_or(usize::MAX),
+            None => {}
+        }
+    }
+    w.finish(cx);
 }
 
 fn check_sku(cx: &mut Cx<'_>, sku: &str, pos: Pos, path: &str) {
