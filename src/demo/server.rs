@@ -33,6 +33,13 @@ const FORCE_MARGIN: Duration = Duration::from_millis(250);
 /// retransmission timeout: a stall the demo would be blamed for.
 const LISTEN_BACKLOG: u32 = 4096;
 
+/// Kernel send buffer of every connection (accepted sockets inherit the
+/// listener's). Fixed rather than auto-tuned so that a live-room viewer who
+/// stops reading is noticed by the room's slow-viewer policy after about
+/// this much, instead of after megabytes held invisibly by the kernel;
+/// ample for the demo's small HTTP responses.
+const SEND_BUFFER: u32 = 64 * 1024;
+
 fn bind(listen: SocketAddr) -> io::Result<TcpListener> {
     let socket = if listen.is_ipv4() {
         TcpSocket::new_v4()?
@@ -42,6 +49,7 @@ fn bind(listen: SocketAddr) -> io::Result<TcpListener> {
     // Same as tokio's own bind: a restarted demo can reuse its port at once.
     #[cfg(unix)]
     socket.set_reuseaddr(true)?;
+    socket.set_send_buffer_size(SEND_BUFFER)?;
     socket.bind(listen)?;
     socket.listen(LISTEN_BACKLOG)
 }
