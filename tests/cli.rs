@@ -297,3 +297,53 @@ fn plan_explain_is_byte_identical_for_a_seed_and_differs_for_another() {
     // The chat phase's arrivals are Poisson: another seed moves them.
     assert_ne!(a.stdout, c.stdout);
 }
+
+#[test]
+fn the_comment_flood_room_passes_at_one_percent_with_every_message_delivered() {
+    let _serial = heavy();
+    let out = tmp_dir("comment-flood");
+    let file = repo("scenarios/comment-flood.yaml");
+    let o = run(&[
+        "run",
+        file.to_str().unwrap(),
+        "--scale",
+        "0.01",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        code(&o),
+        0,
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout.contains("WebSocket"), "{stdout}");
+    let report = read_report(&out);
+    assert_eq!(schema_errors(&report), Vec::<String>::new());
+    let sends: Vec<&serde_json::Value> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["method"] == "WS SEND")
+        .collect();
+    // comment and like in two phases, vote in one.
+    assert_eq!(sends.len(), 5);
+    for s in sends {
+        let ws = &s["ws"];
+        assert!(ws["messages"].as_u64().unwrap() > 0, "{s}");
+        assert_eq!(ws["fanout_us"]["samples"], ws["received"], "{s}");
+        assert!(ws["fanout_us"]["p99"].as_u64().unwrap() > 0, "{s}");
+        assert_eq!(ws["duplicates"], 0, "{s}");
+        if s["step"] == "vote" {
+            // Voters join, vote and leave within milliseconds: a vote in
+            // flight while another voter's socket opens or closes may go
+            // either way on the platform.
+            assert!(ws["delivery_ratio"].as_f64().unwrap() >= 0.999, "{s}");
+        } else {
+            assert_eq!(ws["received"], ws["expected"], "{s}");
+            assert_eq!(ws["delivery_ratio"], 1.0, "{s}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&out);
+}

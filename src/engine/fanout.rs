@@ -14,7 +14,6 @@
 //! touch sockets or the clock.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use memchr::memmem;
@@ -25,30 +24,52 @@ use crate::metrics::OUT_OF_ORDER_SLACK_US;
 const PREFIX: &str = "fc1.";
 
 /// The sockets of one room, as this run sees them.
+///
+/// Joining, leaving and numbering a message take one short lock, so every
+/// message's count of receivers and every socket's window of messages it
+/// should get agree exactly: a socket expects message `seq` if and only if
+/// the sender counted it. Taken per connect, per leave and per tracked
+/// message sent, never per message received.
 #[derive(Debug, Default)]
-pub(crate) struct Room {
+pub(crate) struct Room(Mutex<RoomState>);
+
+#[derive(Debug, Default)]
+struct RoomState {
     /// Sockets open (handshake done, not yet closing) right now.
-    pub members: AtomicU64,
-    /// Tracked messages sent to the room so far.
-    pub sent: AtomicU64,
+    members: u64,
+    /// Tracked messages sent to the room so far (the last seq).
+    sent: u64,
 }
 
 impl Room {
-    /// A member joined; returns nothing, the caller remembers to leave.
-    pub fn join(&self) {
-        self.members.fetch_add(1, Ordering::Relaxed);
+    fn state(&self) -> std::sync::MutexGuard<'_, RoomState> {
+        // Plain counters: still consistent if a holder panicked.
+        match self.0.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
     }
 
-    pub fn leave(&self) {
-        self.members.fetch_sub(1, Ordering::Relaxed);
+    /// A member joined; returns the first message seq it should receive.
+    pub fn join(&self) -> u64 {
+        let mut st = self.state();
+        st.members += 1;
+        st.sent + 1
+    }
+
+    /// A member left; returns the last message seq it should receive.
+    pub fn leave(&self) -> u64 {
+        let mut st = self.state();
+        st.members = st.members.saturating_sub(1);
+        st.sent
     }
 
     /// Number the next message and say how many other members should get
     /// it (`sender_in`: whether the sender itself is a member).
     pub fn next_message(&self, sender_in: bool) -> (u64, u64) {
-        let seq = self.sent.fetch_add(1, Ordering::Relaxed) + 1;
-        let members = self.members.load(Ordering::Relaxed);
-        (seq, members.saturating_sub(u64::from(sender_in)))
+        let mut st = self.state();
+        st.sent += 1;
+        (st.sent, st.members.saturating_sub(u64::from(sender_in)))
     }
 }
 
@@ -344,13 +365,16 @@ mod tests {
     fn rooms_count_the_other_members() {
         let rooms = Rooms::default();
         let r = rooms.get("live-1");
-        r.join();
+        assert_eq!(r.join(), 1);
         r.join();
         r.join();
         assert!(Arc::ptr_eq(&r, &rooms.get("live-1")));
         assert_eq!(r.next_message(true), (1, 2));
-        r.leave();
+        // Leaving after message 1: it was the last one this member expects.
+        assert_eq!(r.leave(), 1);
         assert_eq!(r.next_message(false), (2, 2));
+        // A late joiner expects messages from 3 on.
+        assert_eq!(r.join(), 3);
         assert_eq!(rooms.get("other").next_message(false), (1, 0));
     }
 }

@@ -166,6 +166,9 @@ pub(crate) struct Socket {
     policy: Reconnect,
     room: Arc<Room>,
     member: bool,
+    /// Room messages this socket should receive: from the first after it
+    /// joined to the last before it left (`u64::MAX` while a member).
+    expects: (u64, u64),
     finder: Arc<Finder>,
     pub track: Arc<str>,
     seen: super::fanout::Seen,
@@ -197,8 +200,9 @@ pub(crate) struct SocketSpec {
 impl Socket {
     /// A socket whose handshake succeeded: it joins its room now.
     pub fn open(stream: Stream, spec: SocketSpec) -> Self {
-        spec.room.join();
+        let first = spec.room.join();
         Socket {
+            expects: (first, u64::MAX),
             stream: Some(stream),
             finder: spec.finder,
             dial: spec.dial,
@@ -307,6 +311,10 @@ impl Socket {
                     if let Some(ws) = rec.ws.get_mut(m.key as usize) {
                         if m.from == self.me {
                             ws.echoes += 1;
+                        } else if m.seq < self.expects.0 || m.seq > self.expects.1 {
+                            // Sent while this socket was not in the room:
+                            // nobody counted on it getting the message.
+                            ws.unexpected += 1;
                         } else {
                             match self.seen.note(m.seq, m.sent_us) {
                                 Arrival::Duplicate => ws.duplicates += 1,
@@ -356,7 +364,7 @@ impl Socket {
                         self.retry_at = None;
                         self.attempt = 0;
                         self.seen.reset();
-                        self.room.join();
+                        self.expects = (self.room.join(), u64::MAX);
                         self.member = true;
                     }
                     Err(_) => self.schedule_retry(),
@@ -366,13 +374,17 @@ impl Socket {
         None
     }
 
+    fn leave_room(&mut self) {
+        if self.member {
+            self.expects.1 = self.room.leave();
+            self.member = false;
+        }
+    }
+
     /// The stream is gone: leave the room and, by policy, plan a reconnect.
     fn lost(&mut self) {
         self.stream = None;
-        if self.member {
-            self.room.leave();
-            self.member = false;
-        }
+        self.leave_room();
         self.schedule_retry();
     }
 
@@ -401,10 +413,7 @@ impl Socket {
     pub async fn close(&mut self, sink: &LiveSink) -> Outcome {
         self.policy = Reconnect::Never;
         self.retry_at = None;
-        if self.member {
-            self.room.leave();
-            self.member = false;
-        }
+        self.leave_room();
         let Some(mut stream) = self.stream.take() else {
             return Outcome::Io;
         };

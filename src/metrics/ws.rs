@@ -30,6 +30,9 @@ pub struct WsStats {
     pub out_of_order: u64,
     /// The sender got its own message back (not counted as a delivery).
     pub echoes: u64,
+    /// A socket got a message sent while it was not in the room (before it
+    /// joined or after it left); not counted as a delivery.
+    pub unexpected: u64,
     /// Receive time minus intended send time, µs, per delivery.
     pub fanout: Histogram<u64>,
     // ---- sockets a `ws` step opened
@@ -59,6 +62,7 @@ impl Default for WsStats {
             duplicates: 0,
             out_of_order: 0,
             echoes: 0,
+            unexpected: 0,
             fanout: latency_histogram(),
             reconnects: 0,
             closed_by_server: BTreeMap::new(),
@@ -95,6 +99,7 @@ impl WsStats {
             && self.received == 0
             && self.duplicates == 0
             && self.echoes == 0
+            && self.unexpected == 0
             && self.reconnects == 0
             && self.closed_by_server.is_empty()
             && self.broken == 0
@@ -112,6 +117,7 @@ impl WsStats {
         self.duplicates += o.duplicates;
         self.out_of_order += o.out_of_order;
         self.echoes += o.echoes;
+        self.unexpected += o.unexpected;
         self.reconnects += o.reconnects;
         for (code, n) in &o.closed_by_server {
             *self.closed_by_server.entry(*code).or_default() += n;

@@ -320,6 +320,7 @@ fn ws_report(ws: &WsStats) -> Option<WsReport> {
         duplicates: ws.duplicates,
         out_of_order: ws.out_of_order,
         echoes: ws.echoes,
+        unexpected: ws.unexpected,
         fanout_us: latency(&ws.fanout),
         reconnects: ws.reconnects,
         closed_by_server: ws

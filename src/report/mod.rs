@@ -158,6 +158,9 @@ pub struct WsReport {
     pub out_of_order: u64,
     /// Messages the platform sent back to their own sender.
     pub echoes: u64,
+    /// Messages that reached a socket which was not in the room when they
+    /// were sent (it joined later or had left); not deliveries.
+    pub unexpected: u64,
     /// Intended send → arrival at each receiver, µs.
     pub fanout_us: Latency,
     /// For a `ws` connect step: sockets opened again after a close.

@@ -230,6 +230,13 @@ fn ws_lines(out: &mut String, r: &Report) {
                     ws.duplicates, ws.out_of_order
                 );
             }
+            if ws.unexpected > 0 {
+                let _ = write!(
+                    line,
+                    ", {} to viewers not yet or no longer in the room",
+                    ws.unexpected
+                );
+            }
         }
         if ws.reconnects > 0 || !ws.closed_by_server.is_empty() || ws.broken > 0 {
             let closes: Vec<String> = ws
