@@ -16,6 +16,7 @@ pub mod cli;
 pub mod demo;
 pub mod engine;
 pub mod metrics;
+pub mod netem;
 pub mod report;
 pub mod scenario;
 pub mod schedule;
