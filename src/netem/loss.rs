@@ -39,7 +39,7 @@ impl Loss {
     /// loss rate and the mean length of a burst (in segments). Every segment
     /// in the bad state is lost, none in the good state.
     pub fn bursts(mean_loss: f64, mean_burst: f64) -> Result<Self, LossError> {
-        if !(0.0..1.0).contains(&mean_loss) || !(mean_burst >= 1.0) {
+        if !(0.0..1.0).contains(&mean_loss) || mean_burst.is_nan() || mean_burst < 1.0 {
             return Err(LossError::Burst);
         }
         let to_good = 1.0 / mean_burst;
