@@ -262,7 +262,12 @@ impl Session<'_> {
                 _ = stop.cancelled() => true,
             }
         };
-        if pump(&mut self.ws, self.live, sleep).await {
+        let stopped = if self.ws.is_some() {
+            Box::pin(pump(&mut self.ws, self.live, sleep)).await
+        } else {
+            sleep.await
+        };
+        if stopped {
             return Next::Stop;
         }
         if end < when {
@@ -279,7 +284,9 @@ impl Session<'_> {
         let key = self.shared.keys.key(self.phase, step_idx);
         let req = match &step.kind {
             StepKind::Http(req) => req,
-            StepKind::Ws(ws) => return self.ws_step(key, step, ws).await,
+            // Boxed: the WebSocket steps' state would otherwise enlarge
+            // every HTTP request's future, which is on the hot path.
+            StepKind::Ws(ws) => return Box::pin(self.ws_step(key, step, ws)).await,
         };
         let mut ctx = RenderCtx {
             seq: self.seq,
@@ -306,7 +313,14 @@ impl Session<'_> {
             &self.shared.abort,
             needs_body,
         );
-        let (outcome, response) = pump(&mut self.ws, self.live, exchange).await;
+        // Without a socket, await the exchange directly: the pump's state
+        // (boxed) would otherwise enlarge every request's future, and
+        // futures are moved by value on the hot path.
+        let (outcome, response) = if self.ws.is_some() {
+            Box::pin(pump(&mut self.ws, self.live, exchange)).await
+        } else {
+            exchange.await
+        };
         let latency = micros(Instant::now().saturating_duration_since(from));
         self.slot.results.push((key, outcome, latency));
         if outcome == Outcome::Unresolved {
