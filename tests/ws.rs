@@ -283,6 +283,67 @@ flows:
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sockets_leave_from_the_source_addresses_asked_for() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peers = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = peers.clone();
+    tokio::spawn(async move {
+        for _ in 0..6 {
+            let Ok((tcp, peer)) = listener.accept().await else {
+                return;
+            };
+            seen.lock().unwrap().push(peer.ip());
+            tokio::spawn(async move {
+                if let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await {
+                    let _ = ws.send(Message::text(r#"{"type":"welcome"}"#)).await;
+                    while let Some(Ok(_)) = ws.next().await {}
+                }
+            });
+        }
+    });
+    let yaml = format!(
+        r#"
+name: sources
+target: http://{addr}
+seed: 1
+phases:
+  - {{ name: p, duration: 1s, load: {{ users: 6 }}, flow: f }}
+flows:
+  f:
+    - {{ name: join, ws: /live/s }}
+    - {{ name: welcome, await: {{ type: welcome }} }}
+    - think: 10s
+"#
+    );
+    let scenario = flashcrowd::scenario::load_str(Path::new("s.yaml"), &yaml).unwrap();
+    let cfg = flashcrowd::engine::RunConfig {
+        sources: vec!["127.0.0.2".parse().unwrap(), "127.0.0.3".parse().unwrap()],
+        ..flashcrowd::engine::RunConfig::default()
+    };
+    let r = support::run_with(scenario, cfg, CancellationToken::new()).await;
+    assert!(!r.interrupted);
+    let mut ips: Vec<String> = peers
+        .lock()
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    ips.sort();
+    assert_eq!(
+        ips,
+        [
+            "127.0.0.2",
+            "127.0.0.2",
+            "127.0.0.2",
+            "127.0.0.3",
+            "127.0.0.3",
+            "127.0.0.3"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_connect_is_a_connect_error_not_a_hang() {
     // Bind and drop: nothing listens there any more.
     let addr = TcpListener::bind("127.0.0.1:0")
