@@ -10,6 +10,7 @@ pub mod dist;
 pub mod feeder;
 mod flow_guard;
 pub mod model;
+pub mod profile;
 mod suggest;
 pub mod template;
 pub mod units;

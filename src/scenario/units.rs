@@ -392,3 +392,74 @@ mod tests {
         assert_eq!(e.offset, 8);
     }
 }
+
+const BANDWIDTH_HINT: &str =
+    "write e.g. `8Mbit/s`, `500kbit/s`, `625KB/s` or `1MB/s` (K and M are 1000s)";
+
+/// A bandwidth such as `8Mbit/s` or `625KB/s`, in bytes per second. `K`
+/// and `M` are decimal (1 KB = 1000 bytes), as network rates are.
+pub fn parse_bandwidth(text: &str) -> Result<u64, UnitError> {
+    let lead = text.len() - text.trim_start().len();
+    let body = text.trim();
+    let split = body
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(body.len());
+    let (num, unit) = body.split_at(split);
+    let n: f64 = num.parse().map_err(|_| {
+        err(
+            lead,
+            format!("`{body}` does not start with a number"),
+            Some(BANDWIDTH_HINT),
+        )
+    })?;
+    let per_byte = match unit.trim() {
+        "B/s" => 1.0,
+        "KB/s" | "kB/s" => 1e3,
+        "MB/s" => 1e6,
+        "GB/s" => 1e9,
+        "bit/s" | "bps" => 1.0 / 8.0,
+        "kbit/s" | "Kbit/s" | "kbps" => 1e3 / 8.0,
+        "Mbit/s" | "Mbps" => 1e6 / 8.0,
+        "Gbit/s" | "Gbps" => 1e9 / 8.0,
+        "" => {
+            return Err(err(
+                lead + split,
+                format!("bandwidth `{body}` needs a unit"),
+                Some(BANDWIDTH_HINT),
+            ))
+        }
+        other => {
+            return Err(err(
+                lead + split,
+                format!("unknown bandwidth unit `{other}`"),
+                Some(BANDWIDTH_HINT),
+            ))
+        }
+    };
+    let bytes = n * per_byte;
+    if !(bytes >= 1.0 && bytes.is_finite() && bytes < 1e12) {
+        return Err(err(
+            lead,
+            format!("bandwidth `{body}` must be at least 1 byte/s and below 1 TB/s"),
+            Some("leave `bandwidth` out for an unlimited link"),
+        ));
+    }
+    Ok(bytes.round() as u64)
+}
+
+#[cfg(test)]
+mod bandwidth_tests {
+    use super::parse_bandwidth;
+
+    #[test]
+    fn bandwidths_are_bytes_per_second_with_decimal_prefixes() {
+        assert_eq!(parse_bandwidth("8Mbit/s"), Ok(1_000_000));
+        assert_eq!(parse_bandwidth("625KB/s"), Ok(625_000));
+        assert_eq!(parse_bandwidth(" 1.5 MB/s"), Ok(1_500_000));
+        assert_eq!(parse_bandwidth("500kbit/s"), Ok(62_500));
+        assert!(parse_bandwidth("fast").is_err());
+        assert!(parse_bandwidth("10").is_err());
+        assert!(parse_bandwidth("0KB/s").is_err());
+        assert_eq!(parse_bandwidth("5 furlongs/s").unwrap_err().offset, 1);
+    }
+}

@@ -18,6 +18,7 @@ mod flows;
 mod json;
 mod load;
 mod phases;
+mod profile;
 mod settings;
 mod slos;
 mod step;
@@ -30,6 +31,8 @@ use super::model::Scenario;
 use super::template::Scope;
 use super::yaml::{Document, Pos, Source};
 use cx::{Cx, Fields};
+
+pub use profile::profile;
 
 /// Reads a feeder's file: its bytes, or a short reason why not (the
 /// validator prefixes the file name).
