@@ -211,10 +211,13 @@ impl Pipe {
                             Flow::Go => {}
                             Flow::Close => return Ended::Close,
                             Flow::Reset => {
-                                // Zero linger turns the close into an RST.
+                                // Zero linger turns the close into an RST;
+                                // `forget` stops the half from sending a FIN
+                                // first when it is dropped.
                                 if let Err(err) = to.as_ref().set_zero_linger() {
                                     tracing::debug!(%err, "proxy: cannot set zero linger");
                                 }
+                                to.forget();
                                 return Ended::Close;
                             }
                         }

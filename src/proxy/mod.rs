@@ -26,6 +26,7 @@ pub mod toxic;
 
 use axum::http::StatusCode;
 
+pub use registry::ProxyJson;
 pub use server::{ProxyOptions, ProxyServer, SHUTDOWN_GRACE};
 
 /// Version reported by `GET /version`: the Toxiproxy API level implemented.
