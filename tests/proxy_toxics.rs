@@ -293,3 +293,53 @@ async fn toxicity_is_drawn_per_connection_and_repeats_with_the_seed() {
     let hits = a.iter().filter(|x| **x).count();
     assert!((2..=14).contains(&hits), "{hits} of 16 delayed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabling_a_proxy_closes_its_open_connections_at_once() {
+    let srv = server(1).await;
+    let addr = proxy(srv.addr, "echo", echo().await).await;
+    let mut s = connect(addr).await;
+    round_trip(&mut s, 1).await;
+    let start = Instant::now();
+    let r = common::post(srv.addr, "/proxies/echo", &json!({"enabled": false})).await;
+    assert_eq!(r.status, 200);
+    let (data, _) = read_to_end(&mut s).await;
+    assert_eq!(data.len(), 0);
+    assert!(
+        start.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_every_connection_within_the_grace() {
+    let srv = server(1).await;
+    let addr = proxy(srv.addr, "echo", echo().await).await;
+    let mut conns = Vec::new();
+    for _ in 0..20 {
+        conns.push(connect(addr).await);
+    }
+    add_toxic(
+        srv.addr,
+        "echo",
+        json!({"type": "latency", "attributes": {"latency": 60000}}),
+    )
+    .await;
+    conns[0]
+        .write_all(b"stuck behind a minute of latency")
+        .await
+        .unwrap();
+    let start = Instant::now();
+    assert!(srv.shutdown().await, "tasks outlived the grace");
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+    for mut c in conns {
+        let (data, _) = read_to_end(&mut c).await;
+        assert_eq!(data.len(), 0);
+    }
+}
