@@ -51,7 +51,10 @@ pub(super) async fn run(args: ProxyArgs, interrupts: Interrupts) -> u8 {
         match server.populate_json(&json).await {
             Ok(proxies) => {
                 for p in proxies {
-                    println!("  proxy {}: {} -> {}", p.name, p.listen, p.upstream);
+                    say(&format!(
+                        "  proxy {}: {} -> {}",
+                        p.name, p.listen, p.upstream
+                    ));
                 }
             }
             Err(e) => {
@@ -61,12 +64,22 @@ pub(super) async fn run(args: ProxyArgs, interrupts: Interrupts) -> u8 {
             }
         }
     }
-    println!("flashcrowd chaos proxy API on http://{}", server.addr);
-    println!("  try: curl http://{}/proxies", server.addr);
-    println!("  stop with Ctrl-C");
+    say(&format!(
+        "flashcrowd chaos proxy API on http://{}",
+        server.addr
+    ));
+    say(&format!("  try: curl http://{}/proxies", server.addr));
+    say("  stop with Ctrl-C");
     interrupts.stop.cancelled().await;
     if !server.shutdown().await {
         eprintln!("flashcrowd proxy: some connections outlived the shutdown grace");
     }
     exit::PASS
+}
+
+/// Prints a line; a closed stdout (the reader went away) must not take the
+/// proxy and its connections down, so write errors are ignored.
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
