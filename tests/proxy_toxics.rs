@@ -343,3 +343,28 @@ async fn shutdown_closes_every_connection_within_the_grace() {
         assert_eq!(data.len(), 0);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_an_applying_timeout_closes_the_connection_it_starved() {
+    let srv = server(1).await;
+    let addr = proxy(srv.addr, "echo", echo().await).await;
+    add_toxic(
+        srv.addr,
+        "echo",
+        json!({"type": "timeout", "attributes": {"timeout": 0}}),
+    )
+    .await;
+    let mut s = connect(addr).await;
+    s.write_all(b"swallowed").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let start = Instant::now();
+    let r = delete(srv.addr, "/proxies/echo/toxics/timeout_downstream").await;
+    assert_eq!(r.status, 204);
+    let (data, _) = read_to_end(&mut s).await;
+    assert_eq!(data.len(), 0, "the swallowed bytes never come back");
+    assert!(
+        start.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        start.elapsed()
+    );
+}
