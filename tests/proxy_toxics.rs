@@ -368,3 +368,32 @@ async fn removing_an_applying_timeout_closes_the_connection_it_starved() {
         start.elapsed()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_a_long_latency_releases_the_bytes_it_holds_at_once() {
+    let srv = server(1).await;
+    let addr = proxy(srv.addr, "echo", echo().await).await;
+    add_toxic(
+        srv.addr,
+        "echo",
+        json!({"type": "latency", "attributes": {"latency": 60000}}),
+    )
+    .await;
+    let mut s = connect(addr).await;
+    s.write_all(b"held back").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let start = Instant::now();
+    let r = delete(srv.addr, "/proxies/echo/toxics/latency_downstream").await;
+    assert_eq!(r.status, 204);
+    let mut buf = [0u8; 9];
+    tokio::time::timeout(WAIT, s.read_exact(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&buf, b"held back");
+    assert!(
+        start.elapsed() < Duration::from_millis(300),
+        "{:?}",
+        start.elapsed()
+    );
+}

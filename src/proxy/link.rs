@@ -244,6 +244,11 @@ impl Pipe {
         if removed_timeout {
             return true;
         }
+        // Forget toxics that are gone, so a long-lived connection under
+        // churning toxics keeps bounded state.
+        let live = |id: &u64| chain.iter().any(|t| t.id == *id);
+        self.decided.retain(|id, _| live(id));
+        self.passed.retain(|id, _| live(id));
         for t in chain.iter() {
             if self.applies(t) && matches!(t.kind, Kind::Timeout { .. }) {
                 self.timeouts.entry(t.id).or_insert_with(Instant::now);
@@ -302,6 +307,24 @@ impl Pipe {
         millis((latency + offset).saturating_sub(jitter))
     }
 
+    /// Waits until `until` on behalf of toxic `id`; cut short (false) if
+    /// that toxic is removed meanwhile, so removing a long latency releases
+    /// the bytes it holds at once instead of after the delay.
+    async fn hold(&mut self, id: u64, until: Instant) -> bool {
+        // Each turn consumes one chain change; changes come from API calls,
+        // so the loop turns at most once per call made during the wait.
+        loop {
+            tokio::select! {
+                _ = sleep_until(until) => return true,
+                changed = self.chain.changed() => {
+                    if changed.is_err() || !self.chain.borrow().iter().any(|t| t.id == id) {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+
     /// Sends one chunk through the chain, piece by piece, depth first so
     /// bytes leave in the order they came.
     async fn process(
@@ -320,9 +343,6 @@ impl Pipe {
         // Every piece either moves one stage on or gets shorter, so the loop
         // ends after at most (stages + 1) × bytes steps.
         while let Some(mut piece) = stack.pop() {
-            if !piece.pause.is_zero() {
-                sleep(piece.pause).await;
-            }
             let Some(toxic) = chain.get(piece.stage) else {
                 if to.write_all(&piece.data).await.is_err() {
                     return Flow::Close;
@@ -330,6 +350,15 @@ impl Pipe {
                 continue;
             };
             let next = piece.stage + 1;
+            if !piece.pause.is_zero() && !self.hold(toxic.id, Instant::now() + piece.pause).await {
+                // The slicer was removed mid-chunk: the rest goes on whole.
+                stack.push(Piece {
+                    stage: next,
+                    pause: Duration::ZERO,
+                    ..piece
+                });
+                continue;
+            }
             if !self.applies(toxic) {
                 stack.push(Piece {
                     stage: next,
@@ -344,7 +373,7 @@ impl Pipe {
                 }),
                 Kind::Latency { latency, jitter } => {
                     let delay = self.latency(latency, jitter);
-                    sleep_until(at + delay).await;
+                    self.hold(toxic.id, at + delay).await;
                     stack.push(Piece {
                         stage: next,
                         ..piece
@@ -361,7 +390,9 @@ impl Pipe {
                     let head = piece.data.split_to(n);
                     let cost = Duration::from_nanos(n as u64 * 1_000_000 / rate);
                     self.bw_next = self.bw_next.max(Instant::now()) + cost;
-                    sleep_until(self.bw_next).await;
+                    if !self.hold(toxic.id, self.bw_next).await {
+                        self.bw_next = Instant::now();
+                    }
                     if !piece.data.is_empty() {
                         stack.push(piece);
                     }
