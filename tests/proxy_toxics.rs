@@ -201,7 +201,7 @@ async fn slicer_delivers_the_same_bytes_in_small_pieces() {
 /// both streams, and checks every number comes back once, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_byte_arrives_once_and_in_order_while_toxics_change() {
-    const COUNT: u32 = 100_000;
+    const COUNT: u32 = 500_000;
     let srv = server(3).await;
     let api = srv.addr;
     let addr = proxy(api, "echo", echo().await).await;
@@ -216,7 +216,7 @@ async fn every_byte_arrives_once_and_in_order_while_toxics_change() {
                 seq += 1;
             }
             w.write_all(&chunk).await.unwrap();
-            tokio::time::sleep(Duration::from_micros(200)).await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
         w
     });
@@ -235,7 +235,8 @@ async fn every_byte_arrives_once_and_in_order_while_toxics_change() {
         next
     });
     let mut slowest = Duration::ZERO;
-    for i in 0..40 {
+    let mut changes = 0;
+    for i in 0..400 {
         let stream = if i % 2 == 0 { "upstream" } else { "downstream" };
         let kind = ["latency", "slicer", "noop", "bandwidth"][i % 4];
         let attrs = match kind {
@@ -251,10 +252,12 @@ async fn every_byte_arrives_once_and_in_order_while_toxics_change() {
             json!({"name": "t", "type": kind, "stream": stream, "attributes": attrs}),
         )
         .await;
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
         let r = delete(api, "/proxies/echo/toxics/t").await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
         assert_eq!(r.status, 204);
         slowest = slowest.max(start.elapsed());
+        changes += 1;
         if writer.is_finished() {
             break;
         }
@@ -265,6 +268,10 @@ async fn every_byte_arrives_once_and_in_order_while_toxics_change() {
         .unwrap()
         .unwrap();
     assert_eq!(got, COUNT);
+    assert!(
+        changes >= 20,
+        "only {changes} toxic changes during the stream"
+    );
     // The API never waits on traffic: add + 10 ms + delete stays quick.
     assert!(slowest < Duration::from_millis(500), "{slowest:?}");
 }

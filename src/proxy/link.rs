@@ -1,11 +1,12 @@
 //! One proxied connection: two directed pipes that move bytes through the
 //! toxics configured for their direction.
 //!
-//! Owns the byte path. A pipe starts in direct mode (one task copying with
-//! a reused buffer, the cheap path when no toxic is configured) and moves to
-//! toxic mode, for good, the first time its direction's chain is non-empty:
-//! a reader task timestamps chunks into a bounded queue and the pipe applies
-//! the chain to each chunk in order. The chain is a snapshot read from a
+//! Owns the byte path. A pipe copies directly with a reused buffer (the
+//! cheap path) while its direction has no toxic, and switches to toxic mode
+//! while it has some: a reader task timestamps chunks into a bounded queue
+//! and the pipe applies the chain to each chunk in order. When the chain
+//! empties, the reader hands its socket back between two reads and the
+//! queued chunks are written out first. The chain is a snapshot read from a
 //! `watch` channel between chunks, so a change takes effect at a chunk
 //! boundary and never drops or reorders queued bytes. Nothing here takes a
 //! lock, so the API never waits on traffic. It must not know about the API
@@ -22,6 +23,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 use tokio::time::{sleep, sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -54,6 +56,8 @@ enum Ended {
     Eof,
     /// A toxic, an error or a shutdown ends the whole connection.
     Close,
+    /// `reset_peer`: like `Close`, but the peer gets an RST.
+    Reset,
 }
 
 /// Derives the generator seed of one pipe from the server seed, the proxy,
@@ -89,12 +93,12 @@ pub async fn run(
     let up = Pipe::new(up_chain, seeds[0], cancel.clone(), tracker.clone());
     let down = Pipe::new(down_chain, seeds[1], cancel.clone(), tracker);
     let up = async {
-        if up.run(cr, sw).await == Ended::Close {
+        if up.run(cr, sw).await != Ended::Eof {
             cancel.cancel();
         }
     };
     let down = async {
-        if down.run(sr, cw).await == Ended::Close {
+        if down.run(sr, cw).await != Ended::Eof {
             cancel.cancel();
         }
     };
@@ -150,85 +154,156 @@ impl Pipe {
         }
     }
 
+    /// Alternates between the direct and the toxic mode as the chain
+    /// empties and fills; each switch follows an API call, so the loop
+    /// turns at most once per call.
     async fn run(mut self, mut from: OwnedReadHalf, mut to: OwnedWriteHalf) -> Ended {
         let mut buf = vec![0u8; CHUNK];
         loop {
+            from = match self.direct(from, &mut to, &mut buf).await {
+                Ok(from) => from,
+                Err(ended) => return ended,
+            };
+            from = match self.toxic(from, &mut to).await {
+                Ok(from) => from,
+                Err(Ended::Reset) => {
+                    // Zero linger (set by `toxic`) makes the close an RST;
+                    // `forget` keeps the half from sending a FIN first.
+                    to.forget();
+                    return Ended::Close;
+                }
+                Err(ended) => return ended,
+            };
+        }
+    }
+
+    /// Copies with a reused buffer until the chain is non-empty (gives the
+    /// read half back) or the pipe ends.
+    async fn direct(
+        &mut self,
+        mut from: OwnedReadHalf,
+        to: &mut OwnedWriteHalf,
+        buf: &mut [u8],
+    ) -> Result<OwnedReadHalf, Ended> {
+        loop {
             if !self.chain.borrow_and_update().is_empty() {
-                return self.run_toxic(from, to).await;
+                return Ok(from);
             }
             tokio::select! {
                 biased;
-                _ = self.cancel.cancelled() => return Ended::Close,
+                _ = self.cancel.cancelled() => return Err(Ended::Close),
                 changed = self.chain.changed() => {
                     if changed.is_err() {
-                        return Ended::Close;
+                        return Err(Ended::Close);
                     }
                 }
-                read = from.read(&mut buf) => match read {
-                    Ok(0) => return finish(&mut to, Duration::ZERO, &self.cancel).await,
+                read = from.read(buf) => match read {
+                    Ok(0) => return Err(finish(to, Duration::ZERO, &self.cancel).await),
                     Ok(n) => {
                         let chunk = buf.get(..n).unwrap_or_default();
                         tokio::select! {
-                            _ = self.cancel.cancelled() => return Ended::Close,
-                            w = to.write_all(chunk) => if w.is_err() { return Ended::Close },
+                            _ = self.cancel.cancelled() => return Err(Ended::Close),
+                            w = to.write_all(chunk) => if w.is_err() { return Err(Ended::Close) },
                         }
                     }
-                    Err(_) => return Ended::Close,
+                    Err(_) => return Err(Ended::Close),
                 },
             }
         }
     }
 
-    async fn run_toxic(mut self, from: OwnedReadHalf, mut to: OwnedWriteHalf) -> Ended {
+    /// Applies the chain chunk by chunk until it is empty again (gives the
+    /// read half back, nothing lost) or the pipe ends.
+    async fn toxic(
+        &mut self,
+        from: OwnedReadHalf,
+        to: &mut OwnedWriteHalf,
+    ) -> Result<OwnedReadHalf, Ended> {
         let (tx, mut rx) = mpsc::channel(QUEUE);
-        self.tracker
-            .spawn(read_chunks(from, tx, self.cancel.child_token()));
+        let stop = self.cancel.child_token();
+        let reader = self
+            .tracker
+            .spawn(read_chunks(from, tx, stop.clone(), self.cancel.clone()));
         loop {
             let chain = self.chain.borrow_and_update().clone();
             if self.refresh(&chain) {
-                return Ended::Close;
+                return Err(Ended::Close);
+            }
+            if chain.is_empty() {
+                stop.cancel();
+                return self.back_to_direct(rx, reader, to).await;
             }
             let deadline = self.timeout_deadline(&chain);
             tokio::select! {
                 biased;
-                _ = self.cancel.cancelled() => return Ended::Close,
+                _ = self.cancel.cancelled() => return Err(Ended::Close),
                 changed = self.chain.changed() => {
                     if changed.is_err() {
-                        return Ended::Close;
+                        return Err(Ended::Close);
                     }
                 }
                 _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
-                    return Ended::Close;
+                    return Err(Ended::Close);
                 }
                 msg = rx.recv() => match msg {
                     Some(Ok((at, data))) => {
                         let cancel = self.cancel.clone();
                         let flow = tokio::select! {
                             _ = cancel.cancelled() => Flow::Close,
-                            flow = self.process(&chain, at, data, &mut to) => flow,
+                            flow = self.process(&chain, at, data, to) => flow,
                         };
                         match flow {
                             Flow::Go => {}
-                            Flow::Close => return Ended::Close,
+                            Flow::Close => return Err(Ended::Close),
                             Flow::Reset => {
-                                // Zero linger turns the close into an RST;
-                                // `forget` stops the half from sending a FIN
-                                // first when it is dropped.
                                 if let Err(err) = to.as_ref().set_zero_linger() {
                                     tracing::debug!(%err, "proxy: cannot set zero linger");
                                 }
-                                to.forget();
-                                return Ended::Close;
+                                return Err(Ended::Reset);
                             }
                         }
                     }
-                    Some(Err(())) => return Ended::Close,
+                    Some(Err(())) => return Err(Ended::Close),
                     None => {
                         let delay = self.slow_close(&chain);
-                        return finish(&mut to, delay, &self.cancel).await;
+                        return Err(finish(to, delay, &self.cancel).await);
                     }
                 },
             }
+        }
+    }
+
+    /// The reader has been told to stop: writes out, in order, what it had
+    /// already queued, then takes its read half back (or passes its EOF on).
+    async fn back_to_direct(
+        &mut self,
+        mut rx: mpsc::Receiver<Chunk>,
+        reader: JoinHandle<Option<OwnedReadHalf>>,
+        to: &mut OwnedWriteHalf,
+    ) -> Result<OwnedReadHalf, Ended> {
+        // Bounded: the reader queues at most one more chunk after `stop`,
+        // then drops its sender, which ends `recv`.
+        loop {
+            let msg = tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => return Err(Ended::Close),
+                msg = rx.recv() => msg,
+            };
+            match msg {
+                Some(Ok((_, data))) => {
+                    tokio::select! {
+                        _ = self.cancel.cancelled() => return Err(Ended::Close),
+                        w = to.write_all(&data) => if w.is_err() { return Err(Ended::Close) },
+                    }
+                }
+                Some(Err(())) => return Err(Ended::Close),
+                None => break,
+            }
+        }
+        match reader.await {
+            Ok(Some(from)) => Ok(from),
+            Ok(None) => Err(finish(to, Duration::ZERO, &self.cancel).await),
+            Err(_) => Err(Ended::Close),
         }
     }
 
@@ -482,25 +557,34 @@ async fn finish(to: &mut OwnedWriteHalf, delay: Duration, cancel: &CancellationT
 type Chunk = Result<(Instant, Bytes), ()>;
 
 /// Reads chunks, stamped with their arrival time, until EOF (the channel
-/// closes), an error (`Err` is sent) or cancellation.
-async fn read_chunks(mut from: OwnedReadHalf, tx: mpsc::Sender<Chunk>, cancel: CancellationToken) {
+/// closes), an error (`Err` is sent) or cancellation. `stop` asks for the
+/// read half back, and is only heeded between reads, so a chunk already
+/// read is always queued; `cancel` ends the connection.
+async fn read_chunks(
+    mut from: OwnedReadHalf,
+    tx: mpsc::Sender<Chunk>,
+    stop: CancellationToken,
+    cancel: CancellationToken,
+) -> Option<OwnedReadHalf> {
     let mut buf = BytesMut::with_capacity(CHUNK);
     loop {
         // Reclaims the allocation once earlier chunks have been written.
         buf.reserve(CHUNK);
+        // Reading is cancel-safe: a read cut short by `stop` took nothing.
         let read = tokio::select! {
-            _ = cancel.cancelled() => return,
+            biased;
+            _ = stop.cancelled() => return Some(from),
             read = from.read_buf(&mut buf) => read,
         };
         let msg = match read {
-            Ok(0) => return,
+            Ok(0) => return None,
             Ok(_) => Ok((Instant::now(), buf.split().freeze())),
             Err(_) => Err(()),
         };
         let failed = msg.is_err();
         tokio::select! {
-            _ = cancel.cancelled() => return,
-            sent = tx.send(msg) => if sent.is_err() || failed { return },
+            _ = cancel.cancelled() => return None,
+            sent = tx.send(msg) => if sent.is_err() || failed { return None },
         }
     }
 }
