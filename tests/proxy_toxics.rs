@@ -404,3 +404,24 @@ async fn removing_a_long_latency_releases_the_bytes_it_holds_at_once() {
         start.elapsed()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jitter_spreads_latency_uniformly_within_its_bounds() {
+    let srv = server(9).await;
+    let addr = proxy(srv.addr, "echo", echo().await).await;
+    add_toxic(
+        srv.addr,
+        "echo",
+        json!({"type": "latency", "stream": "upstream", "attributes": {"latency": 50, "jitter": 20}}),
+    )
+    .await;
+    let mut s = connect(addr).await;
+    let mut times = Vec::new();
+    for _ in 0..12 {
+        times.push(round_trip(&mut s, 1).await.as_millis());
+    }
+    // Draws are whole milliseconds in [30, 69]; allow scheduling slack above.
+    assert!(times.iter().all(|t| (30..=75).contains(t)), "{times:?}");
+    let spread = times.iter().max().unwrap() - times.iter().min().unwrap();
+    assert!(spread >= 10, "{times:?}");
+}

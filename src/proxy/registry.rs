@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Mutex};
+use tokio::sync::{watch, Mutex, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -29,6 +29,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Bound on waiting for a stopped accept loop to release its socket.
 const STOP_WAIT: Duration = Duration::from_secs(1);
+
+/// Most proxied connections open at once across all proxies of a server;
+/// beyond it new clients are accepted and closed at once, so a flood cannot
+/// take every file descriptor of the process.
+pub const MAX_CONNECTIONS: usize = 50_000;
 
 /// Pause after a failed accept (e.g. out of descriptors) before retrying.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
@@ -134,6 +139,7 @@ pub struct Registry {
     seed: u64,
     allow: Option<Vec<String>>,
     next_toxic: AtomicU64,
+    slots: Arc<Semaphore>,
     cancel: CancellationToken,
     tracker: TaskTracker,
 }
@@ -150,6 +156,7 @@ impl Registry {
             seed,
             allow,
             next_toxic: AtomicU64::new(1),
+            slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
             cancel,
             tracker,
         }
@@ -217,6 +224,7 @@ impl Registry {
             upstream: e.upstream.clone(),
             seed: self.seed,
             chains: [e.chains[0].subscribe(), e.chains[1].subscribe()],
+            slots: self.slots.clone(),
         });
         let accept = self.tracker.spawn(accept_loop(
             listener,
@@ -439,6 +447,7 @@ struct ConnCtx {
     upstream: String,
     seed: u64,
     chains: [watch::Receiver<Chain>; 2],
+    slots: Arc<Semaphore>,
 }
 
 async fn accept_loop(
@@ -455,14 +464,23 @@ async fn accept_loop(
         };
         match accepted {
             Ok((client, _)) => {
+                let Ok(slot) = ctx.slots.clone().try_acquire_owned() else {
+                    tracing::warn!(proxy = %ctx.proxy, "connection limit reached; closing a new client");
+                    drop(client);
+                    continue;
+                };
                 n += 1;
-                tracker.spawn(connection(
+                let conn = connection(
                     client,
                     ctx.clone(),
                     n,
                     cancel.child_token(),
                     tracker.clone(),
-                ));
+                );
+                tracker.spawn(async move {
+                    conn.await;
+                    drop(slot);
+                });
             }
             Err(err) => {
                 tracing::debug!(%err, proxy = %ctx.proxy, "accept failed");
