@@ -188,28 +188,56 @@ impl Kind {
     }
 
     /// Every attribute of the type, zeros included, in Toxiproxy's order.
-    pub fn attributes_json(&self) -> Value {
-        use serde_json::json;
+    pub fn attributes(&self) -> Attributes {
         match *self {
-            Kind::Noop => json!({}),
-            Kind::Latency { latency, jitter } => json!({"latency": latency, "jitter": jitter}),
-            Kind::Bandwidth { rate } => json!({ "rate": rate }),
-            Kind::SlowClose { delay } => json!({ "delay": delay }),
+            Kind::Noop => Attributes::None {},
+            Kind::Latency { latency, jitter } => Attributes::Latency { latency, jitter },
+            Kind::Bandwidth { rate } => Attributes::Bandwidth { rate },
+            Kind::SlowClose { delay } => Attributes::Delay { delay },
             Kind::Timeout { timeout } | Kind::ResetPeer { timeout } => {
-                json!({ "timeout": timeout })
+                Attributes::Timeout { timeout }
             }
             Kind::Slicer {
                 average_size,
                 size_variation,
                 delay,
-            } => json!({
-                "average_size": average_size,
-                "size_variation": size_variation,
-                "delay": delay
-            }),
-            Kind::LimitData { bytes } => json!({ "bytes": bytes }),
+            } => Attributes::Slicer {
+                average_size,
+                size_variation,
+                delay,
+            },
+            Kind::LimitData { bytes } => Attributes::Bytes { bytes },
         }
     }
+}
+
+/// The `attributes` object of a toxic; struct variants keep the field order
+/// Toxiproxy sends (a JSON map would sort the keys).
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum Attributes {
+    None {},
+    Latency {
+        latency: u64,
+        jitter: u64,
+    },
+    Bandwidth {
+        rate: u64,
+    },
+    Delay {
+        delay: u64,
+    },
+    Timeout {
+        timeout: u64,
+    },
+    Slicer {
+        average_size: u64,
+        size_variation: u64,
+        delay: u64,
+    },
+    Bytes {
+        bytes: u64,
+    },
 }
 
 /// A configured toxic. `id` is unique for the life of the server, so a
@@ -227,7 +255,7 @@ pub struct Toxic {
 /// The JSON shape of a toxic: `attributes` first, as Toxiproxy sends it.
 #[derive(Serialize)]
 pub struct ToxicJson {
-    pub attributes: Value,
+    pub attributes: Attributes,
     pub name: String,
     #[serde(rename = "type")]
     pub kind: &'static str,
@@ -238,7 +266,7 @@ pub struct ToxicJson {
 impl Toxic {
     pub fn to_json(&self) -> ToxicJson {
         ToxicJson {
-            attributes: self.kind.attributes_json(),
+            attributes: self.kind.attributes(),
             name: self.name.clone(),
             kind: self.kind.type_name(),
             stream: self.stream,
@@ -357,7 +385,10 @@ mod tests {
     fn serializes_every_attribute_with_attributes_first() {
         let t = new(json!({"type": "slicer"})).unwrap();
         let s = serde_json::to_string(&t.to_json()).unwrap();
-        assert!(s.starts_with("{\"attributes\":{"), "{s}");
+        assert!(
+            s.starts_with("{\"attributes\":{\"average_size\":0,\"size_variation\":0,\"delay\":0},"),
+            "{s}"
+        );
         for key in ["average_size", "size_variation", "delay", "toxicity"] {
             assert!(s.contains(key), "{s}");
         }
