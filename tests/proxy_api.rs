@@ -452,3 +452,25 @@ async fn upstreams_outside_the_allow_list_are_403() {
     let p: Value = get(srv.addr, "/proxies/ok").await.json;
     assert_eq!(p["upstream"], up.to_string());
 }
+
+#[tokio::test]
+async fn changing_a_proxy_listen_of_port_0_moves_it_to_a_new_port() {
+    let srv = server(0).await;
+    let up = echo().await;
+    let first = proxy(srv.addr, "p", up).await;
+    let r = post(srv.addr, "/proxies/p", &json!({"listen": "localhost:0"})).await;
+    assert_eq!(r.status, 200);
+    let moved: SocketAddr = r.json["listen"].as_str().unwrap().parse().unwrap();
+    assert_ne!(moved.port(), 0);
+    assert_ne!(moved, first);
+    assert!(tokio::net::TcpStream::connect(first).await.is_err());
+    assert!(tokio::net::TcpStream::connect(moved).await.is_ok());
+    // The same address again changes nothing and keeps the port.
+    let same = post(
+        srv.addr,
+        "/proxies/p",
+        &json!({"listen": moved.to_string()}),
+    )
+    .await;
+    assert_eq!(same.json["listen"], moved.to_string());
+}

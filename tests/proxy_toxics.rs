@@ -425,3 +425,22 @@ async fn jitter_spreads_latency_uniformly_within_its_bounds() {
     let spread = times.iter().max().unwrap() - times.iter().min().unwrap();
     assert!(spread >= 10, "{times:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_down_upstream_closes_the_accepted_client_with_eof() {
+    let srv = server(1).await;
+    let gone = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dead = gone.local_addr().unwrap();
+    drop(gone);
+    let addr = proxy(srv.addr, "dead", dead).await;
+    let start = Instant::now();
+    let mut s = connect(addr).await;
+    let (data, err) = read_to_end(&mut s).await;
+    assert_eq!(data.len(), 0);
+    assert!(err.is_none(), "{err:?}");
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+}
