@@ -16,7 +16,11 @@
 //!   interface;
 //! - an empty `/populate` answers `"proxies": []` rather than `null`, so the
 //!   Rust and Node clients can read it;
-//! - requests carrying an `Origin` header are refused like browsers are.
+//! - requests carrying an `Origin` header are refused like browsers are;
+//! - removing a toxic cuts its pending waits short, so bytes it was holding
+//!   go on at once;
+//! - a server holds at most `registry::MAX_CONNECTIONS` proxied connections;
+//!   further clients are accepted and closed.
 
 mod api;
 mod link;

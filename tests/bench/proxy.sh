@@ -18,6 +18,7 @@
 #   FLASHCROWD_BENCH_GEN_CPU=0         CPUs for oha
 #   FLASHCROWD_BENCH_TARGET_CPU=1      CPUs for nginx
 #   FLASHCROWD_BENCH_PROXY_CPU=        CPUs for the proxy (empty: unpinned)
+#   FLASHCROWD_BENCH_MAX=1             0: skip the closed-loop maximum runs
 set -euo pipefail
 
 RATE=${FLASHCROWD_BENCH_RATE:-10000}
@@ -27,6 +28,7 @@ CONNS=${FLASHCROWD_BENCH_CONNECTIONS:-64}
 GEN_CPU=${FLASHCROWD_BENCH_GEN_CPU:-0}
 TARGET_CPU=${FLASHCROWD_BENCH_TARGET_CPU:-1}
 PROXY_CPU=${FLASHCROWD_BENCH_PROXY_CPU:-}
+MAX=${FLASHCROWD_BENCH_MAX:-1}
 
 say() { echo "proxy-bench: $*" >&2; }
 die() { say "$*"; exit 1; }
@@ -118,13 +120,16 @@ for r in $(seq "$ROUNDS"); do
   say "round $r/$ROUNDS: ${RATE}/s and max, direct and proxied, ${DURATION}s each"
   run_oha "rate-direct-$r" "$DIRECT" -q "$RATE" --latency-correction
   run_oha "rate-proxied-$r" "$PROXIED" -q "$RATE" --latency-correction
-  run_oha "max-direct-$r" "$DIRECT"
-  run_oha "max-proxied-$r" "$PROXIED"
+  if [[ $MAX == 1 ]]; then
+    run_oha "max-direct-$r" "$DIRECT"
+    run_oha "max-proxied-$r" "$PROXIED"
+  fi
 done
 
-python3 - "$WORK" "$ROUNDS" "$RATE" "$CONNS" <<'PY'
+python3 - "$WORK" "$ROUNDS" "$RATE" "$CONNS" "$MAX" <<'PY'
 import json, statistics, sys
 work, rounds, rate, conns = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+modes = ("rate", "max") if sys.argv[5] == "1" else ("rate",)
 def load(name):
     with open(f"{work}/{name}.json") as f:
         j = json.load(f)
@@ -133,16 +138,19 @@ def load(name):
     ok = float(j["summary"].get("successRate") or 0)
     return rps, p99, ok
 rows = {}
-for mode in ("rate", "max"):
+for mode in modes:
     for path in ("direct", "proxied"):
         runs = [load(f"{mode}-{path}-{r}") for r in range(1, rounds + 1)]
+        each = ", ".join(f"{x[1]:.0f}" for x in runs)
+        print(f"# {mode} {path}: p99 per round (µs): {each}")
         rows[(mode, path)] = tuple(statistics.median(x[i] for x in runs) for i in range(3))
 print(f"{'run':<22}{'req/s':>10}{'p99 µs':>10}{'success':>9}")
 for (mode, path), (rps, p99, ok) in rows.items():
     label = f"{rate}/s" if mode == "rate" else f"max, {conns} conns"
     print(f"{label + ' ' + path:<22}{rps:>10.0f}{p99:>10.0f}{ok:>9.1%}")
 rd, rp = rows[("rate", "direct")], rows[("rate", "proxied")]
-md, mp = rows[("max", "direct")], rows[("max", "proxied")]
 print(f"fixed rate: req/s ratio {rp[0] / rd[0]:.3f}, p99 added {rp[1] - rd[1]:.0f} µs")
-print(f"max: req/s ratio {mp[0] / md[0]:.3f}, p99 added {mp[1] - md[1]:.0f} µs")
+if "max" in modes:
+    md, mp = rows[("max", "direct")], rows[("max", "proxied")]
+    print(f"max: req/s ratio {mp[0] / md[0]:.3f}, p99 added {mp[1] - md[1]:.0f} µs")
 PY
