@@ -7,7 +7,8 @@
 //! `scenario` (file → validated model) → `schedule` (model → intended arrival
 //! times) → `engine` (arrivals → requests, recorded by `metrics`) → `slo`
 //! (merged metrics → verdict) → `report` (everything → files and terminal).
-//! `demo` is the embedded live-commerce target; `cli` wires it all together.
+//! `demo` is the embedded live-commerce target; `proxy` is an embedded
+//! Toxiproxy-compatible chaos proxy to put between them; `cli` wires it all together.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -17,6 +18,7 @@ pub mod demo;
 pub mod engine;
 pub mod metrics;
 pub mod netem;
+pub mod proxy;
 pub mod report;
 pub mod scenario;
 pub mod schedule;

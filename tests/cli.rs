@@ -347,3 +347,66 @@ fn the_comment_flood_room_passes_at_one_percent_with_every_message_delivered() {
     }
     let _ = std::fs::remove_dir_all(&out);
 }
+
+#[test]
+fn proxy_refuses_a_non_loopback_api_without_a_token_and_a_bad_config_with_2() {
+    let no_token = bin()
+        .args(["proxy", "--listen", "0.0.0.0:0"])
+        .env_remove("FLASHCROWD_PROXY_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(code(&no_token), 2);
+    assert!(String::from_utf8_lossy(&no_token.stderr).contains("token"));
+    let missing = run(&["proxy", "--listen", "127.0.0.1:0", "--config", "nope.json"]);
+    assert_eq!(code(&missing), 2);
+    let dir = tmp_dir("proxy-config");
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, r#"[{"name": "no-upstream"}]"#).unwrap();
+    let o = run(&[
+        "proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--config",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("missing required field: upstream"));
+}
+
+#[test]
+fn proxy_loads_its_config_and_stops_on_ctrl_c_with_0() {
+    use std::io::BufRead;
+    let dir = tmp_dir("proxy-run");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("proxies.json");
+    std::fs::write(
+        &cfg,
+        r#"[{"name": "shop", "listen": "127.0.0.1:0", "upstream": "127.0.0.1:9"}]"#,
+    )
+    .unwrap();
+    let mut child = bin()
+        .args(["proxy", "--listen", "127.0.0.1:0", "--seed", "7"])
+        .args(["--config", cfg.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let lines: Vec<String> = std::io::BufReader::new(stdout)
+        .lines()
+        .take(2)
+        .map(|l| l.unwrap())
+        .collect();
+    assert!(lines[0].contains("proxy shop: 127.0.0.1:"), "{lines:?}");
+    assert!(lines[1].contains("API on http://127.0.0.1:"), "{lines:?}");
+    let sent_at = Instant::now();
+    interrupt(child.id());
+    let status = child.wait().unwrap();
+    assert!(
+        sent_at.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        sent_at.elapsed()
+    );
+    assert_eq!(status.code(), Some(0));
+}

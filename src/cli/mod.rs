@@ -8,6 +8,7 @@
 mod demo;
 pub mod exit;
 mod plan;
+mod proxy;
 mod run;
 mod validate;
 
@@ -72,6 +73,40 @@ enum Command {
     Plan(PlanArgs),
     /// Run the embedded demo live-commerce platform until interrupted.
     Demo(DemoArgs),
+    /// Run a Toxiproxy-compatible TCP chaos proxy until interrupted.
+    #[command(after_help = PROXY_HELP)]
+    Proxy(ProxyArgs),
+}
+
+const PROXY_HELP: &str = "\
+Any Toxiproxy v2 client can drive it (the API is the same). A non-loopback
+--listen requires a token (--token or FLASHCROWD_PROXY_TOKEN), then sent as
+`Authorization: Bearer TOKEN` on every request.
+
+Examples:
+  flashcrowd proxy
+  flashcrowd proxy --config proxies.json --seed 7
+  curl -X POST localhost:8474/proxies/shop/toxics \\
+       -d '{\"type\":\"latency\",\"attributes\":{\"latency\":200}}'";
+
+#[derive(Debug, Args)]
+struct ProxyArgs {
+    /// Address of the control API.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8474")]
+    listen: std::net::SocketAddr,
+    /// Seed of every random draw (toxicity, jitter, slice sizes): the same
+    /// seed and traffic give the same faults.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    seed: u64,
+    /// Bearer token every API request must carry (required off loopback).
+    #[arg(long, value_name = "TOKEN")]
+    token: Option<String>,
+    /// Only these upstreams may be proxied (comma-separated HOST:PORT).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    allow_upstream: Option<Vec<String>>,
+    /// Proxies to create at start: a JSON list as sent to /populate.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 /// Flags that reshape a scenario's timeline (shared by `run` and `plan`).
@@ -214,6 +249,7 @@ pub fn main() -> ExitCode {
                 Command::Run(args) => run::run(args, interrupts).await,
                 Command::Plan(args) => plan::run(&args),
                 Command::Demo(args) => demo::run(args, interrupts).await,
+                Command::Proxy(args) => proxy::run(args, interrupts).await,
                 Command::Validate { .. } => exit::PASS,
             }
         };
