@@ -64,20 +64,81 @@ pub(super) struct Session<'a> {
 }
 
 /// Run the session an arrival starts. Returns the slot with the results.
-pub(crate) async fn run(
+///
+/// Viewers and the rest get futures of their own: an open-model iteration
+/// or a fixed-population user runs its program inline (no allocation per
+/// pass, which is per request on the hot path), while a viewer, who may sit
+/// idle for minutes, keeps only a small future and boxes its program while
+/// it runs.
+pub(crate) fn run(
     shared: Arc<Shared>,
     live: Arc<LiveSink>,
     slot: Slot,
     d: Dispatched,
-) -> Slot {
+) -> Pin<Box<dyn Future<Output = Slot> + Send>> {
+    let viewer = shared
+        .scenario
+        .phases
+        .get(d.arrival.phase as usize)
+        .is_some_and(|p| matches!(p.load, Load::Sessions { .. }));
+    if viewer {
+        Box::pin(run_viewer(shared, live, slot, d))
+    } else {
+        Box::pin(run_direct(shared, live, slot, d))
+    }
+}
+
+async fn run_viewer(shared: Arc<Shared>, live: Arc<LiveSink>, slot: Slot, d: Dispatched) -> Slot {
+    let Some((mut s, program, has_dwell)) = start(&shared, &live, slot, d) else {
+        return Slot::default();
+    };
+    exec(&mut s, program).await;
+    // A viewer whose flow is done keeps watching until its dwell time is
+    // up; without one, it leaves now.
+    if let (Some(end), true) = (s.deadline, has_dwell) {
+        s.wait_until(end).await;
+    }
+    leave(s).await
+}
+
+async fn run_direct(shared: Arc<Shared>, live: Arc<LiveSink>, slot: Slot, d: Dispatched) -> Slot {
+    let Some((mut s, program, _)) = start(&shared, &live, slot, d) else {
+        return Slot::default();
+    };
+    if s.from.is_some() {
+        // An open-model iteration: one pass.
+        run_actions(&mut s, program).await;
+    } else {
+        while !s.time_is_up() {
+            run_actions(&mut s, program).await;
+            s.vars.iter_mut().for_each(|v| *v = None);
+            tokio::task::yield_now().await;
+        }
+    }
+    leave(s).await
+}
+
+/// Leaving: the socket closes with the closing handshake, so messages
+/// already on their way are still counted.
+async fn leave(mut s: Session<'_>) -> Slot {
+    if let Some(mut sock) = s.ws.take() {
+        Box::pin(sock.close(s.live)).await;
+    }
+    s.slot
+}
+
+/// The session an arrival starts, its program, and whether it has a dwell
+/// time; `None` (with nothing run) if the arrival names no phase or flow.
+fn start<'a>(
+    shared: &'a Shared,
+    live: &'a LiveSink,
+    slot: Slot,
+    d: Dispatched,
+) -> Option<(Session<'a>, &'a [Action], bool)> {
     let scenario = &shared.scenario;
     let phase_idx = d.arrival.phase as usize;
-    let Some(phase) = scenario.phases.get(phase_idx) else {
-        return slot;
-    };
-    let Some(flow) = scenario.flows.get(phase.flow) else {
-        return slot;
-    };
+    let phase = scenario.phases.get(phase_idx)?;
+    let flow = scenario.flows.get(phase.flow)?;
     let iter_seed = crate::schedule::mix(scenario.seed, d.arrival.seq);
     let mut rng = Pcg64Mcg::seed_from_u64(iter_seed);
     let phase_end = shared.t0 + phase.start + phase.duration;
@@ -95,9 +156,9 @@ pub(crate) async fn run(
         ),
         Load::Users { .. } => (Mode::User, Some(phase_end)),
     };
-    let mut s = Session {
-        shared: &shared,
-        live: &live,
+    let s = Session {
+        shared,
+        live,
         flow,
         phase: phase_idx,
         seq: d.arrival.seq,
@@ -109,32 +170,7 @@ pub(crate) async fn run(
         from: (mode == Mode::Iteration).then_some(d.intended),
         ws: None,
     };
-    match mode {
-        Mode::Iteration => {
-            exec(&mut s, &flow.program).await;
-        }
-        Mode::Viewer => {
-            exec(&mut s, &flow.program).await;
-            // A viewer whose flow is done keeps watching until its dwell
-            // time is up; without one, it leaves now.
-            if let (Some(end), true) = (s.deadline, has_dwell) {
-                s.wait_until(end).await;
-            }
-        }
-        Mode::User => {
-            while !s.time_is_up() {
-                exec(&mut s, &flow.program).await;
-                s.vars.iter_mut().for_each(|v| *v = None);
-                tokio::task::yield_now().await;
-            }
-        }
-    }
-    // Leaving: the socket closes with the closing handshake, so messages
-    // already on their way are still counted.
-    if let Some(mut sock) = s.ws.take() {
-        Box::pin(sock.close(s.live)).await;
-    }
-    s.slot
+    Some((s, &flow.program, has_dwell))
 }
 
 /// Run `fut` while reading the session's socket (if it has one), so
@@ -163,38 +199,41 @@ type Boxed<'a> = Pin<Box<dyn Future<Output = Next> + Send + 'a>>;
 
 /// Run `actions` in order. Boxed because loops and branches recurse.
 fn exec<'s, 'a: 's>(s: &'s mut Session<'a>, actions: &'a [Action]) -> Boxed<'s> {
-    Box::pin(async move {
-        for action in actions {
-            if s.time_is_up() {
-                return Next::Stop;
-            }
-            let go = match action {
-                Action::Request { step, chance } => {
-                    if *chance < 1.0 && !s.rng.random_bool(chance.clamp(0.0, 1.0)) {
-                        Next::Stop
-                    } else {
-                        s.request(*step).await
-                    }
-                }
-                Action::Think(dist) => {
-                    // A pause before the first request is part of the plan,
-                    // not of anyone's latency.
-                    s.from = None;
-                    let pause = dist.sample(&mut s.rng);
-                    s.wait_until(Instant::now() + pause).await
-                }
-                Action::Loop { times, every, body } => run_loop(s, *times, *every, body).await,
-                Action::Choose(branches) => match pick(branches, s.rng.random()) {
-                    Some(body) => exec(s, body).await,
-                    None => Next::Go,
-                },
-            };
-            if go == Next::Stop {
-                return Next::Stop;
-            }
+    Box::pin(run_actions(s, actions))
+}
+
+/// Run `actions` in order, unboxed: for the top of a program.
+async fn run_actions<'a>(s: &mut Session<'a>, actions: &'a [Action]) -> Next {
+    for action in actions {
+        if s.time_is_up() {
+            return Next::Stop;
         }
-        Next::Go
-    })
+        let go = match action {
+            Action::Request { step, chance } => {
+                if *chance < 1.0 && !s.rng.random_bool(chance.clamp(0.0, 1.0)) {
+                    Next::Stop
+                } else {
+                    s.request(*step).await
+                }
+            }
+            Action::Think(dist) => {
+                // A pause before the first request is part of the plan,
+                // not of anyone's latency.
+                s.from = None;
+                let pause = dist.sample(&mut s.rng);
+                s.wait_until(Instant::now() + pause).await
+            }
+            Action::Loop { times, every, body } => run_loop(s, *times, *every, body).await,
+            Action::Choose(branches) => match pick(branches, s.rng.random()) {
+                Some(body) => exec(s, body).await,
+                None => Next::Go,
+            },
+        };
+        if go == Next::Stop {
+            return Next::Stop;
+        }
+    }
+    Next::Go
 }
 
 /// Run a loop's body `times` times (or until the session ends), a round
