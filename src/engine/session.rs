@@ -98,7 +98,8 @@ async fn run_viewer(shared: Arc<Shared>, live: Arc<LiveSink>, slot: Slot, d: Dis
     if let (Some(end), true) = (s.deadline, has_dwell) {
         s.wait_until(end).await;
     }
-    leave(s).await
+    leave(&mut s).await;
+    s.slot
 }
 
 async fn run_direct(shared: Arc<Shared>, live: Arc<LiveSink>, slot: Slot, d: Dispatched) -> Slot {
@@ -115,16 +116,17 @@ async fn run_direct(shared: Arc<Shared>, live: Arc<LiveSink>, slot: Slot, d: Dis
             tokio::task::yield_now().await;
         }
     }
-    leave(s).await
+    leave(&mut s).await;
+    s.slot
 }
 
 /// Leaving: the socket closes with the closing handshake, so messages
-/// already on their way are still counted.
-async fn leave(mut s: Session<'_>) -> Slot {
+/// already on their way are still counted. Borrows the session rather than
+/// taking it, so a waiting viewer's future holds one session, not two.
+async fn leave(s: &mut Session<'_>) {
     if let Some(mut sock) = s.ws.take() {
         Box::pin(sock.close(s.live)).await;
     }
-    s.slot
 }
 
 /// The session an arrival starts, its program, and whether it has a dwell
