@@ -50,13 +50,18 @@ fn schema_errors(report: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
-/// `flashcrowd run scenarios/quickstart.yaml EXTRA... --out OUT`.
-fn run_quickstart(extra: &[&str], out: &Path) -> Output {
-    let file = repo("scenarios/quickstart.yaml");
+/// `flashcrowd run FILE EXTRA... --out OUT`, FILE relative to the repository.
+fn run_file(rel: &str, extra: &[&str], out: &Path) -> Output {
+    let file = repo(rel);
     let mut args = vec!["run", file.to_str().unwrap()];
     args.extend_from_slice(extra);
     args.extend(["--out", out.to_str().unwrap()]);
     run(&args)
+}
+
+/// `flashcrowd run scenarios/quickstart.yaml EXTRA... --out OUT`.
+fn run_quickstart(extra: &[&str], out: &Path) -> Output {
+    run_file("scenarios/quickstart.yaml", extra, out)
 }
 
 fn code(o: &Output) -> i32 {
@@ -302,15 +307,7 @@ fn plan_explain_is_byte_identical_for_a_seed_and_differs_for_another() {
 fn the_comment_flood_room_passes_at_one_percent_with_every_message_delivered() {
     let _serial = heavy();
     let out = tmp_dir("comment-flood");
-    let file = repo("scenarios/comment-flood.yaml");
-    let o = run(&[
-        "run",
-        file.to_str().unwrap(),
-        "--scale",
-        "0.01",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = run_file("scenarios/comment-flood.yaml", &["--scale", "0.01"], &out);
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert_eq!(
         code(&o),
@@ -333,7 +330,8 @@ fn the_comment_flood_room_passes_at_one_percent_with_every_message_delivered() {
         let ws = &s["ws"];
         assert!(ws["messages"].as_u64().unwrap() > 0, "{s}");
         assert_eq!(ws["fanout_us"]["samples"], ws["received"], "{s}");
-        assert!(ws["fanout_us"]["p99"].as_u64().unwrap() > 0, "{s}");
+        // Loopback fan-out at 1% takes milliseconds; the SLO allows 2 s.
+        assert!(ws["fanout_us"]["p99"].as_u64().unwrap() < 1_000_000, "{s}");
         assert_eq!(ws["duplicates"], 0, "{s}");
         if s["step"] == "vote" {
             // Voters join, vote and leave within milliseconds: a vote in

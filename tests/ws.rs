@@ -195,7 +195,9 @@ async fn every_comment_reaches_every_other_viewer_through_an_envelope() {
         "p99 {} µs",
         c.fanout.value_at_quantile(0.99)
     );
-    assert!(c.fanout.min() >= 1);
+    // Every sample is a real delay, measured in µs from the intended send:
+    // none can exceed the phase itself.
+    assert!(c.fanout.max() < 3_000_000, "max {} µs", c.fanout.max());
     let join = r.ws("join");
     assert_eq!(join.reconnects, 0);
     assert!(join.messages_in >= c.received + 20);

@@ -89,7 +89,7 @@ pub(crate) fn run(
 }
 
 async fn run_viewer(shared: Arc<Shared>, live: Arc<LiveSink>, slot: Slot, d: Dispatched) -> Slot {
-    let Some((mut s, program, has_dwell)) = start(&shared, &live, slot, d) else {
+    let Some((mut s, program, _, has_dwell)) = start(&shared, &live, slot, d) else {
         return Slot::default();
     };
     exec(&mut s, program).await;
@@ -103,11 +103,10 @@ async fn run_viewer(shared: Arc<Shared>, live: Arc<LiveSink>, slot: Slot, d: Dis
 }
 
 async fn run_direct(shared: Arc<Shared>, live: Arc<LiveSink>, slot: Slot, d: Dispatched) -> Slot {
-    let Some((mut s, program, _)) = start(&shared, &live, slot, d) else {
+    let Some((mut s, program, mode, _)) = start(&shared, &live, slot, d) else {
         return Slot::default();
     };
-    if s.from.is_some() {
-        // An open-model iteration: one pass.
+    if mode == Mode::Iteration {
         run_actions(&mut s, program).await;
     } else {
         while !s.time_is_up() {
@@ -129,14 +128,15 @@ async fn leave(s: &mut Session<'_>) {
     }
 }
 
-/// The session an arrival starts, its program, and whether it has a dwell
-/// time; `None` (with nothing run) if the arrival names no phase or flow.
+/// The session an arrival starts, its program, its mode, and whether it
+/// has a dwell time; `None` (with nothing run) if the arrival names no
+/// phase or flow.
 fn start<'a>(
     shared: &'a Shared,
     live: &'a LiveSink,
     slot: Slot,
     d: Dispatched,
-) -> Option<(Session<'a>, &'a [Action], bool)> {
+) -> Option<(Session<'a>, &'a [Action], Mode, bool)> {
     let scenario = &shared.scenario;
     let phase_idx = d.arrival.phase as usize;
     let phase = scenario.phases.get(phase_idx)?;
@@ -172,7 +172,7 @@ fn start<'a>(
         from: (mode == Mode::Iteration).then_some(d.intended),
         ws: None,
     };
-    Some((s, &flow.program, has_dwell))
+    Some((s, &flow.program, mode, has_dwell))
 }
 
 /// Run `fut` while reading the session's socket (if it has one), so

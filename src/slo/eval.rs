@@ -86,7 +86,6 @@ fn evaluate_one(slo: &Slo, steps: &[StepView<'_>]) -> SloResult {
     }
     let sent = merged.counts.sent;
     let h = &merged.latency;
-    let display_threshold = to_display(slo.metric, slo.threshold);
     let observed = match slo.metric {
         _ if sent == 0 => None,
         Metric::Percentile(q) if !h.is_empty() => Some(h.value_at_quantile(q / 100.0) as f64),
@@ -98,18 +97,7 @@ fn evaluate_one(slo: &Slo, steps: &[StepView<'_>]) -> SloResult {
         Metric::Count => Some(sent as f64),
         _ => None,
     };
-    let status = match observed {
-        None => SloStatus::NoData,
-        Some(o) if slo.op.holds(o, slo.threshold) => SloStatus::Pass,
-        Some(_) => SloStatus::Fail,
-    };
-    SloResult {
-        slo: slo.clone(),
-        observed: observed.map(|o| to_display(slo.metric, o)),
-        threshold: display_threshold,
-        status,
-        samples: sent,
-    }
+    judged(slo, observed, sent)
 }
 
 /// A fan-out objective: over the deliveries of the selected `send` steps.
@@ -124,6 +112,12 @@ fn fanout(slo: &Slo, ws: &WsStats) -> SloResult {
         Metric::Duplicates => Some(ws.duplicates as f64),
         _ => None,
     };
+    judged(slo, observed, ws.expected)
+}
+
+/// The result of `slo` given what was observed (in the base unit; `None`
+/// without data) over `samples`.
+fn judged(slo: &Slo, observed: Option<f64>, samples: u64) -> SloResult {
     let status = match observed {
         None => SloStatus::NoData,
         Some(o) if slo.op.holds(o, slo.threshold) => SloStatus::Pass,
@@ -134,7 +128,7 @@ fn fanout(slo: &Slo, ws: &WsStats) -> SloResult {
         observed: observed.map(|o| to_display(slo.metric, o)),
         threshold: to_display(slo.metric, slo.threshold),
         status,
-        samples: ws.expected,
+        samples,
     }
 }
 

@@ -29,7 +29,7 @@ use std::path::Path;
 use super::diagnostic::Diagnostic;
 use super::model::Scenario;
 use super::template::Scope;
-use super::yaml::{Document, Pos, Source};
+use super::yaml::{self, Document, Pos, Source};
 use cx::{Cx, Fields};
 
 pub use profile::profile;
@@ -47,28 +47,48 @@ pub struct Input<'a> {
     pub base_dir: &'a Path,
 }
 
-/// Check a parsed document and build the scenario.
-pub fn validate(
-    input: Input<'_>,
+/// A diagnostic collector for `file` with the parser's own issues already
+/// in it, and the document's root; an empty file is reported (with
+/// `empty_hint` saying what the file needs) and has no root.
+fn open<'a>(
+    file: &'a Path,
+    src: &'a Source<'a>,
     doc: Document,
-    read: &mut ReadFile<'_>,
-) -> Result<Scenario, Vec<Diagnostic>> {
+    empty_hint: &str,
+) -> (Cx<'a>, Option<yaml::Node>) {
     let mut cx = Cx {
-        file: input.file,
-        src: input.src,
+        file,
+        src,
         diags: Vec::new(),
         dropped: 0,
     };
     for issue in doc.issues {
         cx.report(issue.pos, &issue.path, issue.message, issue.hint);
     }
-    let Some(root) = doc.root else {
+    if doc.root.is_none() {
         cx.report(
             Pos { line: 1, col: 1 },
             "",
             "the file is empty",
-            Some("a scenario needs at least `name`, `flows` and `phases`".into()),
+            Some(empty_hint.into()),
         );
+    }
+    (cx, doc.root)
+}
+
+/// Check a parsed document and build the scenario.
+pub fn validate(
+    input: Input<'_>,
+    doc: Document,
+    read: &mut ReadFile<'_>,
+) -> Result<Scenario, Vec<Diagnostic>> {
+    let (mut cx, root) = open(
+        input.file,
+        input.src,
+        doc,
+        "a scenario needs at least `name`, `flows` and `phases`",
+    );
+    let Some(root) = root else {
         return Err(cx.diags);
     };
     let Some(mut top) = Fields::of(

@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::super::diagnostic::Diagnostic;
 use super::super::profile::{Link, Profile};
 use super::super::units;
-use super::super::yaml::{Document, Kind, Node, Pos, Source};
+use super::super::yaml::{Document, Kind, Node, Source};
 use super::cx::{self, Cx, Fields};
 use crate::netem::{Delay, Loss};
 
@@ -37,22 +37,13 @@ const SPREADS: [&str; 3] = ["jitter", "stdev", "pareto"];
 
 /// Check a profile document.
 pub fn profile(file: &Path, src: &Source<'_>, doc: Document) -> Result<Profile, Vec<Diagnostic>> {
-    let mut cx = Cx {
+    let (mut cx, root) = super::open(
         file,
         src,
-        diags: Vec::new(),
-        dropped: 0,
-    };
-    for issue in doc.issues {
-        cx.report(issue.pos, &issue.path, issue.message, issue.hint);
-    }
-    let Some(root) = doc.root else {
-        cx.report(
-            Pos { line: 1, col: 1 },
-            "",
-            "the file is empty",
-            Some("a profile needs `name`, `upstream` and `downstream`".into()),
-        );
+        doc,
+        "a profile needs `name`, `upstream` and `downstream`",
+    );
+    let Some(root) = root else {
         return Err(cx.diags);
     };
     let Some(mut top) = Fields::of(
