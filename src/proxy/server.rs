@@ -111,6 +111,65 @@ impl ProxyServer {
         self.state.registry.populate(list).await.map_err(|(e, _)| e)
     }
 
+    /// Creates a proxy in process (as `POST /proxies` would); returns the
+    /// address it listens on.
+    pub async fn create_proxy(
+        &self,
+        name: &str,
+        listen: &str,
+        upstream: &str,
+    ) -> Result<String, ProxyError> {
+        let p = NewProxy {
+            name: name.to_owned(),
+            listen: listen.to_owned(),
+            upstream: upstream.to_owned(),
+            enabled: Some(true),
+        };
+        Ok(self.state.registry.create(p).await?.listen)
+    }
+
+    /// The toxics of a proxy as the API lists them.
+    pub async fn toxics_json(&self, proxy: &str) -> Result<serde_json::Value, ProxyError> {
+        let list = self.state.registry.toxics(proxy).await?;
+        serde_json::to_value(list).map_err(|e| ProxyError::BadBody(e.to_string()))
+    }
+
+    /// Adds a toxic from its API body (`POST /proxies/{p}/toxics`).
+    pub async fn add_toxic_json(
+        &self,
+        proxy: &str,
+        body: serde_json::Value,
+    ) -> Result<(), ProxyError> {
+        let t = serde_json::from_value(body).map_err(|e| ProxyError::BadBody(e.to_string()))?;
+        self.state.registry.add_toxic(proxy, t).await.map(|_| ())
+    }
+
+    /// Changes a toxic's toxicity and attributes in place, so live
+    /// connections keep their bytes (`POST /proxies/{p}/toxics/{t}`).
+    pub async fn update_toxic_json(
+        &self,
+        proxy: &str,
+        toxic: &str,
+        body: serde_json::Value,
+    ) -> Result<(), ProxyError> {
+        let u = serde_json::from_value(body).map_err(|e| ProxyError::BadBody(e.to_string()))?;
+        self.state
+            .registry
+            .update_toxic(proxy, toxic, u)
+            .await
+            .map(|_| ())
+    }
+
+    /// Removes a toxic.
+    pub async fn delete_toxic(&self, proxy: &str, toxic: &str) -> Result<(), ProxyError> {
+        self.state.registry.delete_toxic(proxy, toxic).await
+    }
+
+    /// Removes a proxy, closing its connections.
+    pub async fn delete_proxy(&self, proxy: &str) -> Result<(), ProxyError> {
+        self.state.registry.delete(proxy).await
+    }
+
     /// Stops the API and every proxy, closing all proxied connections;
     /// returns false if some task outlived [`SHUTDOWN_GRACE`].
     pub async fn shutdown(self) -> bool {

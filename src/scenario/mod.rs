@@ -11,6 +11,7 @@ pub mod feeder;
 mod flow_guard;
 pub mod model;
 pub mod profile;
+mod regions;
 mod suggest;
 pub mod template;
 pub mod units;

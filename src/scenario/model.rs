@@ -12,6 +12,7 @@ use http::{HeaderName, Method};
 
 pub use super::dist::Dist;
 use super::feeder::Feeder;
+pub use super::regions::*;
 use super::template::{JsonTemplate, Template};
 use crate::slo::Slo;
 
@@ -35,6 +36,9 @@ pub struct Scenario {
     /// Settings of the embedded demo platform, used when the target is
     /// [`Target::Embedded`].
     pub demo: DemoSettings,
+    /// Where the viewers are; empty: one undegraded path.
+    pub regions: Vec<Region>,
+    pub chaos: Chaos,
 }
 
 impl Scenario {

@@ -52,6 +52,38 @@ impl Profile {
     }
 }
 
+/// The profiles shipped in `profiles/`, compiled in so that a scenario can
+/// name them wherever flashcrowd runs.
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("cn-core", include_str!("../../profiles/cn-core.yaml")),
+    (
+        "cn-inbound-peak",
+        include_str!("../../profiles/cn-inbound-peak.yaml"),
+    ),
+    (
+        "eu-longhaul",
+        include_str!("../../profiles/eu-longhaul.yaml"),
+    ),
+    (
+        "me-longhaul",
+        include_str!("../../profiles/me-longhaul.yaml"),
+    ),
+    (
+        "na-longhaul",
+        include_str!("../../profiles/na-longhaul.yaml"),
+    ),
+    (
+        "nearby-regions",
+        include_str!("../../profiles/nearby-regions.yaml"),
+    ),
+    ("sea-mobile", include_str!("../../profiles/sea-mobile.yaml")),
+];
+
+/// The text of a shipped profile.
+pub fn builtin(name: &str) -> Option<&'static str> {
+    BUILTIN.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+}
+
 /// Load and check a profile file (YAML).
 pub fn load_profile_str(file: &Path, text: &str) -> Result<Profile, LoadError> {
     if text.len() > MAX_PROFILE_BYTES {
@@ -117,7 +149,11 @@ mod tests {
                 n += 1;
             }
         }
-        assert!(n >= 6, "{n} profiles");
+        assert_eq!(n, BUILTIN.len(), "every shipped profile is compiled in");
+        for (name, text) in BUILTIN {
+            let p = load_profile_str(Path::new(name), text).unwrap();
+            assert_eq!(&p.name, name);
+        }
     }
 
     #[test]

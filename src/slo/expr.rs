@@ -12,6 +12,9 @@ pub struct Slo {
     pub expr: String,
     pub metric: Metric,
     pub selector: Selector,
+    /// Only requests of this region (`p99(checkout, region=eu)`); `None`:
+    /// every region.
+    pub region: Option<String>,
     pub op: Op,
     /// In the metric's base unit: microseconds for latencies, a fraction
     /// (0..=1) for error rates, per second for throughput, a plain number for
@@ -202,10 +205,18 @@ pub fn parse(expr: &str) -> Result<Slo, SloError> {
     }
     cur.skip_ws();
     let sstart = cur.pos;
-    let sel = cur.take_while(|c| c != ')').trim_end();
+    let inner = cur.take_while(|c| c != ')');
     if !cur.eat(')') {
         return Err(err(cur.pos, "missing `)` after the step name", None));
     }
+    let (sel, filter) = match inner.split_once(',') {
+        Some((sel, rest)) => (sel.trim(), Some((sstart + sel.len() + 1, rest))),
+        None => (inner.trim(), None),
+    };
+    let region = match filter {
+        None => None,
+        Some((at, rest)) => Some(region_filter(at, rest)?),
+    };
     let selector = match sel {
         "" => {
             return Err(err(
@@ -251,9 +262,36 @@ pub fn parse(expr: &str) -> Result<Slo, SloError> {
         expr: expr.trim().to_owned(),
         metric,
         selector,
+        region,
         op,
         threshold,
     })
+}
+
+/// `region=NAME` after the selector's comma; `at` is the byte offset of
+/// `rest` in the expression.
+fn region_filter(at: usize, rest: &str) -> Result<String, SloError> {
+    let lead = rest.len() - rest.trim_start().len();
+    let at = at + lead;
+    let Some((key, value)) = rest.trim().split_once('=') else {
+        return Err(err(
+            at,
+            "expected `region=NAME` after the comma",
+            Some("e.g. `p99(checkout, region=eu) < 1.2s`"),
+        ));
+    };
+    if key.trim() != "region" {
+        return Err(err(
+            at,
+            format!("unknown filter `{}`", key.trim()),
+            Some("the only filter is `region=NAME`"),
+        ));
+    }
+    let value = value.trim();
+    if value.is_empty() || value.contains(',') || value.contains(char::is_whitespace) {
+        return Err(err(at, "expected one region name after `region=`", None));
+    }
+    Ok(value.to_owned())
 }
 
 fn parse_metric(name: &str) -> Option<Metric> {

@@ -11,6 +11,7 @@
 //! readers in `cx`, and put it in the model.
 
 mod capture;
+mod chaos;
 mod checks;
 mod cx;
 mod dist;
@@ -19,6 +20,7 @@ mod json;
 mod load;
 mod phases;
 mod profile;
+mod regions;
 mod settings;
 mod slos;
 mod step;
@@ -133,11 +135,15 @@ pub fn validate(
     let before = cx.problems();
     let (phase_infos, phases) = phases::phases(&mut cx, phases_node, &flow_infos);
     let phases_complete = cx.problems() == before;
+    let regions_node = top.get("regions");
+    let regions = regions::regions(&mut cx, regions_node, &phases, input.base_dir, read);
+    let chaos = chaos::chaos(&mut cx, top.get("chaos"), &regions, regions_node, &phases);
     let slos = slos::slos(
         &mut cx,
         top.get("slos"),
         &phase_infos,
         &flow_infos,
+        &regions,
         phases_complete,
     );
     top.finish(&mut cx);
@@ -175,6 +181,8 @@ pub fn validate(
             feeders,
             slos,
             demo,
+            regions,
+            chaos,
         }),
         // Every `None` above comes with a diagnostic; this is a safety net.
         _ => Err(vec![Diagnostic {

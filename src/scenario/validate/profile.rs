@@ -58,31 +58,60 @@ pub fn profile(file: &Path, src: &Source<'_>, doc: Document) -> Result<Profile, 
         let t = cx::text(&mut cx, n, "name")?;
         cx::check_name(&mut cx, t, n.start, "name", "profile", false).then(|| t.to_owned())
     });
-    let about = top
-        .get("about")
-        .and_then(|n| cx::text(&mut cx, n, "about"))
-        .map(str::to_owned);
-    let up = top
-        .required(&mut cx, "upstream")
-        .and_then(|n| base(&mut cx, n, "upstream"));
-    let down = top
-        .required(&mut cx, "downstream")
-        .and_then(|n| base(&mut cx, n, "downstream"));
-    let degraded = top.get("degraded").map(|n| overlay(&mut cx, n, "degraded"));
+    let body = body(&mut cx, &mut top, "");
     top.finish(&mut cx);
     if !cx.diags.is_empty() || cx.dropped > 0 {
         return Err(cx.diags);
     }
-    let (Some(name), Some((up_spec, up)), Some((down_spec, down))) = (name, up, down) else {
-        return Err(cx.diags);
-    };
+    match (name, body) {
+        (Some(name), Some(p)) => Ok(Profile { name, ..p }),
+        _ => Err(cx.diags),
+    }
+}
+
+/// A profile written inside a scenario (`regions.<name>.profile: {...}`):
+/// the same fields as a file, without `name` (the region's is used).
+pub fn inline(cx: &mut Cx<'_>, node: &Node, path: &str, name: &str) -> Option<Profile> {
+    let before = cx.problems();
+    let mut f = Fields::of(
+        cx,
+        node,
+        path,
+        "a profile name, a profile file, or a map with `upstream` and `downstream`",
+    )?;
+    let body = body(cx, &mut f, path);
+    f.finish(cx);
+    let p = body.filter(|_| cx.problems() == before)?;
+    Some(Profile {
+        name: name.to_owned(),
+        ..p
+    })
+}
+
+/// Everything but the name; `path` prefixes field paths.
+fn body(cx: &mut Cx<'_>, top: &mut Fields<'_>, path: &str) -> Option<Profile> {
+    let before = cx.problems();
+    let about = top
+        .get("about")
+        .and_then(|n| cx::text(cx, n, &cx::join(path, "about")))
+        .map(str::to_owned);
+    let up = top
+        .required(cx, "upstream")
+        .and_then(|n| base(cx, n, &cx::join(path, "upstream")));
+    let down = top
+        .required(cx, "downstream")
+        .and_then(|n| base(cx, n, &cx::join(path, "downstream")));
+    let degraded = top
+        .get("degraded")
+        .map(|n| overlay(cx, n, &cx::join(path, "degraded")));
+    let ((up_spec, up), (down_spec, down)) = (up?, down?);
     let degraded = match degraded {
         None => None,
         Some(Some((o_up, o_down))) => Some((merge(up_spec, o_up), merge(down_spec, o_down))),
-        Some(None) => return Err(cx.diags),
+        Some(None) => return None,
     };
-    Ok(Profile {
-        name,
+    (cx.problems() == before).then(|| Profile {
+        name: String::new(),
         about,
         upstream: up,
         downstream: down,
@@ -180,7 +209,7 @@ fn pareto(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<f64> {
 }
 
 /// `loss: 0.1%` (independent) or `loss: { mean: 15%, burst: 4 }`.
-fn loss(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<Loss> {
+pub(super) fn loss(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<Loss> {
     if let Kind::Scalar { .. } = node.kind {
         let p = cx::share(cx, node, path)?;
         return Some(Loss::Bernoulli { p });

@@ -4,6 +4,7 @@
 //! that the phases and steps it names exist and run. Must not judge
 //! objectives or know the grammar itself.
 
+use super::super::regions::Region;
 use super::super::yaml::Node;
 use super::cx::{self, Cx};
 use super::flows::FlowInfo;
@@ -16,6 +17,7 @@ pub fn slos(
     node: Option<&Node>,
     phases: &[PhaseInfo],
     flows: &[FlowInfo],
+    regions: &[Region],
     phases_complete: bool,
 ) -> Vec<Slo> {
     let mut out = Vec::new();
@@ -37,6 +39,18 @@ pub fn slos(
         match slo::parse(text) {
             Err(e) => cx.inside(item, e.offset, &path, e.message, e.hint),
             Ok(s) => {
+                if let Some(r) = &s.region {
+                    if !regions.iter().any(|x| x.name == *r) {
+                        let at = text.find("region").unwrap_or(0);
+                        let hint = if regions.is_empty() {
+                            Some("the scenario names no `regions:`".to_owned())
+                        } else {
+                            cx::name_hint(r, regions.iter().map(|x| x.name.as_str()), "regions")
+                        };
+                        cx.inside(item, at, &path, format!("no region is named `{r}`"), hint);
+                        continue;
+                    }
+                }
                 if s.metric.is_fanout() && !names_a_send(&s.selector, flows) {
                     let (first, _) = selector_offsets(text);
                     cx.inside(
