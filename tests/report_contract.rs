@@ -46,6 +46,7 @@ async fn run_and_report(scenario: Scenario, cfg: RunConfig) -> Report {
         scale: 1.0,
         config: &cfg,
         embedded: false,
+        chaos: None,
     };
     report::build(&scenario, &schedule, &run, &info)
 }

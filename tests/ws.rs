@@ -123,7 +123,7 @@ impl Ran {
         let step = flow.steps.iter().position(|s| s.name == name);
         self.r
             .keys
-            .key(0, step.unwrap_or_else(|| panic!("no step {name}")))
+            .key(0, step.unwrap_or_else(|| panic!("no step {name}")), 0)
     }
 
     fn ws(&self, name: &str) -> &WsStats {

@@ -31,7 +31,7 @@ impl Ran {
         let si = flow.steps.iter().position(|s| s.name == name);
         self.r
             .keys
-            .key(pi, si.unwrap_or_else(|| panic!("no step {name}")))
+            .key(pi, si.unwrap_or_else(|| panic!("no step {name}")), 0)
     }
 
     fn ws(&self, phase: &str, name: &str) -> &WsStats {

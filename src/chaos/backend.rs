@@ -73,8 +73,8 @@ impl Backend {
 /// flashcrowd's own proxy server, in process, on loopback.
 pub struct Embedded {
     server: ProxyServer,
-    /// What each proxy carries now, by proxy name.
-    current: Mutex<HashMap<String, Desired>>,
+    /// The proxies this run opened.
+    opened: Mutex<Vec<String>>,
     /// Safety net for the toxics (the server removes them itself).
     ttl: Option<Duration>,
 }
@@ -98,7 +98,7 @@ impl Embedded {
             .map_err(|e| ChaosError::Backend(e.to_string()))?;
         Ok(Embedded {
             server,
-            current: Mutex::new(HashMap::new()),
+            opened: Mutex::new(Vec::new()),
             ttl,
         })
     }
@@ -110,23 +110,27 @@ impl Embedded {
             .create_proxy(&name, "127.0.0.1:0", &upstream.to_string())
             .await
             .map_err(|e| ChaosError::Proxy(name.clone(), e.to_string()))?;
-        self.current.lock().await.insert(name.clone(), Vec::new());
+        self.opened.lock().await.push(name.clone());
         listen
             .parse()
             .map_err(|_| ChaosError::Proxy(name, format!("unexpected listen address `{listen}`")))
     }
 
+    /// Reconciles with what the server has now (not with what was last
+    /// asked for), so a change that failed halfway, or a toxic that expired,
+    /// is repaired by the next one.
     async fn apply(&self, region: &str, desired: &Desired) -> Result<(), ChaosError> {
         let name = Backend::proxy_name(region);
-        let mut current = self.current.lock().await;
-        let have = current.entry(name.clone()).or_default();
         let fail = |e: crate::proxy::ProxyError| ChaosError::Proxy(name.clone(), e.to_string());
+        let have = self.server.toxics_json(&name).await.map_err(fail)?;
+        let have: Vec<Have> = serde_json::from_value(have)
+            .map_err(|e| ChaosError::Proxy(name.clone(), e.to_string()))?;
         // Removed first, so a toxic that changes type under the same name
         // is re-created rather than updated.
-        for old in have.iter() {
+        for old in &have {
             let keep = desired
                 .iter()
-                .any(|t| t.name == old.name && t.kind == old.kind && t.upstream == old.upstream);
+                .any(|t| t.name == old.name && t.kind == old.kind && t.stream() == old.stream);
             if !keep {
                 self.server
                     .delete_toxic(&name, &old.name)
@@ -137,8 +141,10 @@ impl Embedded {
         }
         for t in desired {
             match have.iter().find(|o| o.name == t.name) {
-                Some(o) if o == t => {}
-                Some(o) if o.kind == t.kind && o.upstream == t.upstream => {
+                Some(o) if o.kind == t.kind && o.stream == t.stream() => {
+                    if o.same(t) {
+                        continue;
+                    }
                     let body = serde_json::json!({
                         "toxicity": t.toxicity,
                         "attributes": update_attrs(t),
@@ -155,12 +161,11 @@ impl Embedded {
                     .map_err(fail)?,
             }
         }
-        *have = desired.clone();
         Ok(())
     }
 
     async fn close(self) -> Result<(), ChaosError> {
-        let names: Vec<String> = self.current.lock().await.keys().cloned().collect();
+        let names: Vec<String> = self.opened.lock().await.clone();
         for name in names {
             // Deleting the proxy removes its toxics and closes its
             // connections.
@@ -173,6 +178,27 @@ impl Embedded {
                 "the chaos proxy did not stop in time".into(),
             ))
         }
+    }
+}
+
+/// A toxic as the server lists it.
+#[derive(serde::Deserialize)]
+struct Have {
+    name: String,
+    #[serde(rename = "type")]
+    kind: String,
+    stream: String,
+    toxicity: f32,
+    #[serde(default)]
+    attributes: HashMap<String, serde_json::Value>,
+}
+
+impl Have {
+    fn same(&self, t: &ToxicSpec) -> bool {
+        self.toxicity == t.toxicity
+            && t.attributes
+                .iter()
+                .all(|(k, v)| self.attributes.get(k).and_then(|x| x.as_u64()) == Some(*v))
     }
 }
 

@@ -113,6 +113,17 @@ pub fn desired(
             _ => (p.upstream.clone(), p.downstream.clone()),
         };
         let rtt = up.delay.mean() + down.delay.mean();
+        // A new connection costs the viewer a handshake, one round trip,
+        // before its first request leaves; the proxy accepts locally, so
+        // the dial to the platform waits instead.
+        if rtt >= Duration::from_millis(1) {
+            out.push(ToxicSpec::new(
+                "profile-connect".into(),
+                "connect_delay",
+                true,
+                &[("delay", ms(rtt)), ("jitter", 0)],
+            ));
+        }
         link_toxics(&mut out, "profile", &up, true, rtt);
         link_toxics(&mut out, "profile", &down, false, rtt);
     }
@@ -375,3 +386,7 @@ fn partition(out: &mut Desired, name: &str, mode: PartitionMode) {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "state_tests.rs"]
+mod tests;

@@ -11,9 +11,10 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use super::{exit, RunArgs};
+use crate::chaos;
 use crate::demo::{DemoConfig, DemoServer, SlowPolicy};
 use crate::engine::{self, EngineError, RunConfig};
-use crate::report::{self, RunInfo};
+use crate::report::{self, ChaosRun, RunInfo};
 use crate::scenario::{Scenario, SlowViewers, Target};
 use crate::schedule::Schedule;
 use crate::shutdown::Interrupts;
@@ -70,10 +71,35 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
         target.to_string()
     };
 
-    let config = RunConfig {
+    let mut config = RunConfig {
         connections: args.connections as usize,
         sources: args.source_addrs.clone().map(|a| a.0).unwrap_or_default(),
         ..RunConfig::default()
+    };
+    // Regions: one proxy each in front of the target, already carrying its
+    // profile before the first request.
+    let chaos_cancel = CancellationToken::new();
+    let regions = if scenario.regions.is_empty() {
+        None
+    } else {
+        let started = match resolve(&target).await {
+            Ok(upstream) => chaos::start(&scenario, upstream, chaos_cancel.clone()).await,
+            Err(e) => Err(chaos::ChaosError::Backend(e)),
+        };
+        match started {
+            Ok(r) => {
+                config.routes = r.routes.clone();
+                Some(r)
+            }
+            Err(e) => {
+                eprintln!("error: cannot set up the regions' network: {e}");
+                if let Some(server) = demo {
+                    demo_cancel.cancel();
+                    server.shutdown().await;
+                }
+                return exit::HARNESS_FAILURE;
+            }
+        }
     };
     let started_at = chrono::Utc::now();
     let run_id = run_id(&scenario.name, started_at);
@@ -86,14 +112,61 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
             schedule.end().as_secs_f64(),
         );
     }
-    let result = engine::run(
-        scenario.clone(),
-        &schedule,
-        &target,
-        &config,
-        interrupts.stop.clone(),
-    )
-    .await;
+    // The engine and the chaos timeline share one time origin, so the
+    // transitions in the report line up with the request series.
+    config.t0 = Some(tokio::time::Instant::now() + CHAOS_LEAD);
+    let (result, chaos_run) = match &regions {
+        None => {
+            let result = engine::run(
+                scenario.clone(),
+                &schedule,
+                &target,
+                &config,
+                interrupts.stop.clone(),
+            )
+            .await;
+            (result, None)
+        }
+        Some(r) => {
+            let timeline_stop = CancellationToken::new();
+            let t0 = config.t0.unwrap_or_else(tokio::time::Instant::now);
+            let engine = async {
+                let out = engine::run(
+                    scenario.clone(),
+                    &schedule,
+                    &target,
+                    &config,
+                    interrupts.stop.clone(),
+                )
+                .await;
+                // The load is over (or stopped): so is the timeline.
+                timeline_stop.cancel();
+                out
+            };
+            let timeline = chaos::play(r, &scenario, t0, schedule.end(), timeline_stop.clone());
+            let (result, transitions) = tokio::join!(engine, timeline);
+            (
+                result,
+                Some(ChaosRun {
+                    routes: r.routes.clone(),
+                    transitions,
+                    cleanup_error: None,
+                }),
+            )
+        }
+    };
+    // Everything injected goes, however the run ended.
+    let chaos_run = match (regions, chaos_run) {
+        (Some(r), Some(mut c)) => {
+            if let Err(e) = r.close().await {
+                eprintln!("warning: chaos cleanup: {e}");
+                c.cleanup_error = Some(e.to_string());
+            }
+            chaos_cancel.cancel();
+            Some(c)
+        }
+        _ => None,
+    };
     if let Some(server) = demo {
         demo_cancel.cancel();
         server.shutdown().await;
@@ -117,6 +190,7 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
         scale: args.reshape.scale,
         config: &config,
         embedded: demo_used,
+        chaos: chaos_run,
     };
     let report = report::build(&scenario, &schedule, &result, &info);
     let out_dir = args
@@ -140,6 +214,27 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
         }
     }
     exit::for_verdict(report.verdict, report.partial)
+}
+
+/// How far ahead of the first arrival the run's clock starts when regions
+/// are in play: time for the timeline to apply its first state.
+const CHAOS_LEAD: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// The target's first address (IPv4 preferred), for the regions' proxies.
+async fn resolve(target: &url::Url) -> Result<SocketAddr, String> {
+    let host = target.host_str().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = target.port_or_known_default().unwrap_or(80);
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| format!("cannot resolve {target}: {e}"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| format!("{target} resolves to no address"))
 }
 
 fn parse_target(s: &str) -> Result<url::Url, String> {

@@ -1,48 +1,58 @@
-//! Step keys: a dense index for every (phase, step) pair of a run.
+//! Step keys: a dense index for every (phase, step, region) of a run.
 //!
-//! Owns the mapping between a (phase, step) pair and the slot its metrics
-//! live in, so recorders are flat vectors instead of maps on the hot path.
-//! Must not hold metrics itself.
+//! Owns the mapping between a (phase, step, region) and the slot its
+//! metrics live in, so recorders are flat vectors instead of maps on the
+//! hot path. A scenario without regions has one implicit region. Must not
+//! hold metrics itself.
 
 use crate::scenario::Scenario;
 
-/// Dense numbering of (phase, step) pairs.
+/// Dense numbering of (phase, step, region).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepKeys {
-    /// First key of each phase; the phase's steps follow contiguously.
+    /// First key of each phase; the phase's steps follow contiguously, each
+    /// with one key per region.
     offsets: Vec<usize>,
-    /// (phase index, step index within the phase's flow), by key.
-    pairs: Vec<(usize, usize)>,
+    /// (phase index, step index within the phase's flow, region), by key.
+    triples: Vec<(usize, usize, usize)>,
+    regions: usize,
 }
 
 impl StepKeys {
     pub fn new(scenario: &Scenario) -> Self {
+        let regions = scenario.regions.len().max(1);
         let mut offsets = Vec::with_capacity(scenario.phases.len());
-        let mut pairs = Vec::new();
+        let mut triples = Vec::new();
         for (pi, phase) in scenario.phases.iter().enumerate() {
-            offsets.push(pairs.len());
+            offsets.push(triples.len());
             let steps = scenario.flows.get(phase.flow).map_or(0, |f| f.steps.len());
-            pairs.extend((0..steps).map(|si| (pi, si)));
+            for si in 0..steps {
+                triples.extend((0..regions).map(|r| (pi, si, r)));
+            }
         }
-        StepKeys { offsets, pairs }
+        StepKeys {
+            offsets,
+            triples,
+            regions,
+        }
     }
 
     /// Number of keys.
     pub fn len(&self) -> usize {
-        self.pairs.len()
+        self.triples.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.pairs.is_empty()
+        self.triples.is_empty()
     }
 
-    /// Key of step `step` of phase `phase`.
-    pub fn key(&self, phase: usize, step: usize) -> usize {
-        self.offsets[phase] + step
+    /// Key of step `step` of phase `phase` in region `region`.
+    pub fn key(&self, phase: usize, step: usize, region: usize) -> usize {
+        self.offsets[phase] + step * self.regions + region.min(self.regions - 1)
     }
 
-    /// The (phase, step) pair of a key.
-    pub fn pair(&self, key: usize) -> (usize, usize) {
-        self.pairs[key]
+    /// The (phase, step, region) of a key.
+    pub fn triple(&self, key: usize) -> (usize, usize, usize) {
+        self.triples[key]
     }
 }

@@ -34,11 +34,15 @@ pub(crate) struct Dispatched {
     pub intended: Instant,
 }
 
+/// Where a region's requests go: the target, or the region's proxy.
+pub(crate) type Targets = Vec<HttpTarget>;
+
 /// What every session of a run reads.
 pub(crate) struct Shared {
     pub scenario: Arc<Scenario>,
     pub keys: StepKeys,
-    pub target: HttpTarget,
+    /// By region (one when the scenario names none).
+    pub targets: Targets,
     /// The run's time origin: phase offsets count from here.
     pub t0: Instant,
     /// End of the timeline: every session leaves by then.
@@ -60,13 +64,55 @@ pub(crate) struct Shared {
     pub sources: Vec<IpAddr>,
 }
 
+impl Shared {
+    /// The region arrival `seq` of phase `phase` comes from: drawn from the
+    /// phase's shares with the arrival's own seeded number, so it does not
+    /// depend on lanes, workers or timing.
+    pub fn region_of(&self, phase: usize, seq: u64) -> usize {
+        let regions = &self.scenario.regions;
+        if regions.len() <= 1 {
+            return 0;
+        }
+        let draw = crate::schedule::mix(self.scenario.seed ^ REGION_SALT, seq);
+        let u = (draw >> 11) as f64 / (1u64 << 53) as f64;
+        let mut acc = 0.0;
+        let mut last = 0;
+        for (i, r) in regions.iter().enumerate() {
+            let share = r.shares.get(phase).copied().unwrap_or(0.0);
+            if share > 0.0 {
+                last = i;
+            }
+            acc += share;
+            if u < acc && share > 0.0 {
+                return i;
+            }
+        }
+        last
+    }
+
+    /// The second of the run `at` falls in.
+    pub fn second_of(&self, at: Instant) -> u32 {
+        u32::try_from(at.saturating_duration_since(self.t0).as_secs()).unwrap_or(u32::MAX)
+    }
+
+    /// Where region `region`'s requests go.
+    pub fn target(&self, region: usize) -> &HttpTarget {
+        // `targets` is never empty (built with one per region, at least one).
+        &self.targets[region.min(self.targets.len() - 1)]
+    }
+}
+
+/// Keeps region draws apart from every other use of the seed.
+const REGION_SALT: u64 = 0x5e61_0a11_d1ce_0001;
+
 /// A connection with the buffers its sessions reuse.
 #[derive(Default)]
 pub(crate) struct Slot {
     pub conn: Option<Conn>,
     pub scratch: Scratch,
-    /// (step key, outcome, latency µs) of the session that just ran.
-    pub results: Vec<(usize, Outcome, u64)>,
+    /// (step key, outcome, latency µs, second of the run it ended in) of
+    /// the session that just ran.
+    pub results: Vec<(usize, Outcome, u64, u32)>,
 }
 
 /// Caps of one lane.
@@ -92,7 +138,10 @@ pub(crate) async fn run(
         shared.keys.len(),
         shared.scenario.phases.len(),
     ));
-    let mut free: Vec<Slot> = Vec::new();
+    // Idle connections by region: a connection leads to one region's proxy.
+    let mut free: Vec<Vec<Slot>> = (0..shared.targets.len().max(1))
+        .map(|_| Vec::new())
+        .collect();
     let mut in_flight = FuturesUnordered::new();
     let (mut iterations, mut sessions) = (0usize, 0usize);
     let mut rx_open = true;
@@ -105,13 +154,13 @@ pub(crate) async fn run(
                 stopping = true;
                 rx.close();
             }
-            Some((is_session, slot)) = in_flight.next(), if !in_flight.is_empty() => {
+            Some((is_session, region, slot)) = in_flight.next(), if !in_flight.is_empty() => {
                 if is_session { sessions -= 1 } else { iterations -= 1 }
                 let slot = record(&mut rec, slot);
                 // A session's own connection leaves with it; iteration
                 // slots are reused.
-                if !is_session {
-                    free.push(slot);
+                if let (false, Some(list)) = (is_session, free.get_mut::<usize>(region)) {
+                    list.push(slot);
                 }
             }
             msg = rx.recv(), if rx_open && room => match msg {
@@ -126,18 +175,20 @@ pub(crate) async fn run(
                         shared.scenario.phases.get(phase).map(|p| &p.load),
                         Some(Load::Open { .. }) | None
                     );
+                    let region = shared.region_of(phase, d.arrival.seq);
                     let slot = if is_session {
                         sessions += 1;
                         Slot::default()
                     } else {
                         iterations += 1;
-                        free.pop().unwrap_or_default()
+                        free.get_mut(region).and_then(Vec::pop).unwrap_or_default()
                     };
                     let shared = shared.clone();
                     let live = live.clone();
                     in_flight.push(async move {
                         let _alive = is_session.then(|| Alive::new(&shared.active_sessions));
-                        (is_session, session::run(shared.clone(), live, slot, d).await)
+                        let slot = session::run(shared.clone(), live, slot, d, region).await;
+                        (is_session, region, slot)
                     });
                 }
                 None => rx_open = false,
@@ -176,9 +227,10 @@ impl Drop for Alive<'_> {
 }
 
 fn record(rec: &mut Recorder, mut slot: Slot) -> Slot {
-    for &(key, outcome, latency) in &slot.results {
+    for &(key, outcome, latency, second) in &slot.results {
         if let Some(stats) = rec.steps.get_mut(key) {
             stats.record(outcome, latency);
+            stats.tick(second, outcome);
         }
     }
     slot.results.clear();

@@ -57,6 +57,12 @@ pub struct RunConfig {
     /// several of 127.0.0.0/8, so tens of thousands of sockets to one
     /// target do not run out of ephemeral ports); empty: the OS picks.
     pub sources: Vec<std::net::IpAddr>,
+    /// Where each region's traffic goes (its proxy), by region index;
+    /// empty: straight to the target.
+    pub routes: Vec<std::net::SocketAddr>,
+    /// The run's time origin, when something else (the chaos timeline)
+    /// must share it; `None`: when `run` is called.
+    pub t0: Option<Instant>,
 }
 
 impl Default for RunConfig {
@@ -72,6 +78,8 @@ impl Default for RunConfig {
             late_after: Duration::from_millis(10),
             interrupt_grace: Duration::from_secs(2),
             sources: Vec::new(),
+            routes: Vec::new(),
+            t0: None,
         }
     }
 }
@@ -137,12 +145,24 @@ pub async fn run(
     let keys = StepKeys::new(&scenario);
     let abort = CancellationToken::new();
     let n_phases = scenario.phases.len();
-    let t0 = Instant::now();
+    let t0 = cfg.t0.map_or_else(Instant::now, |t| t.max(Instant::now()));
+    // Each region dials its own proxy; the Host header stays the target's.
+    let targets = if cfg.routes.is_empty() {
+        vec![http_target]
+    } else {
+        cfg.routes
+            .iter()
+            .map(|&addr| http::HttpTarget {
+                addr,
+                ..http_target.clone()
+            })
+            .collect()
+    };
     let seed = scenario.seed;
     let shared = Arc::new(Shared {
         scenario,
         keys: keys.clone(),
-        target: http_target,
+        targets,
         t0,
         timeline_end: t0 + schedule.end(),
         stop: stop.clone(),

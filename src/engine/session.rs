@@ -49,6 +49,8 @@ pub(super) struct Session<'a> {
     pub(super) live: &'a LiveSink,
     pub(super) flow: &'a Flow,
     pub(super) phase: usize,
+    /// The region the session comes from.
+    pub(super) region: usize,
     pub(super) seq: u64,
     pub(super) iter_seed: u64,
     pub(super) rng: Pcg64Mcg,
@@ -75,6 +77,7 @@ pub(crate) fn run(
     live: Arc<LiveSink>,
     slot: Slot,
     d: Dispatched,
+    region: usize,
 ) -> Pin<Box<dyn Future<Output = Slot> + Send>> {
     let viewer = shared
         .scenario
@@ -82,14 +85,20 @@ pub(crate) fn run(
         .get(d.arrival.phase as usize)
         .is_some_and(|p| matches!(p.load, Load::Sessions { .. }));
     if viewer {
-        Box::pin(run_viewer(shared, live, slot, d))
+        Box::pin(run_viewer(shared, live, slot, d, region))
     } else {
-        Box::pin(run_direct(shared, live, slot, d))
+        Box::pin(run_direct(shared, live, slot, d, region))
     }
 }
 
-async fn run_viewer(shared: Arc<Shared>, live: Arc<LiveSink>, slot: Slot, d: Dispatched) -> Slot {
-    let Some((mut s, program, _, has_dwell)) = start(&shared, &live, slot, d) else {
+async fn run_viewer(
+    shared: Arc<Shared>,
+    live: Arc<LiveSink>,
+    slot: Slot,
+    d: Dispatched,
+    region: usize,
+) -> Slot {
+    let Some((mut s, program, _, has_dwell)) = start(&shared, &live, slot, d, region) else {
         return Slot::default();
     };
     exec(&mut s, program).await;
@@ -102,8 +111,14 @@ async fn run_viewer(shared: Arc<Shared>, live: Arc<LiveSink>, slot: Slot, d: Dis
     s.slot
 }
 
-async fn run_direct(shared: Arc<Shared>, live: Arc<LiveSink>, slot: Slot, d: Dispatched) -> Slot {
-    let Some((mut s, program, mode, _)) = start(&shared, &live, slot, d) else {
+async fn run_direct(
+    shared: Arc<Shared>,
+    live: Arc<LiveSink>,
+    slot: Slot,
+    d: Dispatched,
+    region: usize,
+) -> Slot {
+    let Some((mut s, program, mode, _)) = start(&shared, &live, slot, d, region) else {
         return Slot::default();
     };
     if mode == Mode::Iteration {
@@ -136,6 +151,7 @@ fn start<'a>(
     live: &'a LiveSink,
     slot: Slot,
     d: Dispatched,
+    region: usize,
 ) -> Option<(Session<'a>, &'a [Action], Mode, bool)> {
     let scenario = &shared.scenario;
     let phase_idx = d.arrival.phase as usize;
@@ -163,6 +179,7 @@ fn start<'a>(
         live,
         flow,
         phase: phase_idx,
+        region,
         seq: d.arrival.seq,
         iter_seed,
         rng,
@@ -322,7 +339,7 @@ impl Session<'_> {
         let Some(step) = self.flow.steps.get(step_idx) else {
             return Next::Stop;
         };
-        let key = self.shared.keys.key(self.phase, step_idx);
+        let key = self.shared.keys.key(self.phase, step_idx, self.region);
         let req = match &step.kind {
             StepKind::Http(req) => req,
             // Boxed: the WebSocket steps' state would otherwise enlarge
@@ -347,7 +364,7 @@ impl Session<'_> {
         let exchange = http::execute(
             req,
             step.timeout,
-            &self.shared.target,
+            self.shared.target(self.region),
             &mut self.slot.conn,
             &mut ctx,
             &mut self.slot.scratch,
@@ -362,8 +379,11 @@ impl Session<'_> {
         } else {
             exchange.await
         };
-        let latency = micros(Instant::now().saturating_duration_since(from));
-        self.slot.results.push((key, outcome, latency));
+        let end = Instant::now();
+        let latency = micros(end.saturating_duration_since(from));
+        self.slot
+            .results
+            .push((key, outcome, latency, self.shared.second_of(end)));
         if outcome == Outcome::Unresolved {
             return Next::Stop;
         }

@@ -42,8 +42,11 @@ impl Session<'_> {
                 None => (Outcome::Io, started),
             },
         };
-        let latency = micros(Instant::now().saturating_duration_since(from));
-        self.slot.results.push((key, outcome, latency));
+        let end = Instant::now();
+        let latency = micros(end.saturating_duration_since(from));
+        self.slot
+            .results
+            .push((key, outcome, latency, self.shared.second_of(end)));
         match outcome {
             Outcome::Unresolved => Next::Stop,
             o if o.is_ok() => Next::Go,
@@ -75,12 +78,13 @@ impl Session<'_> {
             Box::pin(old.close(self.live)).await;
         }
         let shared = self.shared;
+        let target = shared.target(self.region);
         let source = (!shared.sources.is_empty())
             .then(|| shared.sources[(self.seq % shared.sources.len() as u64) as usize]);
         let mut ctx = self.render_ctx();
         let mut path = String::new();
         c.path.render(&mut ctx, &mut path);
-        let mut dial = Dial::new(&shared.target, &path, source, step.timeout);
+        let mut dial = Dial::new(target, &path, source, step.timeout);
         if c.read_delay.is_some() {
             // A slow device also has a small TCP window: what it has not
             // read waits at the platform, whose slow-viewer policy is what

@@ -123,12 +123,25 @@ impl Counts {
     }
 }
 
-/// Histogram and counters of one (phase, step).
+/// Requests that ended in one second of the run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Second {
+    pub sent: u32,
+    pub errors: u32,
+}
+
+/// Longest per-second series kept (two days); later requests count in the
+/// last second, so memory stays bounded whatever the run length.
+pub const MAX_SERIES_SECONDS: usize = 2 * 24 * 3600;
+
+/// Histogram and counters of one (phase, step, region).
 #[derive(Debug, Clone)]
 pub struct StepStats {
     /// Latency in µs, from the intended start of the request.
     pub latency: Histogram<u64>,
     pub counts: Counts,
+    /// Requests and errors by the second of the run they ended in.
+    pub series: Vec<Second>,
 }
 
 impl Default for StepStats {
@@ -136,6 +149,7 @@ impl Default for StepStats {
         StepStats {
             latency: latency_histogram(),
             counts: Counts::default(),
+            series: Vec::new(),
         }
     }
 }
@@ -185,12 +199,34 @@ impl StepStats {
         }
     }
 
+    /// Count a request that ended `second` seconds into the run.
+    pub fn tick(&mut self, second: u32, outcome: Outcome) {
+        if outcome == Outcome::Unresolved {
+            return;
+        }
+        let i = (second as usize).min(MAX_SERIES_SECONDS - 1);
+        if self.series.len() <= i {
+            self.series.resize(i + 1, Second::default());
+        }
+        if let Some(s) = self.series.get_mut(i) {
+            s.sent = s.sent.saturating_add(1);
+            s.errors = s.errors.saturating_add(u32::from(!outcome.is_ok()));
+        }
+    }
+
     /// Add another step's samples: exact, bucket by bucket.
     pub fn merge(&mut self, other: &StepStats) -> Result<(), MergeError> {
         self.latency
             .add(&other.latency)
             .map_err(|e| MergeError(format!("{e:?}")))?;
         self.counts.add(&other.counts);
+        if self.series.len() < other.series.len() {
+            self.series.resize(other.series.len(), Second::default());
+        }
+        for (a, b) in self.series.iter_mut().zip(&other.series) {
+            a.sent = a.sent.saturating_add(b.sent);
+            a.errors = a.errors.saturating_add(b.errors);
+        }
         Ok(())
     }
 }

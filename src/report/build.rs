@@ -10,7 +10,7 @@ use hdrhistogram::Histogram;
 
 use super::*;
 use crate::engine::{RunConfig, RunResult};
-use crate::metrics::WsStats;
+use crate::metrics::{StepStats, WsStats};
 use crate::scenario::{Load, Scenario};
 use crate::schedule::Schedule;
 use crate::slo::{self, RunHealth, SloResult, StepView};
@@ -38,6 +38,17 @@ pub struct RunInfo<'a> {
     pub config: &'a RunConfig,
     /// The target is the in-process demo, whose CPU use is the process's too.
     pub embedded: bool,
+    /// Regions' routes and the chaos log, when the scenario has regions.
+    pub chaos: Option<ChaosRun>,
+}
+
+/// What the chaos layer did during the run.
+#[derive(Debug, Clone, Default)]
+pub struct ChaosRun {
+    /// Each region's proxy address, by region index.
+    pub routes: Vec<std::net::SocketAddr>,
+    pub transitions: Vec<crate::chaos::Transition>,
+    pub cleanup_error: Option<String>,
 }
 
 /// Assemble the report and its verdict.
@@ -49,11 +60,24 @@ pub fn build(
 ) -> Report {
     let rec = &run.recorder;
     let no_ws = WsStats::default();
+    let no_stats = StepStats::default();
     let mut views = Vec::with_capacity(run.keys.len());
-    let mut steps = Vec::with_capacity(run.keys.len());
-    for key in 0..run.keys.len() {
-        let (pi, si) = run.keys.pair(key);
-        let (Some(phase), Some(stats)) = (scenario.phases.get(pi), rec.steps.get(key)) else {
+    let mut steps = Vec::new();
+    let named_regions = !scenario.regions.is_empty();
+    let mut key = 0;
+    // Keys run phase by phase, step by step, region by region: each
+    // (phase, step) is a run of consecutive keys, one per region.
+    while key < run.keys.len() {
+        let (pi, si, _) = run.keys.triple(key);
+        let mut group = Vec::new();
+        while key < run.keys.len() && {
+            let (p, s, _) = run.keys.triple(key);
+            (p, s) == (pi, si)
+        } {
+            group.push(key);
+            key += 1;
+        }
+        let Some(phase) = scenario.phases.get(pi) else {
             continue;
         };
         let Some(flow) = scenario.flows.get(phase.flow) else {
@@ -64,7 +88,40 @@ pub fn build(
         };
         let last_start = rec.phases.get(pi).map_or(0, |c| c.last_start_us);
         let active = active_time(schedule, pi, run.elapsed, last_start);
-        let c = &stats.counts;
+        let mut total = StepStats::default();
+        let mut total_ws = WsStats::default();
+        let mut by_region = Vec::new();
+        for &k in &group {
+            let (_, _, ri) = run.keys.triple(k);
+            let stats = rec.steps.get(k).unwrap_or(&no_stats);
+            let ws = rec.ws.get(k).unwrap_or(&no_ws);
+            // Same constructor on both sides: merging cannot fail.
+            let _ = total.merge(stats);
+            let _ = total_ws.merge(ws);
+            let region = scenario.regions.get(ri).map(|r| r.name.as_str());
+            views.push(StepView {
+                phase: &phase.name,
+                step: &step.name,
+                region,
+                stats,
+                ws,
+                active,
+            });
+            if let Some(name) = region.filter(|_| named_regions) {
+                by_region.push(RegionStepReport {
+                    region: name.to_owned(),
+                    count: stats.counts.sent,
+                    ok: stats.counts.ok,
+                    errors: stats.counts.errors,
+                    rps: rate(stats.counts.sent, active),
+                    latency_us: latency(&stats.latency),
+                    outcomes: stats.counts.clone(),
+                    series: series(&stats.series),
+                    ws: ws_report(ws),
+                });
+            }
+        }
+        let c = &total.counts;
         steps.push(StepReport {
             phase: phase.name.clone(),
             flow: flow.name.clone(),
@@ -73,22 +130,12 @@ pub fn build(
             count: c.sent,
             ok: c.ok,
             errors: c.errors,
-            rps: if active.is_zero() {
-                0.0
-            } else {
-                c.sent as f64 / active.as_secs_f64()
-            },
-            latency_us: latency(&stats.latency),
+            rps: rate(c.sent, active),
+            latency_us: latency(&total.latency),
             outcomes: c.clone(),
-            ws: rec.ws.get(key).and_then(ws_report),
-        });
-        let ws = rec.ws.get(key).unwrap_or(&no_ws);
-        views.push(StepView {
-            phase: &phase.name,
-            step: &step.name,
-            stats,
-            ws,
-            active,
+            ws: ws_report(&total_ws),
+            series: series(&total.series),
+            regions: by_region,
         });
     }
     let results = slo::evaluate(&scenario.slos, &views);
@@ -225,6 +272,77 @@ pub fn build(
             sample_every_s: crate::engine::SESSION_SAMPLE_EVERY.as_secs_f64(),
             series: run.sessions.clone(),
         },
+        regions: regions(scenario, info.chaos.as_ref()),
+        chaos: chaos(scenario, info.chaos.as_ref()),
+    }
+}
+
+fn regions(scenario: &Scenario, run: Option<&ChaosRun>) -> Vec<RegionInfo> {
+    scenario
+        .regions
+        .iter()
+        .enumerate()
+        .map(|(i, r)| RegionInfo {
+            name: r.name.clone(),
+            profile: r.profile.as_ref().map(|p| p.name.clone()),
+            base_rtt_ms: r
+                .profile
+                .as_ref()
+                .map_or(0.0, |p| p.base_rtt().as_secs_f64() * 1_000.0),
+            shares: r.shares.clone(),
+            route: run
+                .and_then(|c| c.routes.get(i))
+                .map_or_else(String::new, ToString::to_string),
+        })
+        .collect()
+}
+
+fn chaos(scenario: &Scenario, run: Option<&ChaosRun>) -> Option<ChaosReport> {
+    let run = run?;
+    let names = |idx: &[usize]| {
+        idx.iter()
+            .filter_map(|&i| scenario.regions.get(i).map(|r| r.name.clone()))
+            .collect()
+    };
+    Some(ChaosReport {
+        backend: match scenario.chaos.backend {
+            crate::scenario::ChaosBackend::Embedded => "embedded",
+            crate::scenario::ChaosBackend::Toxiproxy(_) => "toxiproxy",
+        }
+        .to_owned(),
+        events: scenario
+            .chaos
+            .events
+            .iter()
+            .map(|e| ChaosEventInfo {
+                name: e.name.clone(),
+                regions: names(&e.regions),
+                action: crate::chaos::timeline::describe(&e.action),
+                at_s: e.at.as_secs_f64(),
+                until_s: e.until().map(|u| u.as_secs_f64()),
+                ramp_s: e.ramp.map(|r| r.as_secs_f64()),
+                flap_s: e.flap.map(|f| (f.on.as_secs_f64(), f.off.as_secs_f64())),
+            })
+            .collect(),
+        transitions: run.transitions.clone(),
+        cleanup_error: run.cleanup_error.clone(),
+    })
+}
+
+fn rate(n: u64, active: Duration) -> f64 {
+    if active.is_zero() {
+        0.0
+    } else {
+        n as f64 / active.as_secs_f64()
+    }
+}
+
+/// Requests and errors per second of the run.
+fn series(s: &[crate::metrics::Second]) -> Series {
+    Series {
+        every_s: 1.0,
+        sent: s.iter().map(|x| x.sent).collect(),
+        errors: s.iter().map(|x| x.errors).collect(),
     }
 }
 

@@ -12,7 +12,7 @@ pub mod terminal;
 
 use serde::Serialize;
 
-pub use build::{build, RunInfo};
+pub use build::{build, ChaosRun, RunInfo};
 
 use crate::metrics::Counts;
 use crate::slo::{SloStatus, Verdict};
@@ -47,6 +47,52 @@ pub struct Report {
     pub slos: Vec<SloReport>,
     /// Live viewer/user sessions over the run (closed-model phases).
     pub sessions: Sessions,
+    /// Where the viewers were (absent when the scenario names no regions).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<RegionInfo>,
+    /// The chaos timeline and what happened to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chaos: Option<ChaosReport>,
+}
+
+/// A region of the rehearsal.
+#[derive(Debug, Clone, Serialize)]
+pub struct RegionInfo {
+    pub name: String,
+    /// The network profile's name; `null`: an undegraded path.
+    pub profile: Option<String>,
+    /// The profile's round trip without spread, loss or queueing, ms.
+    pub base_rtt_ms: f64,
+    /// Share of each phase's arrivals, in phase order.
+    pub shares: Vec<f64>,
+    /// The proxy address the region's traffic went through.
+    pub route: String,
+}
+
+/// The chaos timeline as planned and as it happened.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChaosReport {
+    /// `embedded` or `toxiproxy`.
+    pub backend: String,
+    pub events: Vec<ChaosEventInfo>,
+    /// Every change, with when it took effect (seconds from the start).
+    pub transitions: Vec<crate::chaos::Transition>,
+    /// `null` when everything injected was removed; otherwise why not.
+    pub cleanup_error: Option<String>,
+}
+
+/// One planned event.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChaosEventInfo {
+    pub name: String,
+    pub regions: Vec<String>,
+    pub action: String,
+    pub at_s: f64,
+    /// `null`: until the run ends.
+    pub until_s: Option<f64>,
+    pub ramp_s: Option<f64>,
+    /// `[on, off]` seconds when flapping.
+    pub flap_s: Option<(f64, f64)>,
 }
 
 /// One phase's schedule: arrivals are flow iterations (open model) or
@@ -137,6 +183,36 @@ pub struct StepReport {
     /// WebSocket deliveries and socket life, for WebSocket steps only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ws: Option<WsReport>,
+    /// Requests and errors per second of the run.
+    pub series: Series,
+    /// The same step split by region (empty when the scenario names none).
+    pub regions: Vec<RegionStepReport>,
+}
+
+/// One (phase, step) for the requests of one region.
+#[derive(Debug, Clone, Serialize)]
+pub struct RegionStepReport {
+    pub region: String,
+    pub count: u64,
+    pub ok: u64,
+    pub errors: u64,
+    pub rps: f64,
+    pub latency_us: Latency,
+    pub outcomes: Counts,
+    pub series: Series,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ws: Option<WsReport>,
+}
+
+/// Counts per interval of the run, from its start.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Series {
+    /// Seconds per interval.
+    pub every_s: f64,
+    /// Requests that ended in each interval.
+    pub sent: Vec<u32>,
+    /// Of which errors.
+    pub errors: Vec<u32>,
 }
 
 /// What a WebSocket step's messages and sockets did.

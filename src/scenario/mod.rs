@@ -162,6 +162,8 @@ fn read_feeder_file(path: &Path) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod flow_tests;
 #[cfg(test)]
+mod regions_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod ws_tests;

@@ -46,6 +46,8 @@ pub struct SloResult {
 pub struct StepView<'a> {
     pub phase: &'a str,
     pub step: &'a str,
+    /// `None` when the scenario names no regions.
+    pub region: Option<&'a str>,
     pub stats: &'a StepStats,
     /// WebSocket deliveries of the step, for fan-out objectives.
     pub ws: &'a WsStats,
@@ -58,8 +60,13 @@ pub fn evaluate(slos: &[Slo], steps: &[StepView<'_>]) -> Vec<SloResult> {
     slos.iter().map(|slo| evaluate_one(slo, steps)).collect()
 }
 
-fn matches(sel: &Selector, v: &StepView<'_>) -> bool {
-    match sel {
+fn matches(slo: &Slo, v: &StepView<'_>) -> bool {
+    if let Some(r) = &slo.region {
+        if v.region != Some(r.as_str()) {
+            return false;
+        }
+    }
+    match &slo.selector {
         Selector::All => true,
         Selector::Step(s) => v.step == s,
         Selector::PhaseStep(p, s) => v.phase == p && v.step == s,
@@ -71,7 +78,7 @@ fn evaluate_one(slo: &Slo, steps: &[StepView<'_>]) -> SloResult {
     let mut ws = WsStats::default();
     let mut active = Duration::ZERO;
     let mut phases_seen: Vec<&str> = Vec::new();
-    for v in steps.iter().filter(|v| matches(&slo.selector, v)) {
+    for v in steps.iter().filter(|v| matches(slo, v)) {
         // A failed merge cannot happen between histograms made by the same
         // constructor; if it did, the sample count below would show it.
         let _ = merged.merge(v.stats);
@@ -192,6 +199,40 @@ mod tests {
     }
 
     #[test]
+    fn a_region_filter_judges_only_that_regions_requests() {
+        let near = stats(&[10; 50], 0);
+        let far = stats(&[190; 50], 5);
+        let no_ws = WsStats::default();
+        let view = |region, stats| StepView {
+            phase: "p",
+            region: Some(region),
+            step: "checkout",
+            stats,
+            ws: &no_ws,
+            active: Duration::from_secs(1),
+        };
+        let views = [view("sea", &near), view("eu", &far)];
+        let slos: Vec<_> = [
+            "p50(checkout, region=sea) < 20ms",
+            "p50(checkout, region=eu) < 20ms",
+            "error_rate(checkout, region=sea) < 1%",
+            "count(checkout) >= 105",
+            "count(checkout, region=na) > 0",
+        ]
+        .iter()
+        .map(|s| parse(s).unwrap())
+        .collect();
+        let r = evaluate(&slos, &views);
+        assert_eq!(r[0].status, SloStatus::Pass);
+        assert_eq!(r[0].samples, 50);
+        assert_eq!(r[1].status, SloStatus::Fail);
+        assert!((r[1].observed.unwrap() - 190.0).abs() < 0.2);
+        assert_eq!(r[2].observed, Some(0.0));
+        assert_eq!(r[3].observed, Some(105.0), "no filter: every region");
+        assert_eq!(r[4].status, SloStatus::NoData);
+    }
+
+    #[test]
     fn percentiles_rates_and_throughput_are_observed_in_display_units() {
         let lat: Vec<u64> = (1..=100).collect();
         let a = stats(&lat, 0);
@@ -199,6 +240,7 @@ mod tests {
         let views = [
             StepView {
                 phase: "warm",
+                region: None,
                 step: "product",
                 stats: &a,
                 ws: &WsStats::default(),
@@ -206,6 +248,7 @@ mod tests {
             },
             StepView {
                 phase: "drop",
+                region: None,
                 step: "checkout",
                 stats: &b,
                 ws: &WsStats::default(),
@@ -242,6 +285,7 @@ mod tests {
         let empty = StepStats::default();
         let views = [StepView {
             phase: "p",
+            region: None,
             step: "checkout",
             stats: &empty,
             ws: &WsStats::default(),
@@ -263,6 +307,7 @@ mod tests {
         let s = stats(&[10, 20], 0);
         let views = [StepView {
             phase: "p",
+            region: None,
             step: "x",
             stats: &s,
             ws: &WsStats::default(),
@@ -304,6 +349,7 @@ mod tests {
         let none = StepStats::default();
         let views = [StepView {
             phase: "flood",
+            region: None,
             step: "comment",
             stats: &none,
             ws: &ws,

@@ -449,6 +449,22 @@ mod tests {
     }
 
     #[test]
+    fn a_region_filter_follows_the_step_name() {
+        let s = parse("p99(checkout, region=eu) < 1.2s").unwrap();
+        assert_eq!(s.selector, Selector::Step("checkout".into()));
+        assert_eq!(s.region.as_deref(), Some("eu"));
+        assert_eq!(s.threshold, 1_200_000.0);
+        let s = parse("p99(drop/checkout,region=sea-mobile) < 1s").unwrap();
+        assert_eq!(s.region.as_deref(), Some("sea-mobile"));
+        assert_eq!(parse("p99(checkout) < 1s").unwrap().region, None);
+        let e = parse("p99(checkout, zone=eu) < 1s").unwrap_err();
+        assert_eq!(e.offset, 14);
+        assert!(e.message.contains("unknown filter `zone`"));
+        let e = parse("p99(checkout, region=) < 1s").unwrap_err();
+        assert!(e.message.contains("one region name"));
+    }
+
+    #[test]
     fn errors_point_at_the_offending_part() {
         let e = parse("p99(checkout) < 250").unwrap_err();
         assert_eq!(e.offset, 16);
