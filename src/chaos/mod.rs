@@ -49,7 +49,8 @@ pub struct Regions {
 }
 
 /// Start the backend and open every region's proxy in front of `upstream`,
-/// each already carrying its state at time zero.
+/// each already carrying its state at time zero; any failure removes what
+/// was created and is returned.
 pub async fn start(
     scenario: &Scenario,
     upstream: SocketAddr,
@@ -69,7 +70,14 @@ pub async fn start(
     };
     let mut routes = Vec::with_capacity(scenario.regions.len());
     for (i, r) in scenario.regions.iter().enumerate() {
-        match backend.open(i, &r.name, upstream).await {
+        // A region whose profile cannot be applied would be rehearsed over
+        // the wrong network: refuse to start rather than mislead.
+        let first = state::desired(r.profile.as_ref(), i, &scenario.chaos.events, Duration::ZERO);
+        let opened = match backend.open(i, &r.name, upstream).await {
+            Ok(addr) => backend.apply(i, &r.name, &first).await.map(|()| addr),
+            Err(e) => Err(e),
+        };
+        match opened {
             Ok(addr) => routes.push(addr),
             Err(e) => {
                 let _ = tokio::time::timeout(CLEANUP_TIMEOUT, backend.close()).await;

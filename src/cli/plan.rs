@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use super::{exit, PlanArgs};
 use crate::report::terminal::num;
-use crate::scenario::{Action, Load, Scenario, Target};
+use crate::scenario::{Action, ChaosBackend, Load, Scenario, Target};
 use crate::schedule::{PhaseSchedule, Schedule, Segment};
 
 pub(super) fn run(args: &PlanArgs) -> u8 {
@@ -124,10 +124,75 @@ fn render(s: &Scenario, schedule: &Schedule, scale: f64) -> String {
     );
     let _ = writeln!(out, "\n  arrivals per second over the timeline:");
     let _ = write!(out, "{}", sparkline(schedule, total));
+    regions_text(&mut out, s);
     for slo in &s.slos {
         let _ = writeln!(out, "  slo: {}", slo.expr);
     }
     out
+}
+
+/// Each region's share and network, then the chaos timeline.
+fn regions_text(out: &mut String, s: &Scenario) {
+    if s.regions.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n  regions (each through its own proxy):");
+    for r in &s.regions {
+        let shares: Vec<String> = r
+            .shares
+            .iter()
+            .zip(&s.phases)
+            .map(|(sh, p)| format!("{} {}%", p.name, num(sh * 100.0)))
+            .collect();
+        let net = r.profile.as_ref().map_or("undegraded".to_owned(), |p| {
+            format!(
+                "profile {} (round trip {} ms)",
+                p.name,
+                num(p.base_rtt().as_secs_f64() * 1_000.0)
+            )
+        });
+        let _ = writeln!(out, "    {:<12} {net} · {}", r.name, shares.join(", "));
+    }
+    let events = &s.chaos.events;
+    if events.is_empty() {
+        return;
+    }
+    let backend = match &s.chaos.backend {
+        ChaosBackend::Embedded => "embedded proxy".to_owned(),
+        ChaosBackend::Toxiproxy(t) => format!("Toxiproxy at {}", t.api.join(", ")),
+    };
+    let _ = writeln!(out, "\n  chaos ({backend}):");
+    for e in events {
+        let regions: Vec<&str> = e
+            .regions
+            .iter()
+            .filter_map(|&i| s.regions.get(i).map(|r| r.name.as_str()))
+            .collect();
+        let until = e
+            .until()
+            .map_or("end".to_owned(), |u| format!("{}s", num(u.as_secs_f64())));
+        let mut extra = String::new();
+        if let Some(r) = e.ramp {
+            let _ = write!(extra, ", ramp {}s", num(r.as_secs_f64()));
+        }
+        if let Some(f) = e.flap {
+            let _ = write!(
+                extra,
+                ", flapping {}s on / {}s off",
+                num(f.on.as_secs_f64()),
+                num(f.off.as_secs_f64())
+            );
+        }
+        let _ = writeln!(
+            out,
+            "    {:>8} → {:<8} {:<16} {} [{}]{extra}",
+            format!("{}s", num(e.at.as_secs_f64())),
+            until,
+            e.name,
+            crate::chaos::timeline::describe(&e.action),
+            regions.join(", ")
+        );
+    }
 }
 
 /// Expected requests one pass of `program` sends, if bounded: funnel odds

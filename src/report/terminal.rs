@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Report, StepReport};
+use super::{Latency, Report, StepReport};
 use crate::slo::{SloStatus, Verdict};
 
 /// Render the summary as text (ends with a newline).
@@ -29,6 +29,17 @@ pub fn render(r: &Report) -> String {
     let mut rows: Vec<[String; 9]> = vec![header.map(str::to_owned)];
     for s in &r.steps {
         rows.push(step_row(s));
+        // Region rows under their step, so regions compare at a glance.
+        for g in &s.regions {
+            rows.push(row(
+                String::new(),
+                format!("└ {}", g.region),
+                g.count,
+                g.rps,
+                &g.latency_us,
+                g.errors,
+            ));
+        }
     }
     let mut widths = [0usize; 9];
     for row in &rows {
@@ -66,6 +77,7 @@ pub fn render(r: &Report) -> String {
         );
     }
     ws_lines(&mut out, r);
+    chaos_lines(&mut out, r);
     let t = &r.totals;
     let _ = writeln!(
         out,
@@ -125,23 +137,56 @@ pub fn render(r: &Report) -> String {
 }
 
 fn step_row(s: &StepReport) -> [String; 9] {
-    let l = &s.latency_us;
-    let pct = if s.count == 0 {
-        0.0
-    } else {
-        s.errors as f64 * 100.0 / s.count as f64
-    };
-    [
+    row(
         s.phase.clone(),
         s.step.clone(),
-        s.count.to_string(),
-        num(s.rps),
+        s.count,
+        s.rps,
+        &s.latency_us,
+        s.errors,
+    )
+}
+
+fn row(phase: String, step: String, count: u64, rps: f64, l: &Latency, errors: u64) -> [String; 9] {
+    let pct = if count == 0 {
+        0.0
+    } else {
+        errors as f64 * 100.0 / count as f64
+    };
+    [
+        phase,
+        step,
+        count.to_string(),
+        num(rps),
         dur(l.p50, l.samples),
         dur(l.p99, l.samples),
         dur(l.p99_9, l.samples),
         dur(l.max, l.samples),
-        format!("{} ({}%)", s.errors, num(pct)),
+        format!("{errors} ({}%)", num(pct)),
     ]
+}
+
+/// The chaos timeline as it happened: one line per change.
+fn chaos_lines(out: &mut String, r: &Report) {
+    let Some(c) = &r.chaos else { return };
+    if c.transitions.is_empty() && c.cleanup_error.is_none() {
+        return;
+    }
+    let _ = writeln!(out, "\n  chaos ({})", c.backend);
+    for t in &c.transitions {
+        let failed = t
+            .error
+            .as_deref()
+            .map_or(String::new(), |e| format!("  FAILED: {e}"));
+        let _ = writeln!(
+            out,
+            "  {:>8.2} s  {:<8} {} {} ({}){failed}",
+            t.at_s, t.region, t.event, t.change, t.action
+        );
+    }
+    if let Some(e) = &c.cleanup_error {
+        let _ = writeln!(out, "  cleanup FAILED: {e}");
+    }
 }
 
 fn error_breakdown(s: &StepReport) -> String {
