@@ -98,7 +98,10 @@ slos:
     assert!(schema_errors(&r).is_empty(), "{:#?}", schema_errors(&r));
     let local = region(&r, "local");
     let eu = region(&r, "eu");
-    let (n_local, n_eu) = (local["count"].as_u64().unwrap(), eu["count"].as_u64().unwrap());
+    let (n_local, n_eu) = (
+        local["count"].as_u64().unwrap(),
+        eu["count"].as_u64().unwrap(),
+    );
     assert_eq!(n_local + n_eu, 240, "every arrival belongs to one region");
     assert!(
         (90..=150).contains(&n_local),
@@ -106,19 +109,32 @@ slos:
     );
     assert_eq!(local["errors"], 0);
     assert_eq!(eu["errors"], 0);
-    let (p50_local, p50_eu) = (ms(&local["latency_us"]["p50"]), ms(&eu["latency_us"]["p50"]));
+    let (p50_local, p50_eu) = (
+        ms(&local["latency_us"]["p50"]),
+        ms(&eu["latency_us"]["p50"]),
+    );
     let shift = p50_eu - p50_local;
-    assert!(p50_local < 20.0, "the undegraded region: p50 {p50_local:.1} ms");
+    assert!(
+        p50_local < 20.0,
+        "the undegraded region: p50 {p50_local:.1} ms"
+    );
     assert!(
         (165.0..=215.0).contains(&shift),
         "p50 {p50_eu:.1} ms vs {p50_local:.1} ms: a 180 ms round trip should shift it by about 180 ms, got {shift:.1}"
     );
     // A new connection pays the handshake round trip too: the slowest
     // requests of the far region took about two round trips.
-    assert!(ms(&eu["latency_us"]["max"]) >= 340.0, "{:#}", eu["latency_us"]);
+    assert!(
+        ms(&eu["latency_us"]["max"]) >= 340.0,
+        "{:#}",
+        eu["latency_us"]
+    );
     let regions = r["regions"].as_array().unwrap();
     assert_eq!(regions[1]["base_rtt_ms"], 180.0);
-    assert!(regions[1]["route"].as_str().unwrap().starts_with("127.0.0.1:"));
+    assert!(regions[1]["route"]
+        .as_str()
+        .unwrap()
+        .starts_with("127.0.0.1:"));
 }
 
 #[test]

@@ -72,7 +72,12 @@ pub async fn start(
     for (i, r) in scenario.regions.iter().enumerate() {
         // A region whose profile cannot be applied would be rehearsed over
         // the wrong network: refuse to start rather than mislead.
-        let first = state::desired(r.profile.as_ref(), i, &scenario.chaos.events, Duration::ZERO);
+        let first = state::desired(
+            r.profile.as_ref(),
+            i,
+            &scenario.chaos.events,
+            Duration::ZERO,
+        );
         let opened = match backend.open(i, &r.name, upstream).await {
             Ok(addr) => backend.apply(i, &r.name, &first).await.map(|()| addr),
             Err(e) => Err(e),
