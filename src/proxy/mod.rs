@@ -22,7 +22,9 @@
 //! - a server holds at most `registry::MAX_CONNECTIONS` proxied connections;
 //!   further clients are accepted and closed.
 
+mod admit;
 mod api;
+mod dice;
 mod link;
 mod registry;
 mod server;
@@ -52,6 +54,9 @@ pub enum ProxyError {
     InvalidStream,
     #[error("invalid toxic type")]
     InvalidToxicType,
+    /// An extension toxic's value that makes no model (not in Toxiproxy).
+    #[error("invalid attribute: {0}")]
+    InvalidAttribute(String),
     #[error("toxic already exists")]
     ToxicExists,
     #[error("toxic not found")]
@@ -70,7 +75,8 @@ impl ProxyError {
             ProxyError::BadBody(_)
             | ProxyError::MissingField(_)
             | ProxyError::InvalidStream
-            | ProxyError::InvalidToxicType => StatusCode::BAD_REQUEST,
+            | ProxyError::InvalidToxicType
+            | ProxyError::InvalidAttribute(_) => StatusCode::BAD_REQUEST,
             ProxyError::ProxyNotFound | ProxyError::ToxicNotFound => StatusCode::NOT_FOUND,
             ProxyError::ProxyExists | ProxyError::ToxicExists => StatusCode::CONFLICT,
             ProxyError::UpstreamNotAllowed(_) => StatusCode::FORBIDDEN,

@@ -1,15 +1,20 @@
 //! Toxic definitions: the types, their attributes, and their JSON form.
 //!
 //! Owns parsing a toxic from an API body (defaults, stream names, strict
-//! integer attributes), merging partial updates and serializing a toxic in
-//! the exact shape Toxiproxy clients expect. It must not touch sockets or
-//! time: how a toxic acts on bytes lives in `link`.
+//! integer attributes), checking the extension toxics' values, merging
+//! partial updates and serializing a toxic in the exact shape Toxiproxy
+//! clients expect (`ttl` only when set). It must not touch sockets or
+//! clocks: how a toxic acts on bytes lives in `link`, on whole connections
+//! in `admit`, on listeners and expiry in `registry`.
+
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::ProxyError;
+use crate::netem::{Delay, Loss, TcpPath, RTO_MIN};
 
 /// Which way a toxic acts: `upstream` is client → server, `downstream` is
 /// server → client.
@@ -67,6 +72,59 @@ pub enum Kind {
     LimitData {
         bytes: u64,
     },
+    /// Normal delay per chunk: mean `latency`, standard deviation `stdev`.
+    LatencyNormal {
+        latency: u64,
+        stdev: u64,
+    },
+    /// Pareto delay per chunk: at least `latency`, shape `shape_x100 / 100`.
+    LatencyPareto {
+        latency: u64,
+        shape_x100: u64,
+    },
+    /// TCP segment loss, felt as retransmission stalls.
+    Loss {
+        rate_ppm: u64,
+        burst: u64,
+        rtt: u64,
+        rtt_var: u64,
+        mss: u64,
+    },
+    /// Delay of the upstream dial of each new connection.
+    ConnectDelay {
+        delay: u64,
+        jitter: u64,
+    },
+    /// Holds the stream's bytes (and, upstream, new dials) while present.
+    Blackhole,
+    /// Resets every connection, open or new.
+    Reset,
+    /// Closes the proxy's listener while present.
+    Refuse,
+}
+
+/// Largest `loss` segment probability, in parts per million.
+pub const PPM: u64 = 1_000_000;
+
+/// Path round trip assumed by `loss` when `rtt` is 0: Linux's smallest
+/// retransmission timeout, so a stall is never shorter than a real one.
+const DEFAULT_RTT: Duration = RTO_MIN;
+
+/// Smallest segment size `loss` accepts (Linux's `TCP_MIN_MSS`); below it a
+/// 32 KiB chunk would cost thousands of draws for no realism.
+const MIN_MSS: u64 = 88;
+
+/// Largest segment size `loss` accepts: what an IPv4 packet can carry.
+const MAX_MSS: u64 = 65_535;
+
+/// Longest `ttl`: a day. Longer-lived toxics should simply have none.
+pub const MAX_TTL_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// Longest `rtt` or `rtt_var` of `loss`, as for any delay model.
+const MAX_PATH_MS: u64 = 60_000;
+
+fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
 }
 
 // Partial attribute sets: a missing key keeps its value (update) or is zero
@@ -98,6 +156,33 @@ struct SlicerAttrs {
 struct BytesAttrs {
     bytes: Option<u64>,
 }
+#[derive(Deserialize, Default)]
+struct NormalAttrs {
+    latency: Option<u64>,
+    stdev: Option<u64>,
+}
+#[derive(Deserialize, Default)]
+struct ParetoAttrs {
+    latency: Option<u64>,
+    shape_x100: Option<u64>,
+}
+#[derive(Deserialize, Default)]
+struct LossAttrs {
+    rate_ppm: Option<u64>,
+    burst: Option<u64>,
+    rtt: Option<u64>,
+    rtt_var: Option<u64>,
+    mss: Option<u64>,
+}
+#[derive(Deserialize, Default)]
+struct ConnectDelayAttrs {
+    delay: Option<u64>,
+    jitter: Option<u64>,
+}
+#[derive(Deserialize, Default)]
+struct TtlAttr {
+    ttl: Option<u64>,
+}
 
 fn attrs<T: DeserializeOwned + Default>(v: Option<&Value>) -> Result<T, ProxyError> {
     match v {
@@ -127,6 +212,28 @@ impl Kind {
                 delay: 0,
             },
             "limit_data" => Kind::LimitData { bytes: 0 },
+            "latency_normal" => Kind::LatencyNormal {
+                latency: 0,
+                stdev: 0,
+            },
+            "latency_pareto" => Kind::LatencyPareto {
+                latency: 0,
+                shape_x100: 0,
+            },
+            "loss" => Kind::Loss {
+                rate_ppm: 0,
+                burst: 0,
+                rtt: 0,
+                rtt_var: 0,
+                mss: 0,
+            },
+            "connect_delay" => Kind::ConnectDelay {
+                delay: 0,
+                jitter: 0,
+            },
+            "blackhole" => Kind::Blackhole,
+            "reset" => Kind::Reset,
+            "refuse" => Kind::Refuse,
             _ => return Err(ProxyError::InvalidToxicType),
         })
     }
@@ -141,12 +248,27 @@ impl Kind {
             Kind::ResetPeer { .. } => "reset_peer",
             Kind::Slicer { .. } => "slicer",
             Kind::LimitData { .. } => "limit_data",
+            Kind::LatencyNormal { .. } => "latency_normal",
+            Kind::LatencyPareto { .. } => "latency_pareto",
+            Kind::Loss { .. } => "loss",
+            Kind::ConnectDelay { .. } => "connect_delay",
+            Kind::Blackhole => "blackhole",
+            Kind::Reset => "reset",
+            Kind::Refuse => "refuse",
         }
+    }
+
+    /// Whether the toxic acts on the bytes of its stream, so a pipe must
+    /// leave its direct copy mode for it. `connect_delay`, `reset` and
+    /// `refuse` act on connections and listeners only.
+    pub fn on_bytes(&self) -> bool {
+        !matches!(self, Kind::ConnectDelay { .. } | Kind::Reset | Kind::Refuse)
     }
 
     /// Overwrites the attributes present in `v` (a JSON object); the rest
     /// keep their values. The whole merge fails if any value is not an
-    /// unsigned integer, leaving `self` unchanged.
+    /// unsigned integer, or an extension toxic's values make no model,
+    /// leaving `self` unchanged.
     pub fn merge(&mut self, v: Option<&Value>) -> Result<(), ProxyError> {
         let mut next = self.clone();
         match &mut next {
@@ -182,9 +304,126 @@ impl Kind {
                 let a: BytesAttrs = attrs(v)?;
                 *bytes = a.bytes.unwrap_or(*bytes);
             }
+            Kind::LatencyNormal { latency, stdev } => {
+                let a: NormalAttrs = attrs(v)?;
+                *latency = a.latency.unwrap_or(*latency);
+                *stdev = a.stdev.unwrap_or(*stdev);
+            }
+            Kind::LatencyPareto {
+                latency,
+                shape_x100,
+            } => {
+                let a: ParetoAttrs = attrs(v)?;
+                *latency = a.latency.unwrap_or(*latency);
+                *shape_x100 = a.shape_x100.unwrap_or(*shape_x100);
+            }
+            Kind::Loss {
+                rate_ppm,
+                burst,
+                rtt,
+                rtt_var,
+                mss,
+            } => {
+                let a: LossAttrs = attrs(v)?;
+                *rate_ppm = a.rate_ppm.unwrap_or(*rate_ppm);
+                *burst = a.burst.unwrap_or(*burst);
+                *rtt = a.rtt.unwrap_or(*rtt);
+                *rtt_var = a.rtt_var.unwrap_or(*rtt_var);
+                *mss = a.mss.unwrap_or(*mss);
+            }
+            Kind::ConnectDelay { delay, jitter } => {
+                let a: ConnectDelayAttrs = attrs(v)?;
+                *delay = a.delay.unwrap_or(*delay);
+                *jitter = a.jitter.unwrap_or(*jitter);
+            }
+            Kind::Blackhole | Kind::Reset | Kind::Refuse => {}
         }
+        next.validate()?;
         *self = next;
         Ok(())
+    }
+
+    /// Checks that an extension toxic's values make a usable model. The
+    /// Toxiproxy types accept any unsigned value, as Toxiproxy does.
+    fn validate(&self) -> Result<(), ProxyError> {
+        let invalid = |msg: String| Err(ProxyError::InvalidAttribute(msg));
+        match *self {
+            Kind::LatencyPareto { shape_x100, .. } if shape_x100 <= 100 => invalid(format!(
+                "shape_x100 must be above 100 (a Pareto shape above 1, e.g. 250 for 2.5), got {shape_x100}"
+            )),
+            Kind::Loss { rate_ppm, .. } if rate_ppm > PPM => invalid(format!(
+                "rate_ppm must be at most {PPM} (parts per million), got {rate_ppm}"
+            )),
+            Kind::Loss { mss, .. } if mss != 0 && !(MIN_MSS..=MAX_MSS).contains(&mss) => invalid(
+                format!("mss must be 0 (1460) or {MIN_MSS} to {MAX_MSS} bytes, got {mss}"),
+            ),
+            Kind::Loss { rtt, rtt_var, .. } if rtt.max(rtt_var) > MAX_PATH_MS => invalid(format!(
+                "rtt and rtt_var must be at most {MAX_PATH_MS} ms"
+            )),
+            Kind::Loss { .. } => self.loss_model().map(|_| ()),
+            _ => match self.delay() {
+                Some(d) => d
+                    .validate()
+                    .map_err(|e| ProxyError::InvalidAttribute(e.to_string())),
+                None => Ok(()),
+            },
+        }
+    }
+
+    /// The delay distribution of a delaying extension toxic.
+    pub fn delay(&self) -> Option<Delay> {
+        match *self {
+            Kind::LatencyNormal { latency, stdev } => Some(Delay::Normal {
+                latency: ms(latency),
+                stdev: ms(stdev),
+            }),
+            Kind::LatencyPareto {
+                latency,
+                shape_x100,
+            } => Some(Delay::Pareto {
+                base: ms(latency),
+                shape: shape_x100 as f64 / 100.0,
+            }),
+            Kind::ConnectDelay { delay, jitter } => Some(Delay::Uniform {
+                latency: ms(delay),
+                jitter: ms(jitter),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The loss process and path of a `loss` toxic: independent loss for a
+    /// mean burst of 0 or 1 segment, Gilbert–Elliott bursts above.
+    pub fn loss_model(&self) -> Result<(Loss, TcpPath), ProxyError> {
+        let Kind::Loss {
+            rate_ppm,
+            burst,
+            rtt,
+            rtt_var,
+            mss,
+        } = *self
+        else {
+            return Err(ProxyError::InvalidToxicType);
+        };
+        let p = rate_ppm.min(PPM) as f64 / PPM as f64;
+        // Bursts of total loss are the same as total loss; the burst model
+        // itself needs a rate below one.
+        let loss = if burst <= 1 || rate_ppm >= PPM {
+            Loss::Bernoulli { p }
+        } else {
+            Loss::bursts(p, burst as f64)
+                .map_err(|e| ProxyError::InvalidAttribute(e.to_string()))?
+        };
+        let path = TcpPath {
+            rtt: if rtt == 0 { DEFAULT_RTT } else { ms(rtt) },
+            rtt_var: ms(rtt_var),
+            mss: if mss == 0 {
+                TcpPath::DEFAULT_MSS
+            } else {
+                usize::try_from(mss).unwrap_or(TcpPath::DEFAULT_MSS)
+            },
+        };
+        Ok((loss, path))
     }
 
     /// Every attribute of the type, zeros included, in Toxiproxy's order.
@@ -207,6 +446,29 @@ impl Kind {
                 delay,
             },
             Kind::LimitData { bytes } => Attributes::Bytes { bytes },
+            Kind::LatencyNormal { latency, stdev } => Attributes::Normal { latency, stdev },
+            Kind::LatencyPareto {
+                latency,
+                shape_x100,
+            } => Attributes::Pareto {
+                latency,
+                shape_x100,
+            },
+            Kind::Loss {
+                rate_ppm,
+                burst,
+                rtt,
+                rtt_var,
+                mss,
+            } => Attributes::Loss {
+                rate_ppm,
+                burst,
+                rtt,
+                rtt_var,
+                mss,
+            },
+            Kind::ConnectDelay { delay, jitter } => Attributes::ConnectDelay { delay, jitter },
+            Kind::Blackhole | Kind::Reset | Kind::Refuse => Attributes::None {},
         }
     }
 }
@@ -238,6 +500,35 @@ pub enum Attributes {
     Bytes {
         bytes: u64,
     },
+    Normal {
+        latency: u64,
+        stdev: u64,
+    },
+    Pareto {
+        latency: u64,
+        shape_x100: u64,
+    },
+    Loss {
+        rate_ppm: u64,
+        burst: u64,
+        rtt: u64,
+        rtt_var: u64,
+        mss: u64,
+    },
+    ConnectDelay {
+        delay: u64,
+        jitter: u64,
+    },
+}
+
+/// A type's attributes plus `ttl`, which appears only when set so standard
+/// toxics look exactly as Toxiproxy shows them.
+#[derive(Serialize)]
+pub struct AttributesJson {
+    #[serde(flatten)]
+    pub kind: Attributes,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u64>,
 }
 
 /// A configured toxic. `id` is unique for the life of the server, so a
@@ -250,12 +541,15 @@ pub struct Toxic {
     pub stream: Stream,
     pub toxicity: f32,
     pub kind: Kind,
+    /// Milliseconds after which the server removes the toxic, counted from
+    /// when it was last set; 0 is forever.
+    pub ttl: u64,
 }
 
 /// The JSON shape of a toxic: `attributes` first, as Toxiproxy sends it.
 #[derive(Serialize)]
 pub struct ToxicJson {
-    pub attributes: Attributes,
+    pub attributes: AttributesJson,
     pub name: String,
     #[serde(rename = "type")]
     pub kind: &'static str,
@@ -264,9 +558,27 @@ pub struct ToxicJson {
 }
 
 impl Toxic {
+    /// Applies an update (toxicity, partial attributes, `ttl`) all or
+    /// nothing. Returns the `ttl` the update set, if it named one, so the
+    /// caller can restart the clock: re-sending a `ttl` renews the lease.
+    pub fn update(&mut self, u: ToxicUpdate) -> Result<Option<u64>, ProxyError> {
+        let ttl = ttl(u.attributes.as_ref())?;
+        self.kind.merge(u.attributes.as_ref())?;
+        if let Some(toxicity) = u.toxicity {
+            self.toxicity = toxicity;
+        }
+        if let Some(ttl) = ttl {
+            self.ttl = ttl;
+        }
+        Ok(ttl)
+    }
+
     pub fn to_json(&self) -> ToxicJson {
         ToxicJson {
-            attributes: self.kind.attributes(),
+            attributes: AttributesJson {
+                kind: self.kind.attributes(),
+                ttl: (self.ttl > 0).then_some(self.ttl),
+            },
             name: self.name.clone(),
             kind: self.kind.type_name(),
             stream: self.stream,
@@ -296,6 +608,7 @@ impl NewToxic {
             Some(s) => Stream::parse(s)?,
         };
         kind.merge(self.attributes.as_ref())?;
+        let ttl = ttl(self.attributes.as_ref())?.unwrap_or(0);
         let name = match self.name {
             Some(n) if !n.is_empty() => n,
             _ => format!("{}_{}", kind.type_name(), stream.as_str()),
@@ -306,7 +619,19 @@ impl NewToxic {
             stream,
             toxicity: self.toxicity.unwrap_or(1.0),
             kind,
+            ttl,
         })
+    }
+}
+
+/// The generic `ttl` attribute, accepted by every type.
+fn ttl(v: Option<&Value>) -> Result<Option<u64>, ProxyError> {
+    let a: TtlAttr = attrs(v)?;
+    match a.ttl {
+        Some(t) if t > MAX_TTL_MS => Err(ProxyError::InvalidAttribute(format!(
+            "ttl must be at most {MAX_TTL_MS} ms (a day; 0 means forever), got {t}"
+        ))),
+        t => Ok(t),
     }
 }
 
