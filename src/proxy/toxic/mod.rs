@@ -9,12 +9,16 @@
 
 use std::time::Duration;
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::ProxyError;
 use crate::netem::{Delay, Loss, TcpPath, RTO_MIN};
+
+mod wire;
+
+use wire::*;
+pub use wire::{Attributes, AttributesJson};
 
 /// Which way a toxic acts: `upstream` is client → server, `downstream` is
 /// server → client.
@@ -125,72 +129,6 @@ const MAX_PATH_MS: u64 = 60_000;
 
 fn ms(v: u64) -> Duration {
     Duration::from_millis(v)
-}
-
-// Partial attribute sets: a missing key keeps its value (update) or is zero
-// (create); unknown keys are ignored, as Toxiproxy ignores them.
-#[derive(Deserialize, Default)]
-struct LatencyAttrs {
-    latency: Option<u64>,
-    jitter: Option<u64>,
-}
-#[derive(Deserialize, Default)]
-struct RateAttrs {
-    rate: Option<u64>,
-}
-#[derive(Deserialize, Default)]
-struct DelayAttrs {
-    delay: Option<u64>,
-}
-#[derive(Deserialize, Default)]
-struct TimeoutAttrs {
-    timeout: Option<u64>,
-}
-#[derive(Deserialize, Default)]
-struct SlicerAttrs {
-    average_size: Option<u64>,
-    size_variation: Option<u64>,
-    delay: Option<u64>,
-}
-#[derive(Deserialize, Default)]
-struct BytesAttrs {
-    bytes: Option<u64>,
-}
-#[derive(Deserialize, Default)]
-struct NormalAttrs {
-    latency: Option<u64>,
-    stdev: Option<u64>,
-}
-#[derive(Deserialize, Default)]
-struct ParetoAttrs {
-    latency: Option<u64>,
-    shape_x100: Option<u64>,
-}
-#[derive(Deserialize, Default)]
-struct LossAttrs {
-    rate_ppm: Option<u64>,
-    burst: Option<u64>,
-    rtt: Option<u64>,
-    rtt_var: Option<u64>,
-    mss: Option<u64>,
-}
-#[derive(Deserialize, Default)]
-struct ConnectDelayAttrs {
-    delay: Option<u64>,
-    jitter: Option<u64>,
-}
-#[derive(Deserialize, Default)]
-struct TtlAttr {
-    ttl: Option<u64>,
-}
-
-fn attrs<T: DeserializeOwned + Default>(v: Option<&Value>) -> Result<T, ProxyError> {
-    match v {
-        None | Some(Value::Null) => Ok(T::default()),
-        Some(v) => {
-            serde_json::from_value(v.clone()).map_err(|e| ProxyError::BadBody(e.to_string()))
-        }
-    }
 }
 
 impl Kind {
@@ -473,64 +411,6 @@ impl Kind {
     }
 }
 
-/// The `attributes` object of a toxic; struct variants keep the field order
-/// Toxiproxy sends (a JSON map would sort the keys).
-#[derive(Serialize)]
-#[serde(untagged)]
-pub enum Attributes {
-    None {},
-    Latency {
-        latency: u64,
-        jitter: u64,
-    },
-    Bandwidth {
-        rate: u64,
-    },
-    Delay {
-        delay: u64,
-    },
-    Timeout {
-        timeout: u64,
-    },
-    Slicer {
-        average_size: u64,
-        size_variation: u64,
-        delay: u64,
-    },
-    Bytes {
-        bytes: u64,
-    },
-    Normal {
-        latency: u64,
-        stdev: u64,
-    },
-    Pareto {
-        latency: u64,
-        shape_x100: u64,
-    },
-    Loss {
-        rate_ppm: u64,
-        burst: u64,
-        rtt: u64,
-        rtt_var: u64,
-        mss: u64,
-    },
-    ConnectDelay {
-        delay: u64,
-        jitter: u64,
-    },
-}
-
-/// A type's attributes plus `ttl`, which appears only when set so standard
-/// toxics look exactly as Toxiproxy shows them.
-#[derive(Serialize)]
-pub struct AttributesJson {
-    #[serde(flatten)]
-    pub kind: Attributes,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ttl: Option<u64>,
-}
-
 /// A configured toxic. `id` is unique for the life of the server, so a
 /// toxic deleted and re-created under the same name is a new toxic to live
 /// connections (fresh toxicity draw, fresh `limit_data` count).
@@ -717,5 +597,134 @@ mod tests {
         for key in ["average_size", "size_variation", "delay", "toxicity"] {
             assert!(s.contains(key), "{s}");
         }
+    }
+
+    #[test]
+    fn a_pareto_shape_of_one_or_less_is_a_clear_400() {
+        for shape in [0, 50, 100] {
+            let r = new(
+                json!({"type": "latency_pareto", "attributes": {"latency": 50, "shape_x100": shape}}),
+            );
+            let Err(e) = r else {
+                panic!("shape_x100 {shape} accepted")
+            };
+            assert_eq!(e.status(), 400);
+            assert!(
+                e.to_string().contains("shape_x100 must be above 100"),
+                "{e}"
+            );
+        }
+        let ok = new(
+            json!({"type": "latency_pareto", "attributes": {"latency": 50, "shape_x100": 250}}),
+        )
+        .unwrap();
+        assert_eq!(
+            ok.kind.delay(),
+            Some(Delay::Pareto {
+                base: ms(50),
+                shape: 2.5
+            })
+        );
+        // A partial update that would break the model leaves it unchanged.
+        let mut k = ok.kind.clone();
+        assert!(k.merge(Some(&json!({"shape_x100": 99}))).is_err());
+        assert_eq!(k, ok.kind);
+    }
+
+    #[test]
+    fn loss_rates_above_a_million_ppm_and_odd_segments_are_refused() {
+        let loss = |attrs: Value| new(json!({"type": "loss", "attributes": attrs}));
+        let e = loss(json!({"rate_ppm": 1_000_001})).unwrap_err();
+        assert_eq!(e.status(), 400);
+        assert!(e.to_string().contains("rate_ppm"), "{e}");
+        assert!(loss(json!({"rate_ppm": 1_000_000, "burst": 4})).is_ok());
+        assert!(loss(json!({"rate_ppm": 5000, "mss": 10})).is_err());
+        assert!(loss(json!({"rate_ppm": 5000, "mss": 100_000})).is_err());
+        assert!(loss(json!({"rate_ppm": 5000, "rtt": 60_001})).is_err());
+        assert!(loss(json!({"rate_ppm": -1})).is_err());
+        // Defaults: 200 ms round trip, 1460-byte segments; burst 0 or 1 is
+        // independent loss, more is Gilbert–Elliott.
+        let t = loss(json!({"rate_ppm": 50_000})).unwrap();
+        let (model, path) = t.kind.loss_model().unwrap();
+        assert_eq!(model, Loss::Bernoulli { p: 0.05 });
+        assert_eq!(path.rtt, ms(200));
+        assert_eq!(path.mss, 1460);
+        let bursty = loss(json!({"rate_ppm": 50_000, "burst": 3, "rtt": 40, "mss": 1200}))
+            .unwrap()
+            .kind
+            .loss_model()
+            .unwrap();
+        assert!(matches!(bursty.0, Loss::GilbertElliott { .. }));
+        assert!((bursty.0.mean() - 0.05).abs() < 1e-12);
+        assert_eq!((bursty.1.rtt, bursty.1.mss), (ms(40), 1200));
+    }
+
+    #[test]
+    fn extension_toxics_list_every_attribute_as_integers() {
+        let cases = [
+            ("latency_normal", json!({"latency": 100, "stdev": 10})),
+            ("latency_pareto", json!({"latency": 50, "shape_x100": 250})),
+            (
+                "loss",
+                json!({"rate_ppm": 50000, "burst": 0, "rtt": 40, "rtt_var": 0, "mss": 0}),
+            ),
+            ("connect_delay", json!({"delay": 300, "jitter": 0})),
+            ("blackhole", json!({})),
+            ("reset", json!({})),
+            ("refuse", json!({})),
+        ];
+        for (kind, attrs) in cases {
+            let t = new(json!({"type": kind, "attributes": attrs})).unwrap();
+            assert_eq!(t.kind.type_name(), kind);
+            let v = serde_json::to_value(t.to_json()).unwrap();
+            assert_eq!(v["attributes"], attrs, "{kind}");
+            assert_eq!(v["name"], format!("{kind}_downstream"));
+        }
+        let delay =
+            new(json!({"type": "connect_delay", "attributes": {"delay": 300, "jitter": 20}}))
+                .unwrap();
+        assert_eq!(
+            delay.kind.delay(),
+            Some(Delay::Uniform {
+                latency: ms(300),
+                jitter: ms(20)
+            })
+        );
+        assert!(!delay.kind.on_bytes());
+        assert!(Kind::Blackhole.on_bytes());
+    }
+
+    #[test]
+    fn ttl_is_echoed_only_when_set_and_an_update_reports_it() {
+        let plain = new(json!({"type": "latency", "attributes": {"latency": 5}})).unwrap();
+        let s = serde_json::to_string(&plain.to_json()).unwrap();
+        assert!(
+            s.starts_with("{\"attributes\":{\"latency\":5,\"jitter\":0},"),
+            "{s}"
+        );
+        let mut t = new(json!({"type": "blackhole", "attributes": {"ttl": 300}})).unwrap();
+        assert_eq!(t.ttl, 300);
+        let v = serde_json::to_value(t.to_json()).unwrap();
+        assert_eq!(v["attributes"], json!({"ttl": 300}));
+        let zero = new(json!({"type": "noop", "attributes": {"ttl": 0}})).unwrap();
+        assert_eq!(
+            serde_json::to_value(zero.to_json()).unwrap()["attributes"],
+            json!({})
+        );
+        let update = |v: Value| serde_json::from_value::<ToxicUpdate>(v).unwrap();
+        assert_eq!(t.update(update(json!({"toxicity": 0.5}))).unwrap(), None);
+        assert_eq!(t.ttl, 300);
+        assert_eq!(
+            t.update(update(json!({"attributes": {"ttl": 0}}))).unwrap(),
+            Some(0)
+        );
+        assert_eq!(
+            serde_json::to_value(t.to_json()).unwrap()["attributes"],
+            json!({})
+        );
+        let too_long = new(json!({"type": "noop", "attributes": {"ttl": MAX_TTL_MS + 1}}));
+        assert!(matches!(too_long, Err(ProxyError::InvalidAttribute(_))));
+        let float = new(json!({"type": "noop", "attributes": {"ttl": 1.5}}));
+        assert!(matches!(float, Err(ProxyError::BadBody(_))));
     }
 }
