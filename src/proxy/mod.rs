@@ -4,12 +4,12 @@
 //! (`registry`), what happens to a connection before its dial and resets
 //! (`admit`), its seeded draws (`dice`), the per-connection pipes that
 //! apply toxics (`link`), the toxic definitions (`toxic`) and the server's
-//! lifecycle (`server`). It
-//! must not know anything about the platform under test: it moves bytes
-//! between two sockets and degrades them on request.
+//! lifecycle (`server`). It must not know anything about the platform
+//! under test: it moves bytes between two sockets and degrades them on
+//! request.
 //!
 //! Differences from Toxiproxy, all deliberate:
-//! - randomness is seeded: connection `n` of a proxy draws from a generator
+//! - randomness is seeded: connection `n` of a proxy draws from generators
 //!   derived from the server seed and `n`, and each toxic's toxicity is
 //!   decided once per connection (again only if its toxicity changes);
 //! - `bandwidth` with `rate: 0` means "no limit" instead of hanging;
@@ -59,10 +59,10 @@
 //! Every toxic also takes `ttl` (ms; 0 or absent means forever): the server
 //! removes the toxic once it has been set that long, so a chaos run that
 //! dies cannot leave a toxic behind. Updating `ttl` restarts its clock. It
-//! is listed in `attributes` only when set. Delays of the extension toxics
-//! count from when the chunk reached them unqueued, so they add to a delay
-//! before them in the chain; `latency` counts from the chunk's arrival at
-//! the proxy, as in Toxiproxy.
+//! is listed in `attributes` only when non-zero. Delays of the extension
+//! toxics count from when the chunk reached them unqueued, so they add to a
+//! delay before them in the chain; `latency` counts from the chunk's
+//! arrival at the proxy, as in Toxiproxy.
 
 mod admit;
 mod api;
