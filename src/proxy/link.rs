@@ -2,23 +2,27 @@
 //! toxics configured for their direction.
 //!
 //! Owns the byte path. A pipe copies directly with a reused buffer (the
-//! cheap path) while its direction has no toxic, and switches to toxic mode
-//! while it has some: a reader task timestamps chunks into a bounded queue
-//! and the pipe applies the chain to each chunk in order. When the chain
-//! empties, the reader hands its socket back between two reads and the
-//! queued chunks are written out first. The chain is a snapshot read from a
-//! `watch` channel between chunks, so a change takes effect at a chunk
-//! boundary and never drops or reorders queued bytes. Nothing here takes a
-//! lock, so the API never waits on traffic. It must not know about the API
-//! or the set of proxies.
+//! cheap path) while its direction has no toxic acting on bytes, and
+//! switches to toxic mode while it has some: a reader task timestamps
+//! chunks into a bounded queue and the pipe applies the chain to each chunk
+//! in order. When no such toxic is left, the reader hands its socket back
+//! between two reads and the queued chunks are written out first. The
+//! chain is a snapshot read from a `watch` channel between chunks, so a
+//! change takes effect at a chunk boundary and never drops or reorders
+//! queued bytes. A chunk held by a toxic (a delay, a loss stall, a
+//! blackhole) holds every chunk behind it, as TCP's in-order delivery
+//! does, and the bounded queue then stops the reader: back-pressure, not
+//! buffering. Nothing here takes a lock, so the API never waits on traffic.
+//! It must not know about the API, the set of proxies, or toxics that act
+//! on whole connections (`admit` has those); it only carries out a reset
+//! they ask for.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use rand::{Rng, SeedableRng};
-use rand_pcg::Pcg64;
+use rand::Rng;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -28,7 +32,9 @@ use tokio::time::{sleep, sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::dice::Dice;
 use super::toxic::{Kind, Toxic};
+use crate::netem::{LossProcess, TcpPath};
 
 /// The toxics of one direction, in the order they were added.
 pub type Chain = Arc<Vec<Toxic>>;
@@ -60,38 +66,33 @@ enum Ended {
     Reset,
 }
 
-/// Derives the generator seed of one pipe from the server seed, the proxy,
-/// the connection number and the direction (splitmix64 steps), so every
-/// connection has its own reproducible stream.
-pub fn pipe_seed(seed: u64, proxy: &str, conn: u64, upstream: bool) -> u64 {
-    fn mix(mut z: u64) -> u64 {
-        z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    // FNV-1a: stable across builds, unlike the std hasher.
-    let name = proxy.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    mix(mix(mix(seed ^ name) ^ conn) ^ u64::from(upstream))
+/// How one connection ends: `cancel` closes it; `reset` fired before
+/// `cancel` makes the close an RST on both sockets.
+#[derive(Clone)]
+pub struct Stop {
+    pub cancel: CancellationToken,
+    pub reset: CancellationToken,
 }
 
-/// Runs a connection until both directions end or `cancel` fires; the
-/// sockets are closed when it returns.
+/// Runs a connection until both directions end or `stop.cancel` fires; the
+/// sockets are closed when it returns. `dice` are the upstream and
+/// downstream pipes' generators, with any decisions already drawn for the
+/// connection's admission.
 pub async fn run(
     client: TcpStream,
     server: TcpStream,
     chains: [watch::Receiver<Chain>; 2],
-    seeds: [u64; 2],
-    cancel: CancellationToken,
+    dice: [Dice; 2],
+    stop: Stop,
     tracker: TaskTracker,
 ) {
     let (cr, cw) = client.into_split();
     let (sr, sw) = server.into_split();
     let [up_chain, down_chain] = chains;
-    let up = Pipe::new(up_chain, seeds[0], cancel.clone(), tracker.clone());
-    let down = Pipe::new(down_chain, seeds[1], cancel.clone(), tracker);
+    let [up_dice, down_dice] = dice;
+    let cancel = stop.cancel.clone();
+    let up = Pipe::new(up_chain, up_dice, stop.clone(), tracker.clone());
+    let down = Pipe::new(down_chain, down_dice, stop, tracker);
     let up = async {
         if up.run(cr, sw).await != Ended::Eof {
             cancel.cancel();
@@ -113,22 +114,32 @@ enum Flow {
 }
 
 /// A piece of a chunk waiting for toxic number `stage`, after `pause`.
+/// `ready` is when it would have reached that stage had nothing ahead of
+/// it been held: the extension toxics count their delays from it, so they
+/// add to delays placed before them without a queue adding up.
 struct Piece {
     stage: usize,
     data: Bytes,
     pause: Duration,
+    ready: Instant,
+}
+
+/// Whether a chain has a toxic a pipe must apply to bytes.
+fn acts_on_bytes(chain: &Chain) -> bool {
+    chain.iter().any(|t| t.kind.on_bytes())
 }
 
 struct Pipe {
     chain: watch::Receiver<Chain>,
-    rng: Pcg64,
+    dice: Dice,
     cancel: CancellationToken,
+    reset: CancellationToken,
     tracker: TaskTracker,
-    /// Per toxic id: the toxicity the decision was drawn for, and whether
-    /// the toxic applies to this connection.
-    decided: HashMap<u64, (f32, bool)>,
     /// Per `limit_data` toxic id: bytes let through so far.
     passed: HashMap<u64, u64>,
+    /// Per `loss` toxic id: the attributes its process was built from, and
+    /// the process, whose burst state carries across chunks.
+    losses: HashMap<u64, (Kind, TcpPath, LossProcess)>,
     /// Per applying `timeout` toxic id: when it started on this pipe.
     timeouts: HashMap<u64, Instant>,
     /// When the bandwidth budget next allows a byte through.
@@ -136,19 +147,15 @@ struct Pipe {
 }
 
 impl Pipe {
-    fn new(
-        chain: watch::Receiver<Chain>,
-        seed: u64,
-        cancel: CancellationToken,
-        tracker: TaskTracker,
-    ) -> Pipe {
+    fn new(chain: watch::Receiver<Chain>, dice: Dice, stop: Stop, tracker: TaskTracker) -> Pipe {
         Pipe {
             chain,
-            rng: Pcg64::seed_from_u64(seed),
-            cancel,
+            dice,
+            cancel: stop.cancel,
+            reset: stop.reset,
             tracker,
-            decided: HashMap::new(),
             passed: HashMap::new(),
+            losses: HashMap::new(),
             timeouts: HashMap::new(),
             bw_next: Instant::now(),
         }
@@ -157,28 +164,38 @@ impl Pipe {
     /// Alternates between the direct and the toxic mode as the chain
     /// empties and fills; each switch follows an API call, so the loop
     /// turns at most once per call.
-    async fn run(mut self, mut from: OwnedReadHalf, mut to: OwnedWriteHalf) -> Ended {
+    async fn run(mut self, from: OwnedReadHalf, mut to: OwnedWriteHalf) -> Ended {
+        let ended = self.modes(from, &mut to).await;
+        if ended == Ended::Reset || (ended == Ended::Close && self.reset.is_cancelled()) {
+            // Zero linger makes the close an RST; `forget` keeps the half
+            // from sending a FIN first. For a connection-wide reset each
+            // pipe does this to the socket it writes to, so both peers get
+            // one.
+            if let Err(err) = to.as_ref().set_zero_linger() {
+                tracing::debug!(%err, "proxy: cannot set zero linger");
+            }
+            to.forget();
+            return Ended::Close;
+        }
+        ended
+    }
+
+    async fn modes(&mut self, mut from: OwnedReadHalf, to: &mut OwnedWriteHalf) -> Ended {
         let mut buf = vec![0u8; CHUNK];
         loop {
-            from = match self.direct(from, &mut to, &mut buf).await {
+            from = match self.direct(from, to, &mut buf).await {
                 Ok(from) => from,
                 Err(ended) => return ended,
             };
-            from = match self.toxic(from, &mut to).await {
+            from = match self.toxic(from, to).await {
                 Ok(from) => from,
-                Err(Ended::Reset) => {
-                    // Zero linger (set by `toxic`) makes the close an RST;
-                    // `forget` keeps the half from sending a FIN first.
-                    to.forget();
-                    return Ended::Close;
-                }
                 Err(ended) => return ended,
             };
         }
     }
 
-    /// Copies with a reused buffer until the chain is non-empty (gives the
-    /// read half back) or the pipe ends.
+    /// Copies with a reused buffer until the chain has a toxic acting on
+    /// bytes (gives the read half back) or the pipe ends.
     async fn direct(
         &mut self,
         mut from: OwnedReadHalf,
@@ -186,7 +203,7 @@ impl Pipe {
         buf: &mut [u8],
     ) -> Result<OwnedReadHalf, Ended> {
         loop {
-            if !self.chain.borrow_and_update().is_empty() {
+            if acts_on_bytes(&self.chain.borrow_and_update()) {
                 return Ok(from);
             }
             tokio::select! {
@@ -212,8 +229,8 @@ impl Pipe {
         }
     }
 
-    /// Applies the chain chunk by chunk until it is empty again (gives the
-    /// read half back, nothing lost) or the pipe ends.
+    /// Applies the chain chunk by chunk until no toxic acting on bytes is
+    /// left (gives the read half back, nothing lost) or the pipe ends.
     async fn toxic(
         &mut self,
         from: OwnedReadHalf,
@@ -229,7 +246,7 @@ impl Pipe {
             if self.refresh(&chain) {
                 return Err(Ended::Close);
             }
-            if chain.is_empty() {
+            if !acts_on_bytes(&chain) {
                 stop.cancel();
                 return self.back_to_direct(rx, reader, to).await;
             }
@@ -255,12 +272,7 @@ impl Pipe {
                         match flow {
                             Flow::Go => {}
                             Flow::Close => return Err(Ended::Close),
-                            Flow::Reset => {
-                                if let Err(err) = to.as_ref().set_zero_linger() {
-                                    tracing::debug!(%err, "proxy: cannot set zero linger");
-                                }
-                                return Err(Ended::Reset);
-                            }
+                            Flow::Reset => return Err(Ended::Reset),
                         }
                     }
                     Some(Err(())) => return Err(Ended::Close),
@@ -321,9 +333,10 @@ impl Pipe {
         }
         // Forget toxics that are gone, so a long-lived connection under
         // churning toxics keeps bounded state.
-        let live = |id: &u64| chain.iter().any(|t| t.id == *id);
-        self.decided.retain(|id, _| live(id));
-        self.passed.retain(|id, _| live(id));
+        let live = |id: u64| chain.iter().any(|t| t.id == id);
+        self.dice.retain(live);
+        self.passed.retain(|id, _| live(*id));
+        self.losses.retain(|id, _| live(*id));
         for t in chain.iter() {
             if self.applies(t) && matches!(t.kind, Kind::Timeout { .. }) {
                 self.timeouts.entry(t.id).or_insert_with(Instant::now);
@@ -332,17 +345,9 @@ impl Pipe {
         false
     }
 
-    /// Whether toxic `t` applies to this connection: drawn once from the
-    /// pipe's seeded generator, and again only if its toxicity changes.
+    /// Whether toxic `t` applies to this connection and direction.
     fn applies(&mut self, t: &Toxic) -> bool {
-        if let Some(&(toxicity, yes)) = self.decided.get(&t.id) {
-            if toxicity == t.toxicity {
-                return yes;
-            }
-        }
-        let yes = self.rng.random::<f32>() < t.toxicity;
-        self.decided.insert(t.id, (t.toxicity, yes));
-        yes
+        self.dice.applies(t)
     }
 
     fn timeout_deadline(&self, chain: &Chain) -> Option<Instant> {
@@ -378,7 +383,7 @@ impl Pipe {
         if jitter == 0 {
             return millis(latency);
         }
-        let offset = self.rng.random_range(0..2 * jitter);
+        let offset = self.dice.rng.random_range(0..2 * jitter);
         millis((latency + offset).saturating_sub(jitter))
     }
 
@@ -400,6 +405,53 @@ impl Pipe {
         }
     }
 
+    /// Holds a piece until `until` for toxic `id`; returns the piece's new
+    /// `ready`: `until` if the wait ran out, the present if the toxic was
+    /// removed first.
+    async fn held(&mut self, id: u64, ready: Instant, until: Instant) -> Instant {
+        if self.hold(id, until).await {
+            until
+        } else {
+            ready.max(Instant::now())
+        }
+    }
+
+    /// Waits while toxic `id` is present and applies to this connection
+    /// (`blackhole`). Nothing is read meanwhile beyond the bounded queue.
+    async fn hold_while_applying(&mut self, id: u64) {
+        loop {
+            let chain = self.chain.borrow().clone();
+            if !chain.iter().any(|t| t.id == id && self.dice.applies(t)) {
+                return;
+            }
+            // Turns once per API call; a dropped sender means the proxy is
+            // gone, and its connections are being cancelled.
+            if self.chain.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// The loss stall of `bytes` under `loss` toxic `t`. The toxic's loss
+    /// process lives as long as the toxic on this pipe, so bursts span
+    /// chunks; an attribute change starts a fresh one.
+    fn stall(&mut self, t: &Toxic, bytes: usize) -> Duration {
+        let current = matches!(self.losses.get(&t.id), Some((k, _, _)) if *k == t.kind);
+        if !current {
+            // Validated by the API, so a failure here cannot happen; if it
+            // did, no stall is the harmless answer.
+            let Ok((loss, path)) = t.kind.loss_model() else {
+                return Duration::ZERO;
+            };
+            self.losses
+                .insert(t.id, (t.kind.clone(), path, LossProcess::new(loss)));
+        }
+        match self.losses.get_mut(&t.id) {
+            Some((_, path, process)) => path.stall(process, bytes, &mut self.dice.rng),
+            None => Duration::ZERO,
+        }
+    }
+
     /// Sends one chunk through the chain, piece by piece, depth first so
     /// bytes leave in the order they came.
     async fn process(
@@ -413,6 +465,7 @@ impl Pipe {
             stage: 0,
             data,
             pause: Duration::ZERO,
+            ready: at,
         }];
         let mut close_after = false;
         // Every piece either moves one stage on or gets shorter, so the loop
@@ -425,14 +478,18 @@ impl Pipe {
                 continue;
             };
             let next = piece.stage + 1;
-            if !piece.pause.is_zero() && !self.hold(toxic.id, Instant::now() + piece.pause).await {
-                // The slicer was removed mid-chunk: the rest goes on whole.
-                stack.push(Piece {
-                    stage: next,
-                    pause: Duration::ZERO,
-                    ..piece
-                });
-                continue;
+            if !piece.pause.is_zero() {
+                let until = Instant::now() + piece.pause;
+                piece.pause = Duration::ZERO;
+                if !self.hold(toxic.id, until).await {
+                    // The slicer was removed mid-chunk: the rest goes on whole.
+                    stack.push(Piece {
+                        stage: next,
+                        ..piece
+                    });
+                    continue;
+                }
+                piece.ready = piece.ready.max(until);
             }
             if !self.applies(toxic) {
                 stack.push(Piece {
@@ -442,15 +499,56 @@ impl Pipe {
                 continue;
             }
             match toxic.kind {
-                Kind::Noop | Kind::SlowClose { .. } => stack.push(Piece {
+                Kind::Noop
+                | Kind::SlowClose { .. }
+                | Kind::ConnectDelay { .. }
+                | Kind::Reset
+                | Kind::Refuse => stack.push(Piece {
                     stage: next,
                     ..piece
                 }),
                 Kind::Latency { latency, jitter } => {
-                    let delay = self.latency(latency, jitter);
-                    self.hold(toxic.id, at + delay).await;
+                    // From the chunk's arrival, as Toxiproxy counts it.
+                    let until = at + self.latency(latency, jitter);
+                    let ready = self.held(toxic.id, piece.ready, until).await;
                     stack.push(Piece {
                         stage: next,
+                        ready,
+                        ..piece
+                    });
+                }
+                Kind::LatencyNormal { .. } | Kind::LatencyPareto { .. } => {
+                    let delay = match toxic.kind.delay() {
+                        Some(d) => d.sample(&mut self.dice.rng),
+                        None => Duration::ZERO,
+                    };
+                    let until = piece.ready + delay;
+                    let ready = self.held(toxic.id, piece.ready, until).await;
+                    stack.push(Piece {
+                        stage: next,
+                        ready,
+                        ..piece
+                    });
+                }
+                Kind::Loss { .. } => {
+                    // Later chunks wait behind a stalled one, as TCP delivers
+                    // in order; their own stalls run from their own `ready`,
+                    // as their segments' recovery would.
+                    let until = piece.ready + self.stall(toxic, piece.data.len());
+                    let ready = self.held(toxic.id, piece.ready, until).await;
+                    stack.push(Piece {
+                        stage: next,
+                        ready,
+                        ..piece
+                    });
+                }
+                Kind::Blackhole => {
+                    self.hold_while_applying(toxic.id).await;
+                    // What a partition held goes on as retransmissions do
+                    // once it heals: now, in order.
+                    stack.push(Piece {
+                        stage: next,
+                        ready: piece.ready.max(Instant::now()),
                         ..piece
                     });
                 }
@@ -468,6 +566,7 @@ impl Pipe {
                     if !self.hold(toxic.id, self.bw_next).await {
                         self.bw_next = Instant::now();
                     }
+                    let ready = piece.ready.max(self.bw_next);
                     if !piece.data.is_empty() {
                         stack.push(piece);
                     }
@@ -475,6 +574,7 @@ impl Pipe {
                         stage: next,
                         data: head,
                         pause: Duration::ZERO,
+                        ready,
                     });
                 }
                 // rate 0 means "no limit" (Toxiproxy would hang here).
@@ -494,11 +594,12 @@ impl Pipe {
                 } if average_size > 0 && piece.data.len() > 1 => {
                     let low = average_size.saturating_sub(size_variation).max(1);
                     let high = average_size.saturating_add(size_variation).max(low);
-                    let size = self.rng.random_range(low..=high);
+                    let size = self.dice.rng.random_range(low..=high);
                     let size = usize::try_from(size)
                         .unwrap_or(usize::MAX)
                         .min(piece.data.len());
                     let head = piece.data.split_to(size);
+                    let ready = piece.ready;
                     if !piece.data.is_empty() {
                         piece.pause = Duration::from_micros(delay.min(MAX_MS * 1000));
                         stack.push(piece);
@@ -507,6 +608,7 @@ impl Pipe {
                         stage: next,
                         data: head,
                         pause: Duration::ZERO,
+                        ready,
                     });
                 }
                 Kind::Slicer { .. } => stack.push(Piece {
@@ -586,20 +688,5 @@ async fn read_chunks(
             _ = cancel.cancelled() => return None,
             sent = tx.send(msg) => if sent.is_err() || failed { return None },
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pipe_seeds_differ_by_connection_direction_and_proxy() {
-        let a = pipe_seed(7, "db", 1, true);
-        assert_eq!(a, pipe_seed(7, "db", 1, true));
-        assert_ne!(a, pipe_seed(7, "db", 2, true));
-        assert_ne!(a, pipe_seed(7, "db", 1, false));
-        assert_ne!(a, pipe_seed(7, "web", 1, true));
-        assert_ne!(a, pipe_seed(8, "db", 1, true));
     }
 }

@@ -1,13 +1,16 @@
 //! The set of proxies: their configuration, listeners and toxic chains.
 //!
 //! Owns every state change the API asks for (create, populate, update,
-//! delete, reset, toxics) and the listener and connection tasks they start
-//! or stop. The lock is held only for bookkeeping, resolving and binding a
-//! listen address, and waiting (bounded) for an accept loop to let go of
-//! its socket; never for anything that depends on traffic, which reads its
-//! toxics through `watch` channels instead. It must not speak HTTP.
+//! delete, reset, toxics), the listener and connection tasks they start
+//! or stop, closing a listener while a `refuse` toxic is present, and
+//! removing toxics whose `ttl` ran out (one expiry task per server, see
+//! [`Registry::run_expiry`]). The lock is held only for bookkeeping,
+//! resolving and binding a listen address, and waiting (bounded) for an
+//! accept loop to let go of its socket; never for anything that depends on
+//! traffic, which reads its toxics through `watch` channels instead. It
+//! must not speak HTTP.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -15,13 +18,16 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Mutex, Semaphore};
+use tokio::sync::{watch, Mutex, Notify, Semaphore};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::link::{self, Chain};
-use super::toxic::{NewToxic, Stream, Toxic, ToxicJson, ToxicUpdate};
+use super::admit::{self, Admission};
+use super::dice::{self, Dice, Lane};
+use super::link::{self, Chain, Stop};
+use super::toxic::{Kind, NewToxic, Stream, Toxic, ToxicJson, ToxicUpdate};
 use super::ProxyError;
 
 /// Bound on dialing the upstream for one accepted connection.
@@ -68,9 +74,35 @@ pub struct ProxyUpdate {
     pub enabled: Option<bool>,
 }
 
+/// An enabled proxy. It exists exactly while the proxy is enabled, so the
+/// JSON `enabled` stays what the user set even while `refuse` has closed
+/// the listener.
 struct Running {
+    /// Parent of the accept loop and of every connection: disabling
+    /// cancels it and so closes them all.
     cancel: CancellationToken,
-    accept: JoinHandle<()>,
+    /// Shared by every connection of this run, across listener re-binds.
+    ctx: Arc<ConnCtx>,
+    /// The accept loop; `None` while a `refuse` toxic holds the listener
+    /// closed.
+    accept: Option<Accept>,
+}
+
+struct Accept {
+    /// Stops only the accept loop; connections go on.
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Accept {
+    /// Waits (bounded) for the loop to drop its listener, so the port is
+    /// free (or refusing) when this returns.
+    async fn stop(self, proxy: &str) {
+        self.stop.cancel();
+        if tokio::time::timeout(STOP_WAIT, self.task).await.is_err() {
+            tracing::warn!(%proxy, "accept loop slow to stop");
+        }
+    }
 }
 
 struct Entry {
@@ -78,6 +110,8 @@ struct Entry {
     listen: String,
     upstream: String,
     toxics: Vec<Toxic>,
+    /// When each toxic with a `ttl` expires, by toxic id.
+    expiry: HashMap<u64, Instant>,
     /// Upstream and downstream chains, read by live connections.
     chains: [watch::Sender<Chain>; 2],
     running: Option<Running>,
@@ -126,9 +160,32 @@ impl Entry {
             run.cancel.cancel();
             // The accept loop ends at its next poll; waiting for it frees the
             // port so a restart on the same address can bind it.
-            if tokio::time::timeout(STOP_WAIT, run.accept).await.is_err() {
-                tracing::warn!(proxy = %self.name, "accept loop slow to stop");
+            if let Some(accept) = run.accept {
+                accept.stop(&self.name).await;
             }
+        }
+    }
+
+    /// Whether a `refuse` toxic is present. Its toxicity is ignored: a
+    /// listener is either open or closed for everyone.
+    fn refused(&self) -> bool {
+        self.toxics.iter().any(|t| t.kind == Kind::Refuse)
+    }
+
+    /// Removes toxic `id` from the chains, with its expiry.
+    fn remove_toxic(&mut self, id: u64) {
+        self.toxics.retain(|t| t.id != id);
+        self.expiry.remove(&id);
+        self.publish();
+    }
+
+    /// (Re)arms or clears a toxic's expiry for a `ttl` just set.
+    fn arm(&mut self, id: u64, ttl: u64) {
+        if ttl == 0 {
+            self.expiry.remove(&id);
+        } else {
+            self.expiry
+                .insert(id, Instant::now() + Duration::from_millis(ttl));
         }
     }
 }
@@ -142,6 +199,8 @@ pub struct Registry {
     slots: Arc<Semaphore>,
     cancel: CancellationToken,
     tracker: TaskTracker,
+    /// Wakes the expiry task when a `ttl` is set.
+    expiry_changed: Notify,
 }
 
 impl Registry {
@@ -159,6 +218,7 @@ impl Registry {
             slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
             cancel,
             tracker,
+            expiry_changed: Notify::new(),
         }
     }
 
@@ -198,6 +258,7 @@ impl Registry {
             name: p.name,
             upstream: p.upstream,
             toxics: Vec::new(),
+            expiry: HashMap::new(),
             chains: [up, down],
             running: None,
         };
@@ -207,9 +268,50 @@ impl Registry {
         Ok(entry)
     }
 
-    /// Binds the entry's listen address and starts its accept loop; the
-    /// entry's `listen` becomes the address actually bound.
+    /// Enables the entry: binds its listen address and starts its accept
+    /// loop (unless a `refuse` toxic keeps it closed); the entry's
+    /// `listen` becomes the address actually bound.
     async fn start(&self, e: &mut Entry) -> Result<(), ProxyError> {
+        let ctx = Arc::new(ConnCtx {
+            proxy: e.name.clone(),
+            upstream: e.upstream.clone(),
+            seed: self.seed,
+            chains: [e.chains[0].subscribe(), e.chains[1].subscribe()],
+            slots: self.slots.clone(),
+            accepted: AtomicU64::new(0),
+        });
+        e.running = Some(Running {
+            cancel: self.cancel.child_token(),
+            ctx,
+            accept: None,
+        });
+        if let Err(err) = self.sync_listener(e).await {
+            if let Some(run) = e.running.take() {
+                run.cancel.cancel();
+            }
+            return Err(err);
+        }
+        Ok(())
+    }
+
+    /// Opens or closes an enabled proxy's listener to match its `refuse`
+    /// toxics; open connections are left alone either way. Re-opening
+    /// binds the address bound before, as re-enabling does.
+    async fn sync_listener(&self, e: &mut Entry) -> Result<(), ProxyError> {
+        let refused = e.refused();
+        let Some(run) = e.running.as_mut() else {
+            return Ok(());
+        };
+        if refused {
+            if let Some(accept) = run.accept.take() {
+                accept.stop(&e.name).await;
+                tracing::info!(proxy = %e.name, "listener closed: refusing connections");
+            }
+            return Ok(());
+        }
+        if run.accept.is_some() {
+            return Ok(());
+        }
         let addr = resolve(&e.listen).await?;
         let listener = TcpListener::bind(addr)
             .await
@@ -218,22 +320,16 @@ impl Registry {
             .local_addr()
             .map_err(|err| ProxyError::Listen(format!("listen tcp {addr}: {err}")))?;
         e.listen = bound.to_string();
-        let cancel = self.cancel.child_token();
-        let ctx = Arc::new(ConnCtx {
-            proxy: e.name.clone(),
-            upstream: e.upstream.clone(),
-            seed: self.seed,
-            chains: [e.chains[0].subscribe(), e.chains[1].subscribe()],
-            slots: self.slots.clone(),
-        });
-        let accept = self.tracker.spawn(accept_loop(
+        let stop = run.cancel.child_token();
+        let task = self.tracker.spawn(accept_loop(
             listener,
-            ctx,
-            cancel.clone(),
+            run.ctx.clone(),
+            stop.clone(),
+            run.cancel.clone(),
             self.tracker.clone(),
         ));
-        tracing::info!(proxy = %e.name, listen = %bound, upstream = %e.upstream, "proxy started");
-        e.running = Some(Running { cancel, accept });
+        tracing::info!(proxy = %e.name, listen = %bound, upstream = %e.upstream, "proxy listening");
+        run.accept = Some(Accept { stop, task });
         Ok(())
     }
 
@@ -336,9 +432,12 @@ impl Registry {
         let mut map = self.proxies.lock().await;
         for e in map.values_mut() {
             e.toxics.clear();
+            e.expiry.clear();
             e.publish();
             if e.running.is_none() {
                 self.start(e).await?;
+            } else {
+                self.sync_listener(e).await?;
             }
         }
         Ok(())
@@ -359,8 +458,17 @@ impl Registry {
             return Err(ProxyError::ToxicExists);
         }
         let json = toxic.to_json();
+        let (id, ttl, refuse) = (toxic.id, toxic.ttl, toxic.kind == Kind::Refuse);
         e.toxics.push(toxic);
+        e.arm(id, ttl);
         e.publish();
+        if ttl > 0 {
+            self.expiry_changed.notify_one();
+        }
+        if refuse {
+            // Closing cannot fail; only re-opening binds.
+            self.sync_listener(e).await?;
+        }
         Ok(json)
     }
 
@@ -390,11 +498,13 @@ impl Registry {
             .iter_mut()
             .find(|t| t.name == toxic)
             .ok_or(ProxyError::ToxicNotFound)?;
-        t.kind.merge(u.attributes.as_ref())?;
-        if let Some(toxicity) = u.toxicity {
-            t.toxicity = toxicity;
+        let ttl = t.update(u)?;
+        let (id, json) = (t.id, t.to_json());
+        if let Some(ttl) = ttl {
+            // Re-sending a ttl renews it from now: a lease to keep alive.
+            e.arm(id, ttl);
+            self.expiry_changed.notify_one();
         }
-        let json = t.to_json();
         e.publish();
         Ok(json)
     }
@@ -403,13 +513,62 @@ impl Registry {
     pub async fn delete_toxic(&self, name: &str, toxic: &str) -> Result<(), ProxyError> {
         let mut map = self.proxies.lock().await;
         let e = map.get_mut(name).ok_or(ProxyError::ProxyNotFound)?;
-        let before = e.toxics.len();
-        e.toxics.retain(|t| t.name != toxic);
-        if e.toxics.len() == before {
-            return Err(ProxyError::ToxicNotFound);
+        let id = e
+            .toxics
+            .iter()
+            .find(|t| t.name == toxic)
+            .map(|t| t.id)
+            .ok_or(ProxyError::ToxicNotFound)?;
+        e.remove_toxic(id);
+        // After removing a `refuse`: re-binds. A bind failure (the port was
+        // taken meanwhile) is reported; the toxic is gone all the same.
+        self.sync_listener(e).await
+    }
+
+    /// Removes every toxic whose `ttl` has run out; returns the next
+    /// expiry, if any.
+    async fn expire(&self) -> Option<Instant> {
+        let mut map = self.proxies.lock().await;
+        let now = Instant::now();
+        let mut next: Option<Instant> = None;
+        for e in map.values_mut() {
+            let due: Vec<u64> = e
+                .expiry
+                .iter()
+                .filter(|(_, at)| **at <= now)
+                .map(|(id, _)| *id)
+                .collect();
+            for id in &due {
+                if let Some(t) = e.toxics.iter().find(|t| t.id == *id) {
+                    tracing::info!(proxy = %e.name, toxic = %t.name, "toxic expired (ttl)");
+                }
+                e.remove_toxic(*id);
+            }
+            if !due.is_empty() {
+                if let Err(err) = self.sync_listener(e).await {
+                    tracing::warn!(proxy = %e.name, %err, "cannot re-open the listener after a refuse expired");
+                }
+            }
+            next = e.expiry.values().copied().chain(next).min();
         }
-        e.publish();
-        Ok(())
+        next
+    }
+
+    /// Removes toxics as their `ttl` runs out, until `cancel` fires. One
+    /// task per server does this for every toxic (spawned on the server's
+    /// tracker), so a harness that crashes cannot leave a toxic behind,
+    /// and nothing outlives the server.
+    pub async fn run_expiry(&self, cancel: CancellationToken) {
+        loop {
+            let next = self.expire().await;
+            // A `ttl` set meanwhile leaves a permit in `expiry_changed`, so
+            // it is never missed between `expire` and this wait.
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = self.expiry_changed.notified() => {}
+                _ = tokio::time::sleep_until(next.unwrap_or_else(Instant::now)), if next.is_some() => {}
+            }
+        }
     }
 }
 
@@ -448,18 +607,23 @@ struct ConnCtx {
     seed: u64,
     chains: [watch::Receiver<Chain>; 2],
     slots: Arc<Semaphore>,
+    /// Connections accepted so far: numbers them for their seeds, and
+    /// carries on across a `refuse` re-bind so no seed repeats.
+    accepted: AtomicU64,
 }
 
+/// Accepts until `stop` fires; connections are children of `conns`, so
+/// stopping the loop alone (`refuse`) leaves them open.
 async fn accept_loop(
     listener: TcpListener,
     ctx: Arc<ConnCtx>,
-    cancel: CancellationToken,
+    stop: CancellationToken,
+    conns: CancellationToken,
     tracker: TaskTracker,
 ) {
-    let mut n: u64 = 0;
     loop {
         let accepted = tokio::select! {
-            _ = cancel.cancelled() => return,
+            _ = stop.cancelled() => return,
             accepted = listener.accept() => accepted,
         };
         match accepted {
@@ -469,14 +633,8 @@ async fn accept_loop(
                     drop(client);
                     continue;
                 };
-                n += 1;
-                let conn = connection(
-                    client,
-                    ctx.clone(),
-                    n,
-                    cancel.child_token(),
-                    tracker.clone(),
-                );
+                let n = ctx.accepted.fetch_add(1, Ordering::Relaxed) + 1;
+                let conn = connection(client, ctx.clone(), n, conns.child_token(), tracker.clone());
                 tracker.spawn(async move {
                     conn.await;
                     drop(slot);
@@ -485,7 +643,7 @@ async fn accept_loop(
             Err(err) => {
                 tracing::debug!(%err, proxy = %ctx.proxy, "accept failed");
                 tokio::select! {
-                    _ = cancel.cancelled() => return,
+                    _ = stop.cancelled() => return,
                     _ = tokio::time::sleep(ACCEPT_BACKOFF) => {}
                 }
             }
@@ -500,6 +658,25 @@ async fn connection(
     cancel: CancellationToken,
     tracker: TaskTracker,
 ) {
+    let accepted = Instant::now();
+    let seed = |lane| dice::seed(ctx.seed, &ctx.proxy, n, lane);
+    let mut pipes = [
+        Dice::new(seed(Lane::Upstream)),
+        Dice::new(seed(Lane::Downstream)),
+    ];
+    let mut conn = Dice::new(seed(Lane::Connection));
+    let mut chains = ctx.chains.clone();
+    match admit::admit(&mut chains, &mut pipes, &mut conn, accepted, &cancel).await {
+        Admission::Dial => {}
+        Admission::Closed => return,
+        Admission::Reset => {
+            // Zero linger: dropping the socket sends an RST, not a FIN.
+            if let Err(err) = client.set_zero_linger() {
+                tracing::debug!(%err, "proxy: cannot set zero linger");
+            }
+            return;
+        }
+    }
     let dial = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(ctx.upstream.as_str()));
     let server = tokio::select! {
         _ = cancel.cancelled() => return,
@@ -512,9 +689,14 @@ async fn connection(
     // Small writes must not wait for Nagle: the proxy would add latency.
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
-    let seeds = [
-        link::pipe_seed(ctx.seed, &ctx.proxy, n, true),
-        link::pipe_seed(ctx.seed, &ctx.proxy, n, false),
-    ];
-    link::run(client, server, ctx.chains.clone(), seeds, cancel, tracker).await;
+    let stop = Stop {
+        cancel,
+        reset: CancellationToken::new(),
+    };
+    let resets = admit::watch_resets(chains.clone(), conn, stop.clone());
+    // `watch_resets` never completes: the connection ends with its pipes.
+    tokio::select! {
+        _ = link::run(client, server, chains, pipes, stop, tracker) => {}
+        _ = resets => {}
+    }
 }

@@ -85,6 +85,9 @@ impl ProxyServer {
             token,
             request_ids: AtomicU64::new(1),
         });
+        let expiry = state.clone();
+        let stop_expiry = cancel.clone();
+        tracker.spawn(async move { expiry.registry.run_expiry(stop_expiry).await });
         let app = api::router(state.clone());
         let stop = cancel.clone().cancelled_owned();
         tracker.spawn(async move {
