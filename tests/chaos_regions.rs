@@ -214,3 +214,90 @@ slos:
     assert_eq!(r["chaos"]["cleanup_error"], Value::Null);
     assert_eq!(r["chaos"]["events"][0]["action"], "partition: refuse");
 }
+
+#[test]
+fn the_cross_border_evening_runs_at_small_scale_with_its_whole_timeline() {
+    let _serial = serial();
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/sea-crossborder-evening.yaml");
+    let out = tmp_dir("sea-evening").join("out");
+    let o = Command::new(env!("CARGO_BIN_EXE_flashcrowd"))
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--scale",
+            "0.3",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let text = std::fs::read_to_string(out.join("report.json")).unwrap();
+    let r: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}\n{:#}",
+        String::from_utf8_lossy(&o.stderr),
+        r["slos"]
+    );
+    assert!(schema_errors(&r).is_empty(), "{:#?}", schema_errors(&r));
+    let names: Vec<&str> = r["regions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["sea", "eu", "cn", "host"]);
+    // The host's studio sends all of its phase and nothing else.
+    for s in r["steps"].as_array().unwrap() {
+        let host = s["regions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["region"] == "host")
+            .unwrap();
+        let host_count = host["count"].as_u64().unwrap();
+        if s["step"] == "host-reply" {
+            assert_eq!(host_count, s["count"].as_u64().unwrap());
+            assert!(host_count > 0);
+        } else {
+            assert_eq!(host_count, 0, "{}", s["step"]);
+        }
+    }
+    // Every planned change happened, on time: the wobble's four switches,
+    // the path's start, full strength and end in two regions, and the cut.
+    let t = r["chaos"]["transitions"].as_array().unwrap();
+    let planned: Vec<(f64, &str, &str)> = t
+        .iter()
+        .map(|x| {
+            (
+                x["planned_s"].as_f64().unwrap(),
+                x["region"].as_str().unwrap(),
+                x["change"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        planned,
+        [
+            (45.0, "sea", "start"),
+            (48.0, "sea", "off"),
+            (55.0, "sea", "on"),
+            (58.0, "sea", "off"),
+            (65.0, "cn", "start"),
+            (65.0, "host", "start"),
+            (75.0, "cn", "full"),
+            (75.0, "host", "full"),
+            (105.0, "cn", "end"),
+            (105.0, "host", "end"),
+            (110.0, "eu", "start"),
+            (115.0, "eu", "end"),
+        ]
+    );
+    for x in t {
+        let late = x["at_s"].as_f64().unwrap() - x["planned_s"].as_f64().unwrap();
+        assert!((0.0..0.1).contains(&late), "{x:#}");
+        assert!(x.get("error").is_none(), "{x:#}");
+    }
+}

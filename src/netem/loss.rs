@@ -113,6 +113,11 @@ impl LossProcess {
         LossProcess { model, bad: false }
     }
 
+    /// The model this process follows.
+    pub fn model(&self) -> Loss {
+        self.model
+    }
+
     /// Whether the next segment is lost.
     pub fn lost<R: Rng + ?Sized>(&mut self, rng: &mut R) -> bool {
         match self.model {

@@ -9,7 +9,8 @@
 //!   the retransmission timeout, RTO = SRTT + 4·RTTVAR, at least
 //!   [`RTO_MIN`] (Linux's 200 ms);
 //! - a lost retransmission doubles the timeout (exponential back-off), up
-//!   to [`RTO_MAX`].
+//!   to [`RTO_MAX`]; retransmissions are lost at the path's long-run rate,
+//!   since they leave well after the burst that took the original.
 //!
 //! For bulk transfers the average rate under loss is bounded by Mathis et
 //! al.'s formula, `MSS/RTT · 1.22/√p` ([`mathis_rate`]).
@@ -73,7 +74,11 @@ impl TcpPath {
             };
             let mut timeout = self.rto();
             // The retransmission itself can be lost: back off and retry.
-            while loss.lost(rng) && total + wait < RTO_MAX {
+            // It leaves at least a round trip after the original, by which
+            // time a burst of a few segments has long passed, so it meets
+            // the path's long-run loss rate rather than the burst's.
+            let p_retx = loss.model().mean();
+            while p_retx > 0.0 && rng.random::<f64>() < p_retx && total + wait < RTO_MAX {
                 timeout = (timeout * 2).min(RTO_MAX);
                 wait += timeout;
             }
@@ -153,6 +158,31 @@ mod tests {
         assert!((mean - 13.0).abs() < 0.8, "{mean} ms");
         assert!(stalls.contains(&p.rtt));
         assert!(stalls.contains(&p.rto()));
+    }
+
+    #[test]
+    fn a_burst_takes_segments_but_not_their_retransmissions() {
+        // 15% loss in bursts of 4 segments (China inbound at peak): a
+        // retransmission is lost 15% of the time, not 75% as inside a
+        // burst, so two back-offs in a row are rare and none is endless.
+        let p = path(80);
+        let mut rng = Pcg64Mcg::seed_from_u64(9);
+        let mut loss = LossProcess::new(Loss::bursts(0.15, 4.0).unwrap());
+        let n = 50_000;
+        let stalls: Vec<Duration> = (0..n)
+            .map(|_| p.stall(&mut loss, 300, &mut rng))
+            .filter(|d| !d.is_zero())
+            .collect();
+        let share = stalls.len() as f64 / n as f64;
+        assert!((share - 0.15).abs() < 0.01, "{share}");
+        let rto = p.rto();
+        let backed_off = stalls.iter().filter(|&&d| d > rto).count() as f64 / stalls.len() as f64;
+        assert!((backed_off - 0.15).abs() < 0.015, "{backed_off}");
+        assert!(
+            stalls.iter().all(|&d| d < Duration::from_secs(13)),
+            "{:?}",
+            stalls.iter().max()
+        );
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub fn render(r: &Report) -> String {
     for s in &r.steps {
         rows.push(step_row(s));
         // Region rows under their step, so regions compare at a glance.
-        for g in &s.regions {
+        for g in s.regions.iter().filter(|g| g.count > 0) {
             rows.push(row(
                 String::new(),
                 format!("└ {}", g.region),
