@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -17,7 +17,7 @@ use super::state::{self, Desired};
 use crate::scenario::{ChaosAction, ChaosEvent, Directions, PartitionMode, Scenario};
 
 /// One change of one event in one region.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Transition {
     /// When it took effect, seconds from the start of the run.
     pub at_s: f64,
@@ -27,7 +27,7 @@ pub struct Transition {
     pub region: String,
     /// `start`, `end`, `on`/`off` (flapping), `full` (a ramp at its top), or
     /// `cleanup` (removed when the run ended).
-    pub change: &'static str,
+    pub change: String,
     /// What the event does, in words.
     pub action: String,
     /// The server refused the change.
@@ -87,7 +87,7 @@ impl<'a> Player<'a> {
                     planned_s: t.as_secs_f64(),
                     event: e.name.clone(),
                     region: region.name.clone(),
-                    change,
+                    change: change.to_owned(),
                     action: describe(&e.action),
                     error: error.clone(),
                 });
@@ -121,7 +121,7 @@ impl<'a> Player<'a> {
                         planned_s: t.as_secs_f64(),
                         event: e.name.clone(),
                         region: region.name.clone(),
-                        change: "cleanup",
+                        change: "cleanup".to_owned(),
                         action: describe(&e.action),
                         error: None,
                     });

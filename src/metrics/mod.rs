@@ -80,7 +80,7 @@ impl Outcome {
 }
 
 /// Counters of one (phase, step).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counts {
     /// Requests attempted; always `ok + errors`.
     pub sent: u64,
@@ -124,7 +124,7 @@ impl Counts {
 }
 
 /// Requests that ended in one second of the run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Second {
     pub sent: u32,
     pub errors: u32,
@@ -232,7 +232,7 @@ impl StepStats {
 }
 
 /// Counters of the schedule itself (flow iterations, not requests).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ScheduleCounts {
     /// Iterations whose intended start came while the run was scheduling.
     pub scheduled: u64,

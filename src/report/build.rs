@@ -115,6 +115,7 @@ pub fn build(
                     errors: stats.counts.errors,
                     rps: rate(stats.counts.sent, active),
                     latency_us: latency(&stats.latency),
+                    percentiles: percentiles(&stats.latency),
                     outcomes: stats.counts.clone(),
                     series: series(&stats.series),
                     ws: ws_report(ws),
@@ -132,6 +133,7 @@ pub fn build(
             errors: c.errors,
             rps: rate(c.sent, active),
             latency_us: latency(&total.latency),
+            percentiles: percentiles(&total.latency),
             outcomes: c.clone(),
             ws: ws_report(&total_ws),
             series: series(&total.series),
@@ -216,6 +218,7 @@ pub fn build(
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         duration_s: run.elapsed.as_secs_f64(),
         target: info.target.clone(),
+        host: host_name(),
         scale: info.scale,
         verdict,
         verdict_reasons: reasons,
@@ -343,6 +346,9 @@ fn series(s: &[crate::metrics::Second]) -> Series {
         every_s: 1.0,
         sent: s.iter().map(|x| x.sent).collect(),
         errors: s.iter().map(|x| x.errors).collect(),
+        p50_us: Vec::new(),
+        p99_us: Vec::new(),
+        max_us: Vec::new(),
     }
 }
 
@@ -372,6 +378,41 @@ fn latency(h: &Histogram<u64>) -> Latency {
         mean: h.mean(),
         stdev: h.stdev(),
     }
+}
+
+/// Points per halving of the distance to 100%, as HdrHistogram's own
+/// percentile output uses: 50, 75, 87.5, ... each split in five.
+const TICKS_PER_HALF: u32 = 5;
+
+/// The distribution at HdrHistogram's percentile ticks, up to the maximum.
+fn percentiles(h: &Histogram<u64>) -> Vec<PercentilePoint> {
+    if h.is_empty() {
+        return Vec::new();
+    }
+    let mut out: Vec<PercentilePoint> = Vec::new();
+    for v in h.iter_quantiles(TICKS_PER_HALF) {
+        let point = PercentilePoint {
+            percentile: v.quantile_iterated_to() * 100.0,
+            value_us: h.highest_equivalent(v.value_iterated_to()),
+        };
+        // The iterator repeats the last value while it walks to 100%.
+        if out.last().is_some_and(|p| p.percentile >= point.percentile) {
+            continue;
+        }
+        out.push(point);
+        if point.percentile >= 100.0 {
+            break;
+        }
+    }
+    out
+}
+
+/// This machine's name, for the report's metadata.
+fn host_name() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_default()
 }
 
 fn quantile_ms(h: &Histogram<u64>, q: f64) -> f64 {
@@ -440,6 +481,7 @@ fn ws_report(ws: &WsStats) -> Option<WsReport> {
         echoes: ws.echoes,
         unexpected: ws.unexpected,
         fanout_us: latency(&ws.fanout),
+        fanout_percentiles: percentiles(&ws.fanout),
         reconnects: ws.reconnects,
         closed_by_server: ws
             .closed_by_server

@@ -10,7 +10,7 @@ mod build;
 pub mod json;
 pub mod terminal;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use build::{build, ChaosRun, RunInfo};
 
@@ -21,7 +21,7 @@ use crate::slo::{SloStatus, Verdict};
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// Everything a run produced, in the shape of `report.json`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     pub schema_version: u32,
     pub run_id: String,
@@ -33,6 +33,8 @@ pub struct Report {
     /// Wall time from the first intended arrival to the end of the last request.
     pub duration_s: f64,
     pub target: String,
+    /// The machine the generator ran on.
+    pub host: String,
     /// `--scale` factor applied to every rate.
     pub scale: f64,
     pub verdict: Verdict,
@@ -56,7 +58,7 @@ pub struct Report {
 }
 
 /// A region of the rehearsal.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RegionInfo {
     pub name: String,
     /// The network profile's name; `null`: an undegraded path.
@@ -70,7 +72,7 @@ pub struct RegionInfo {
 }
 
 /// The chaos timeline as planned and as it happened.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChaosReport {
     /// `embedded` or `toxiproxy`.
     pub backend: String,
@@ -82,7 +84,7 @@ pub struct ChaosReport {
 }
 
 /// One planned event.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChaosEventInfo {
     pub name: String,
     pub regions: Vec<String>,
@@ -97,7 +99,7 @@ pub struct ChaosEventInfo {
 
 /// One phase's schedule: arrivals are flow iterations (open model) or
 /// session joins (closed model).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PhaseReport {
     pub name: String,
     /// `open`, `sessions` or `users`.
@@ -111,7 +113,7 @@ pub struct PhaseReport {
 }
 
 /// Concurrency of sessions over time.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Sessions {
     pub peak: u64,
     /// Seconds between samples.
@@ -120,7 +122,7 @@ pub struct Sessions {
     pub series: Vec<(f64, u64)>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScenarioInfo {
     pub name: String,
     pub file: String,
@@ -129,7 +131,7 @@ pub struct ScenarioInfo {
 
 /// Whole-run counters. `scheduled`, `started`, `late` and `dropped` count
 /// flow iterations; `sent`, `ok` and `errors` count requests.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Totals {
     pub scheduled: u64,
     pub started: u64,
@@ -141,7 +143,7 @@ pub struct Totals {
 }
 
 /// How well the generator kept its own schedule.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Generator {
     pub connections: usize,
     pub lanes: usize,
@@ -166,7 +168,7 @@ pub struct Generator {
 }
 
 /// One (phase, step).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepReport {
     pub phase: String,
     pub flow: String,
@@ -179,6 +181,8 @@ pub struct StepReport {
     /// Requests per second over the time the phase actually ran.
     pub rps: f64,
     pub latency_us: Latency,
+    /// The whole latency distribution (for percentile plots).
+    pub percentiles: Vec<PercentilePoint>,
     pub outcomes: Counts,
     /// WebSocket deliveries and socket life, for WebSocket steps only.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -190,7 +194,7 @@ pub struct StepReport {
 }
 
 /// One (phase, step) for the requests of one region.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RegionStepReport {
     pub region: String,
     pub count: u64,
@@ -198,14 +202,16 @@ pub struct RegionStepReport {
     pub errors: u64,
     pub rps: f64,
     pub latency_us: Latency,
+    pub percentiles: Vec<PercentilePoint>,
     pub outcomes: Counts,
     pub series: Series,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ws: Option<WsReport>,
 }
 
-/// Counts per interval of the run, from its start.
-#[derive(Debug, Clone, Default, Serialize)]
+/// Figures per interval of the run, from its start (interval `i` covers
+/// `[i × every_s, (i + 1) × every_s)`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Series {
     /// Seconds per interval.
     pub every_s: f64,
@@ -213,10 +219,23 @@ pub struct Series {
     pub sent: Vec<u32>,
     /// Of which errors.
     pub errors: Vec<u32>,
+    /// Latency of the requests that ended in each interval, µs; `null` for
+    /// an interval without any.
+    pub p50_us: Vec<Option<u64>>,
+    pub p99_us: Vec<Option<u64>>,
+    pub max_us: Vec<Option<u64>>,
+}
+
+/// One point of a latency distribution: the value at a percentile, as
+/// HdrHistogram's percentile output lists them (finer towards the tail).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct PercentilePoint {
+    pub percentile: f64,
+    pub value_us: u64,
 }
 
 /// What a WebSocket step's messages and sockets did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WsReport {
     /// Tracked messages this `send` step sent.
     pub messages: u64,
@@ -239,6 +258,8 @@ pub struct WsReport {
     pub unexpected: u64,
     /// Intended send → arrival at each receiver, µs.
     pub fanout_us: Latency,
+    /// The whole fan-out distribution.
+    pub fanout_percentiles: Vec<PercentilePoint>,
     /// For a `ws` connect step: sockets opened again after a close.
     pub reconnects: u64,
     /// Sockets the server closed, by close code (as a string key).
@@ -251,7 +272,7 @@ pub struct WsReport {
 
 /// Latency summary in microseconds, from the merged HDR histogram
 /// (3 significant digits). All zero when nothing was recorded.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct Latency {
     pub samples: u64,
     pub min: u64,
@@ -265,7 +286,7 @@ pub struct Latency {
 }
 
 /// One objective.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SloReport {
     pub expr: String,
     /// In `unit`; `null` when no request matched.

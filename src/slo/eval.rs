@@ -11,7 +11,7 @@ use super::{Metric, Selector, Slo};
 use crate::metrics::{StepStats, WsStats};
 
 /// Outcome of a whole run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Pass,
@@ -20,7 +20,7 @@ pub enum Verdict {
 }
 
 /// How one objective came out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SloStatus {
     Pass,
