@@ -115,6 +115,31 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
     // The engine and the chaos timeline share one time origin, so the
     // transitions in the report line up with the request series.
     config.t0 = Some(tokio::time::Instant::now() + CHAOS_LEAD);
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("reports").join(&run_id));
+    // The interval log is written while the run goes, so its memory stays
+    // flat however long the run.
+    let hlog = match report::hlog::spawn(
+        &out_dir,
+        report::hlog::tags(&scenario, &engine::StepKeys::new(&scenario)),
+        std::time::SystemTime::now() + CHAOS_LEAD,
+    ) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!(
+                "error: cannot write to the run directory {}: {e}",
+                out_dir.display()
+            );
+            if let Some(server) = demo {
+                demo_cancel.cancel();
+                server.shutdown().await;
+            }
+            return exit::HARNESS_FAILURE;
+        }
+    };
+    config.interval_sink = Some(hlog.sink.clone());
     let (result, chaos_run) = match &regions {
         None => {
             let result = engine::run(
@@ -171,6 +196,17 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
         demo_cancel.cancel();
         server.shutdown().await;
     }
+    // Every sender gone: the writer finishes the file.
+    config.interval_sink = None;
+    drop(hlog.sink);
+    let hlog_written = match hlog.done.await {
+        Ok(Ok(path)) => Some(path),
+        Ok(Err(e)) => {
+            eprintln!("warning: {} is incomplete: {e}", report::hlog::FILE);
+            None
+        }
+        Err(_) => None,
+    };
     let result = match result {
         Ok(r) => r,
         Err(e @ EngineError::Target { .. }) => {
@@ -193,9 +229,6 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
         chaos: chaos_run,
     };
     let report = report::build(&scenario, &schedule, &result, &info);
-    let out_dir = args
-        .out
-        .unwrap_or_else(|| PathBuf::from("reports").join(&run_id));
     if !args.quiet {
         print!("{}", report::terminal::render(&report));
     }
@@ -203,6 +236,9 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
         Ok(path) => {
             if !args.quiet {
                 println!("  report: {}", path.display());
+                if let Some(h) = &hlog_written {
+                    println!("  latency log: {}", h.display());
+                }
             }
         }
         Err(e) => {

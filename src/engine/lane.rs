@@ -23,7 +23,7 @@ use super::http::{Conn, HttpTarget, Scratch};
 use super::keys::StepKeys;
 use super::session;
 use super::ws::LiveSink;
-use crate::metrics::{Outcome, Recorder};
+use crate::metrics::{IntervalPart, Outcome, Recorder};
 use crate::scenario::{Load, Scenario};
 use crate::schedule::Arrival;
 
@@ -132,6 +132,7 @@ pub(crate) async fn run(
     mut rx: mpsc::Receiver<Dispatched>,
     caps: LaneCaps,
     stop: CancellationToken,
+    intervals: mpsc::UnboundedSender<Vec<IntervalPart>>,
 ) -> Recorder {
     let mut rec = Recorder::new(shared.keys.len(), shared.scenario.phases.len());
     let live = Arc::new(LiveSink::new(
@@ -146,6 +147,10 @@ pub(crate) async fn run(
     let (mut iterations, mut sessions) = (0usize, 0usize);
     let mut rx_open = true;
     let mut stopping = false;
+    // Per-second histograms go to the collector about once a second, so a
+    // lane holds at most a second or two of them.
+    let mut handoff = tokio::time::interval_at(shared.t0 + HANDOFF_EVERY, HANDOFF_EVERY);
+    handoff.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let room = iterations < caps.iterations && sessions < caps.sessions;
         tokio::select! {
@@ -153,6 +158,15 @@ pub(crate) async fn run(
             _ = stop.cancelled(), if !stopping => {
                 stopping = true;
                 rx.close();
+            }
+            _ = handoff.tick() => {
+                let mut parts = rec.intervals.take();
+                parts.extend(live.lock().intervals.take());
+                if !parts.is_empty() {
+                    // The collector outlives the lanes; if it is gone the
+                    // run is ending anyway.
+                    let _ = intervals.send(parts);
+                }
             }
             Some((is_session, region, slot)) = in_flight.next(), if !in_flight.is_empty() => {
                 if is_session { sessions -= 1 } else { iterations -= 1 }
@@ -207,8 +221,15 @@ pub(crate) async fn run(
         // Same shape by construction.
         let _ = rec.merge(&live);
     }
+    let rest = rec.intervals.take();
+    if !rest.is_empty() {
+        let _ = intervals.send(rest);
+    }
     rec
 }
+
+/// How often a lane hands its per-second histograms to the collector.
+pub(crate) const HANDOFF_EVERY: Duration = Duration::from_secs(1);
 
 /// Counts a session as alive for as long as it exists.
 struct Alive<'a>(&'a AtomicU64);
@@ -228,10 +249,7 @@ impl Drop for Alive<'_> {
 
 fn record(rec: &mut Recorder, mut slot: Slot) -> Slot {
     for &(key, outcome, latency, second) in &slot.results {
-        if let Some(stats) = rec.steps.get_mut(key) {
-            stats.record(outcome, latency);
-            stats.tick(second, outcome);
-        }
+        rec.record_request(key, outcome, latency, second);
     }
     slot.results.clear();
     slot

@@ -30,7 +30,8 @@ use tokio_util::task::TaskTracker;
 
 pub use keys::StepKeys;
 
-use crate::metrics::{MergeError, Recorder};
+use crate::metrics::interval::{Closed, Collector, Summaries};
+use crate::metrics::{IntervalPart, MergeError, Recorder};
 use crate::scenario::{Load, Scenario};
 use crate::schedule::{Schedule, Segment};
 use lane::{Dispatched, Shared};
@@ -63,6 +64,9 @@ pub struct RunConfig {
     /// The run's time origin, when something else (the chaos timeline)
     /// must share it; `None`: when `run` is called.
     pub t0: Option<Instant>,
+    /// Where each closed second's histograms go (the interval log);
+    /// `None`: only their summaries are kept.
+    pub interval_sink: Option<mpsc::UnboundedSender<Closed>>,
 }
 
 impl Default for RunConfig {
@@ -80,6 +84,7 @@ impl Default for RunConfig {
             sources: Vec::new(),
             routes: Vec::new(),
             t0: None,
+            interval_sink: None,
         }
     }
 }
@@ -99,6 +104,8 @@ pub struct RunResult {
     /// CPU time the whole process used during the run (generator, and the
     /// embedded demo when it runs in-process), where the OS tells.
     pub cpu: Option<Duration>,
+    /// By step key, per second of the run: count, p50, p99 and max.
+    pub intervals: Summaries,
 }
 
 /// Why a run could not happen.
@@ -185,11 +192,27 @@ pub async fn run(
     let lane_tasks = TaskTracker::new();
     let mut senders = Vec::with_capacity(lanes);
     let mut handles = Vec::with_capacity(lanes);
+    let (parts_tx, parts_rx) = mpsc::unbounded_channel();
+    // Ends when every lane has dropped its sender, after their last parts.
+    let collector = tokio::spawn(collect(
+        parts_rx,
+        keys.len(),
+        t0,
+        shared.scenario.regions.len(),
+        cfg.interval_sink.clone(),
+    ));
     for _ in 0..lanes {
         let (tx, rx) = mpsc::channel(per_lane_backlog);
         senders.push(tx);
-        handles.push(lane_tasks.spawn(lane::run(shared.clone(), rx, caps, stop.clone())));
+        handles.push(lane_tasks.spawn(lane::run(
+            shared.clone(),
+            rx,
+            caps,
+            stop.clone(),
+            parts_tx.clone(),
+        )));
     }
+    drop(parts_tx);
     lane_tasks.close();
     let cpu_before = cpu::process_cpu();
     let sampling = CancellationToken::new();
@@ -255,6 +278,10 @@ pub async fn run(
         }
     }
 
+    // Every lane has ended, so the collector's channel closes; it only
+    // has the last seconds left to close.
+    let intervals = collector.await.unwrap_or_default();
+
     Ok(RunResult {
         recorder,
         keys,
@@ -262,7 +289,61 @@ pub async fn run(
         interrupted: stop.is_cancelled(),
         sessions,
         cpu,
+        intervals,
     })
+}
+
+/// Seconds a second stays open for late parts: a lane hands over every
+/// second, and a long-lived session every second too.
+const CLOSE_AFTER: u32 = 3;
+
+/// Merge the lanes' per-second parts, close each second once no more
+/// parts are expected for it, hand closed seconds to `sink`, and return
+/// the summaries.
+async fn collect(
+    mut rx: mpsc::UnboundedReceiver<Vec<IntervalPart>>,
+    keys: usize,
+    t0: Instant,
+    regions: usize,
+    sink: Option<mpsc::UnboundedSender<Closed>>,
+) -> Summaries {
+    let mut c = Collector::new(keys, regions);
+    let send = |closed: Closed| {
+        if let Some(s) = &sink {
+            // A sink that is gone (its writer failed) is reported there.
+            let _ = s.send(closed);
+        }
+    };
+    let mut tick = tokio::time::interval_at(t0 + lane::HANDOFF_EVERY, lane::HANDOFF_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            msg = rx.recv() => match msg {
+                Some(parts) => {
+                    if let Some(late) = c.add(parts) {
+                        send(late);
+                    }
+                }
+                None => break,
+            },
+            at = tick.tick() => {
+                let now = u32::try_from(at.saturating_duration_since(t0).as_secs()).unwrap_or(u32::MAX);
+                for closed in c.close_before(now.saturating_sub(CLOSE_AFTER)) {
+                    send(closed);
+                }
+            }
+        }
+    }
+    for closed in c.close_all() {
+        send(closed);
+    }
+    if c.late_parts > 0 {
+        tracing::debug!(
+            late = c.late_parts,
+            "interval parts arrived after their second closed"
+        );
+    }
+    c.into_summaries()
 }
 
 /// How often the number of live sessions is sampled.

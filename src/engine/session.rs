@@ -63,6 +63,10 @@ pub(super) struct Session<'a> {
     pub(super) from: Option<Instant>,
     /// The session's WebSocket, while it has one.
     pub(super) ws: Option<Box<Socket>>,
+    /// When a long-lived session next hands its results to the lane (so
+    /// per-second figures stay current and memory bounded); `None` for an
+    /// open-model iteration, which hands them over when it ends.
+    pub(super) flush_at: Option<Instant>,
 }
 
 /// Run the session an arrival starts. Returns the slot with the results.
@@ -188,6 +192,7 @@ fn start<'a>(
         deadline,
         from: (mode == Mode::Iteration).then_some(d.intended),
         ws: None,
+        flush_at: (mode != Mode::Iteration).then(|| Instant::now() + FLUSH_EVERY),
     };
     Some((s, &flow.program, mode, has_dwell))
 }
@@ -215,6 +220,31 @@ pub(super) async fn pump<F: Future>(
 }
 
 type Boxed<'a> = Pin<Box<dyn Future<Output = Next> + Send + 'a>>;
+
+/// How often a long-lived session hands its results over.
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+
+/// Results a long-lived session keeps at most before handing them over.
+const FLUSH_AT_MOST: usize = 256;
+
+impl Session<'_> {
+    /// Keep one request's result; a long-lived session hands its results
+    /// to the lane's sink about once a second (one uncontended lock), so
+    /// nothing waits for the session to end.
+    pub(super) fn push_result(&mut self, key: usize, outcome: Outcome, latency: u64, end: Instant) {
+        let second = self.shared.second_of(end);
+        self.slot.results.push((key, outcome, latency, second));
+        if let Some(at) = self.flush_at {
+            if end >= at || self.slot.results.len() >= FLUSH_AT_MOST {
+                let mut rec = self.live.lock();
+                for (key, outcome, latency, second) in self.slot.results.drain(..) {
+                    rec.record_request(key, outcome, latency, second);
+                }
+                self.flush_at = Some(end + FLUSH_EVERY);
+            }
+        }
+    }
+}
 
 /// Run `actions` in order. Boxed because loops and branches recurse.
 fn exec<'s, 'a: 's>(s: &'s mut Session<'a>, actions: &'a [Action]) -> Boxed<'s> {
@@ -381,9 +411,7 @@ impl Session<'_> {
         };
         let end = Instant::now();
         let latency = micros(end.saturating_duration_since(from));
-        self.slot
-            .results
-            .push((key, outcome, latency, self.shared.second_of(end)));
+        self.push_result(key, outcome, latency, end);
         if outcome == Outcome::Unresolved {
             return Next::Stop;
         }

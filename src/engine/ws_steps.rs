@@ -44,9 +44,7 @@ impl Session<'_> {
         };
         let end = Instant::now();
         let latency = micros(end.saturating_duration_since(from));
-        self.slot
-            .results
-            .push((key, outcome, latency, self.shared.second_of(end)));
+        self.push_result(key, outcome, latency, end);
         match outcome {
             Outcome::Unresolved => Next::Stop,
             o if o.is_ok() => Next::Go,

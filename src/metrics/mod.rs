@@ -7,8 +7,10 @@
 
 use hdrhistogram::Histogram;
 
+pub mod interval;
 mod ws;
 
+pub use interval::{IntervalBuf, IntervalPart};
 pub use ws::{WsStats, OUT_OF_ORDER_SLACK_US};
 
 /// Significant digits of every latency histogram: 0.1% value precision.
@@ -275,6 +277,8 @@ pub struct Recorder {
     /// Delay between an arrival's intended start and the moment the
     /// dispatcher handed it over, in µs: the generator's own lag only.
     pub dispatch_lag: Histogram<u64>,
+    /// Latency by second, not yet handed to the collector.
+    pub intervals: IntervalBuf,
 }
 
 impl Recorder {
@@ -286,6 +290,21 @@ impl Recorder {
             phases: vec![ScheduleCounts::default(); phases],
             start_delay: latency_histogram(),
             dispatch_lag: latency_histogram(),
+            intervals: IntervalBuf::default(),
+        }
+    }
+
+    /// Record one request of step key `key` that ended `second` seconds
+    /// into the run: whole-run figures, the per-second counts, and the
+    /// second's histogram.
+    pub fn record_request(&mut self, key: usize, outcome: Outcome, latency_us: u64, second: u32) {
+        let Some(stats) = self.steps.get_mut(key) else {
+            return;
+        };
+        stats.record(outcome, latency_us);
+        stats.tick(second, outcome);
+        if outcome != Outcome::Unresolved && outcome.has_latency() {
+            self.intervals.record(second, key, latency_us);
         }
     }
 
@@ -341,6 +360,8 @@ impl Recorder {
         for (a, b) in self.ws.iter_mut().zip(&other.ws) {
             a.merge(b)?;
         }
+        let mut rest = other.intervals.clone();
+        self.intervals.absorb(&mut rest);
         self.schedule.add(&other.schedule);
         for (a, b) in self.phases.iter_mut().zip(&other.phases) {
             a.add(b);

@@ -10,6 +10,7 @@ use hdrhistogram::Histogram;
 
 use super::*;
 use crate::engine::{RunConfig, RunResult};
+use crate::metrics::interval::Summary;
 use crate::metrics::{StepStats, WsStats};
 use crate::scenario::{Load, Scenario};
 use crate::schedule::Schedule;
@@ -64,6 +65,7 @@ pub fn build(
     let mut views = Vec::with_capacity(run.keys.len());
     let mut steps = Vec::new();
     let named_regions = !scenario.regions.is_empty();
+    let regions_n = scenario.regions.len().max(1);
     let mut key = 0;
     // Keys run phase by phase, step by step, region by region: each
     // (phase, step) is a run of consecutive keys, one per region.
@@ -117,7 +119,7 @@ pub fn build(
                     latency_us: latency(&stats.latency),
                     percentiles: percentiles(&stats.latency),
                     outcomes: stats.counts.clone(),
-                    series: series(&stats.series),
+                    series: series(&stats.series, run.intervals.by_key.get(k)),
                     ws: ws_report(ws),
                 });
             }
@@ -136,7 +138,12 @@ pub fn build(
             percentiles: percentiles(&total.latency),
             outcomes: c.clone(),
             ws: ws_report(&total_ws),
-            series: series(&total.series),
+            series: series(
+                &total.series,
+                group
+                    .first()
+                    .and_then(|k| run.intervals.by_step.get(k / regions_n)),
+            ),
             regions: by_region,
         });
     }
@@ -340,15 +347,20 @@ fn rate(n: u64, active: Duration) -> f64 {
     }
 }
 
-/// Requests and errors per second of the run.
-fn series(s: &[crate::metrics::Second]) -> Series {
+/// Requests, errors and latency per second of the run; the latency
+/// arrays are as long as the counts.
+fn series(s: &[crate::metrics::Second], lat: Option<&Vec<Option<Summary>>>) -> Series {
+    let at = |i: usize, f: fn(&Summary) -> u64| {
+        lat.and_then(|l| l.get(i)).and_then(|x| x.as_ref()).map(f)
+    };
+    let n = s.len().max(lat.map_or(0, Vec::len));
     Series {
         every_s: 1.0,
-        sent: s.iter().map(|x| x.sent).collect(),
-        errors: s.iter().map(|x| x.errors).collect(),
-        p50_us: Vec::new(),
-        p99_us: Vec::new(),
-        max_us: Vec::new(),
+        sent: (0..n).map(|i| s.get(i).map_or(0, |x| x.sent)).collect(),
+        errors: (0..n).map(|i| s.get(i).map_or(0, |x| x.errors)).collect(),
+        p50_us: (0..n).map(|i| at(i, |x| x.p50)).collect(),
+        p99_us: (0..n).map(|i| at(i, |x| x.p99)).collect(),
+        max_us: (0..n).map(|i| at(i, |x| x.max)).collect(),
     }
 }
 

@@ -7,6 +7,7 @@
 //! model; they must not compute statistics of their own.
 
 mod build;
+pub mod hlog;
 pub mod json;
 pub mod terminal;
 

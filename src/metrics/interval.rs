@@ -1,0 +1,313 @@
+//! Interval data: latency histograms of the requests that ended in each
+//! second of the run, per step key, so time series can be drawn and re-cut
+//! and `latency.hlog` written.
+//!
+//! Owns the two halves: [`IntervalBuf`], where a recording task keeps the
+//! histograms it has not handed on yet (at most about a second's worth),
+//! and [`Collector`], which merges the tasks' parts by message, closes a
+//! second once late parts can no longer be expected, and keeps only a
+//! small summary of each closed second in memory; the closed histograms
+//! themselves go to a sink (the log file) and are dropped. Memory stays
+//! bounded whatever the run length. Must not do I/O or read clocks.
+
+use std::collections::{BTreeMap, HashMap};
+
+use hdrhistogram::Histogram;
+
+use super::{latency_histogram, record_clamped, MAX_SERIES_SECONDS};
+
+/// One task's histograms of one second and one key.
+#[derive(Debug, Clone)]
+pub struct IntervalPart {
+    pub second: u32,
+    pub key: usize,
+    pub latency: Histogram<u64>,
+}
+
+/// The histograms a recording task has not handed on yet.
+#[derive(Debug, Clone, Default)]
+pub struct IntervalBuf {
+    parts: HashMap<(u32, usize), Histogram<u64>>,
+}
+
+impl IntervalBuf {
+    pub fn record(&mut self, second: u32, key: usize, latency_us: u64) {
+        let second = second.min(MAX_SERIES_SECONDS as u32 - 1);
+        let h = self
+            .parts
+            .entry((second, key))
+            .or_insert_with(latency_histogram);
+        record_clamped(h, latency_us);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    /// Everything held, leaving the buffer empty.
+    pub fn take(&mut self) -> Vec<IntervalPart> {
+        self.parts
+            .drain()
+            .map(|((second, key), latency)| IntervalPart {
+                second,
+                key,
+                latency,
+            })
+            .collect()
+    }
+
+    /// Add another buffer's parts.
+    pub fn absorb(&mut self, other: &mut IntervalBuf) {
+        for ((second, key), h) in other.parts.drain() {
+            match self.parts.get_mut(&(second, key)) {
+                // Same constructor on both sides: adding cannot fail.
+                Some(mine) => {
+                    let _ = mine.add(&h);
+                }
+                None => {
+                    self.parts.insert((second, key), h);
+                }
+            }
+        }
+    }
+}
+
+/// What is kept of a closed second of one key.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub count: u64,
+    pub p50: u64,
+    pub p99: u64,
+    pub max: u64,
+}
+
+/// A closed second: every key's merged histogram.
+#[derive(Debug, Clone)]
+pub struct Closed {
+    pub second: u32,
+    /// By key, in key order.
+    pub histograms: Vec<(usize, Histogram<u64>)>,
+}
+
+/// Per-second summaries of a run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summaries {
+    /// By step key: a summary per second (index = second; `None` for a
+    /// second without requests of that key).
+    pub by_key: Vec<Vec<Option<Summary>>>,
+    /// The same for every group of `regions` consecutive keys (a step over
+    /// all its regions).
+    pub by_step: Vec<Vec<Option<Summary>>>,
+}
+
+/// Merges parts from every task and closes seconds in order.
+#[derive(Debug)]
+pub struct Collector {
+    open: BTreeMap<u32, HashMap<usize, Histogram<u64>>>,
+    /// Seconds before this one are closed.
+    closed_before: u32,
+    /// Consecutive keys that make one step (its regions).
+    regions: usize,
+    summaries: Summaries,
+    /// Parts that came after their second was closed (written as a
+    /// second entry for it; counted into its summary's count and max).
+    pub late_parts: u64,
+}
+
+impl Collector {
+    /// `keys` step keys, grouped by `regions` into steps.
+    pub fn new(keys: usize, regions: usize) -> Self {
+        let regions = regions.max(1);
+        Collector {
+            open: BTreeMap::new(),
+            closed_before: 0,
+            regions,
+            summaries: Summaries {
+                by_key: vec![Vec::new(); keys],
+                by_step: vec![Vec::new(); keys.div_ceil(regions)],
+            },
+            late_parts: 0,
+        }
+    }
+
+    /// Merge parts in. Parts of a second already closed come back at once
+    /// as their own [`Closed`] entry.
+    pub fn add(&mut self, parts: Vec<IntervalPart>) -> Option<Closed> {
+        let mut late: BTreeMap<usize, Histogram<u64>> = BTreeMap::new();
+        let mut late_second = 0;
+        for p in parts {
+            if p.second < self.closed_before {
+                self.late_parts += 1;
+                self.note_late(&p);
+                // Rare (a session that kept its results past the grace):
+                // grouped by key under the first late second seen.
+                late_second = p.second;
+                match late.get_mut(&p.key) {
+                    Some(h) => {
+                        let _ = h.add(&p.latency);
+                    }
+                    None => {
+                        late.insert(p.key, p.latency);
+                    }
+                }
+                continue;
+            }
+            let keys = self.open.entry(p.second).or_default();
+            match keys.get_mut(&p.key) {
+                Some(h) => {
+                    let _ = h.add(&p.latency);
+                }
+                None => {
+                    keys.insert(p.key, p.latency);
+                }
+            }
+        }
+        (!late.is_empty()).then(|| Closed {
+            second: late_second,
+            histograms: late.into_iter().collect(),
+        })
+    }
+
+    /// Close every second before `second`, oldest first.
+    pub fn close_before(&mut self, second: u32) -> Vec<Closed> {
+        let mut out = Vec::new();
+        while let Some((&s, _)) = self.open.first_key_value() {
+            if s >= second {
+                break;
+            }
+            let Some((s, keys)) = self.open.pop_first() else {
+                break;
+            };
+            let mut histograms: Vec<(usize, Histogram<u64>)> = keys.into_iter().collect();
+            histograms.sort_by_key(|(k, _)| *k);
+            for (k, h) in &histograms {
+                if let Some(slot) = slot(&mut self.summaries.by_key, s, *k) {
+                    *slot = Some(summary(h));
+                }
+            }
+            // A step over all its regions: its keys are consecutive.
+            let mut i = 0;
+            while i < histograms.len() {
+                let group = histograms[i].0 / self.regions;
+                let mut merged = histograms[i].1.clone();
+                i += 1;
+                while i < histograms.len() && histograms[i].0 / self.regions == group {
+                    let _ = merged.add(&histograms[i].1);
+                    i += 1;
+                }
+                if let Some(slot) = slot(&mut self.summaries.by_step, s, group) {
+                    *slot = Some(summary(&merged));
+                }
+            }
+            out.push(Closed {
+                second: s,
+                histograms,
+            });
+        }
+        self.closed_before = self.closed_before.max(second);
+        out
+    }
+
+    /// Close everything.
+    pub fn close_all(&mut self) -> Vec<Closed> {
+        self.close_before(u32::MAX)
+    }
+
+    pub fn into_summaries(self) -> Summaries {
+        self.summaries
+    }
+
+    fn note_late(&mut self, p: &IntervalPart) {
+        let (count, max) = (p.latency.len(), p.latency.max());
+        let group = p.key / self.regions;
+        for (list, i) in [
+            (&mut self.summaries.by_key, p.key),
+            (&mut self.summaries.by_step, group),
+        ] {
+            if let Some(slot) = slot(list, p.second, i) {
+                let s = slot.get_or_insert(Summary {
+                    count: 0,
+                    p50: max,
+                    p99: max,
+                    max,
+                });
+                s.count += count;
+                s.max = s.max.max(max);
+            }
+        }
+    }
+}
+
+fn summary(h: &Histogram<u64>) -> Summary {
+    Summary {
+        count: h.len(),
+        p50: h.highest_equivalent(h.value_at_quantile(0.5)),
+        p99: h.highest_equivalent(h.value_at_quantile(0.99)),
+        max: h.highest_equivalent(h.max()),
+    }
+}
+
+fn slot(lists: &mut [Vec<Option<Summary>>], second: u32, i: usize) -> Option<&mut Option<Summary>> {
+    let list = lists.get_mut(i)?;
+    let s = second as usize;
+    if list.len() <= s {
+        list.resize(s + 1, None);
+    }
+    list.get_mut(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(second: u32, key: usize, values: &[u64]) -> IntervalPart {
+        let mut b = IntervalBuf::default();
+        for &v in values {
+            b.record(second, key, v);
+        }
+        b.take().remove(0)
+    }
+
+    #[test]
+    fn parts_of_one_second_from_several_tasks_merge_exactly() {
+        let mut c = Collector::new(2, 2);
+        assert!(c
+            .add(vec![part(0, 0, &[100, 200]), part(1, 1, &[5])])
+            .is_none());
+        assert!(c.add(vec![part(0, 0, &[300]), part(0, 1, &[7])]).is_none());
+        let closed = c.close_before(1);
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].second, 0);
+        let keys: Vec<(usize, u64)> = closed[0]
+            .histograms
+            .iter()
+            .map(|(k, h)| (*k, h.len()))
+            .collect();
+        assert_eq!(keys, [(0, 3), (1, 1)]);
+        let rest = c.close_all();
+        assert_eq!(rest.len(), 1);
+        let s = c.into_summaries();
+        assert_eq!(s.by_key[0][0].unwrap().count, 3);
+        assert_eq!(s.by_key[0][0].unwrap().max, 300);
+        assert_eq!(s.by_key[1][1].unwrap().count, 1);
+        assert_eq!(s.by_key[1][0].unwrap().count, 1);
+        // Keys 0 and 1 are two regions of one step.
+        assert_eq!(s.by_step.len(), 1);
+        assert_eq!(s.by_step[0][0].unwrap().count, 4);
+        assert_eq!(s.by_step[0][1].unwrap().count, 1);
+    }
+
+    #[test]
+    fn a_late_part_is_kept_as_its_own_entry_and_counted() {
+        let mut c = Collector::new(1, 1);
+        c.add(vec![part(3, 0, &[10])]);
+        c.close_before(5);
+        let late = c.add(vec![part(3, 0, &[90_000])]).unwrap();
+        assert_eq!(late.second, 3);
+        assert_eq!(late.histograms[0].1.len(), 1);
+        assert_eq!(c.late_parts, 1);
+        let s = c.into_summaries();
+        let third = s.by_key[0][3].unwrap();
+        assert_eq!((third.count, third.max), (2, 90_000));
+    }
+}
