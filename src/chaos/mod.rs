@@ -118,8 +118,10 @@ pub async fn play(
     t0: Instant,
     end: Duration,
     cancel: CancellationToken,
+    announce: Option<tokio::sync::mpsc::UnboundedSender<Transition>>,
 ) -> Vec<Transition> {
     let mut player = regions.player(scenario);
+    player.announce = announce;
     player.step(Duration::ZERO, None, t0).await;
     player.play(t0, end, &cancel).await;
     let stopped_at = Instant::now().saturating_duration_since(t0);

@@ -41,6 +41,8 @@ pub struct Player<'a> {
     backend: &'a Backend,
     current: Vec<Desired>,
     pub log: Vec<Transition>,
+    /// Told every transition as it happens (live progress).
+    pub announce: Option<tokio::sync::mpsc::UnboundedSender<Transition>>,
 }
 
 impl<'a> Player<'a> {
@@ -50,6 +52,7 @@ impl<'a> Player<'a> {
             backend,
             current: vec![Vec::new(); scenario.regions.len()],
             log: Vec::new(),
+            announce: None,
         }
     }
 
@@ -82,7 +85,7 @@ impl<'a> Player<'a> {
                 let Some(change) = change_of(e, t, before, now) else {
                     continue;
                 };
-                self.log.push(Transition {
+                let tr = Transition {
                     at_s: applied.as_secs_f64(),
                     planned_s: t.as_secs_f64(),
                     event: e.name.clone(),
@@ -90,7 +93,12 @@ impl<'a> Player<'a> {
                     change: change.to_owned(),
                     action: describe(&e.action),
                     error: error.clone(),
-                });
+                };
+                if let Some(a) = &self.announce {
+                    // Nobody listening any more is fine.
+                    let _ = a.send(tr.clone());
+                }
+                self.log.push(tr);
             }
         }
     }

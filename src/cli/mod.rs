@@ -8,6 +8,7 @@
 mod demo;
 pub mod exit;
 mod plan;
+mod progress;
 mod proxy;
 mod run;
 mod validate;

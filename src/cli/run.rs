@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{exit, RunArgs};
+use super::{exit, progress, RunArgs};
 use crate::chaos;
 use crate::demo::{DemoConfig, DemoServer, SlowPolicy};
 use crate::engine::{self, EngineError, RunConfig};
@@ -140,46 +140,55 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
         }
     };
     config.interval_sink = Some(hlog.sink.clone());
-    let (result, chaos_run) = match &regions {
-        None => {
-            let result = engine::run(
-                scenario.clone(),
-                &schedule,
-                &target,
-                &config,
-                interrupts.stop.clone(),
-            )
-            .await;
-            (result, None)
-        }
-        Some(r) => {
-            let timeline_stop = CancellationToken::new();
-            let t0 = config.t0.unwrap_or_else(tokio::time::Instant::now);
-            let engine = async {
-                let out = engine::run(
-                    scenario.clone(),
-                    &schedule,
-                    &target,
-                    &config,
-                    interrupts.stop.clone(),
-                )
-                .await;
-                // The load is over (or stopped): so is the timeline.
-                timeline_stop.cancel();
-                out
-            };
-            let timeline = chaos::play(r, &scenario, t0, schedule.end(), timeline_stop.clone());
-            let (result, transitions) = tokio::join!(engine, timeline);
-            (
-                result,
+    let t0 = config.t0.unwrap_or_else(tokio::time::Instant::now);
+    // Live progress on stderr, unless asked to be quiet.
+    let (progress_tx, progress_rx) = tokio::sync::watch::channel(engine::Progress::default());
+    let (chaos_tx, chaos_rx) = tokio::sync::mpsc::unbounded_channel();
+    if !args.quiet {
+        config.progress = Some(progress_tx);
+    }
+    let run_over = CancellationToken::new();
+    let load = async {
+        let out = engine::run(
+            scenario.clone(),
+            &schedule,
+            &target,
+            &config,
+            interrupts.stop.clone(),
+        )
+        .await;
+        // The load is over (or stopped): so are the timeline and the
+        // progress line.
+        run_over.cancel();
+        out
+    };
+    // Moved into the timeline, so the channel closes when it ends.
+    let announce = (!args.quiet).then_some(chaos_tx);
+    let timeline = async {
+        match &regions {
+            Some(r) => {
+                let transitions =
+                    chaos::play(r, &scenario, t0, schedule.end(), run_over.clone(), announce).await;
                 Some(ChaosRun {
                     routes: r.routes.clone(),
                     transitions,
                     cleanup_error: None,
-                }),
-            )
+                })
+            }
+            None => None,
         }
     };
+    let feeds = progress::Feeds {
+        progress: progress_rx,
+        chaos: regions.as_ref().map(|_| chaos_rx),
+    };
+    let display = async {
+        if !args.quiet {
+            progress::show(&scenario, &schedule, t0, feeds, run_over.clone()).await;
+        }
+    };
+    let (result, chaos_run, ()) = tokio::join!(load, timeline, display);
+    config.progress = None;
     // Everything injected goes, however the run ended.
     let chaos_run = match (regions, chaos_run) {
         (Some(r), Some(mut c)) => {

@@ -30,7 +30,7 @@ use tokio_util::task::TaskTracker;
 
 pub use keys::StepKeys;
 
-use crate::metrics::interval::{Closed, Collector, Summaries};
+use crate::metrics::interval::{Closed, Collector, Summaries, Totals};
 use crate::metrics::{IntervalPart, MergeError, Recorder};
 use crate::scenario::{Load, Scenario};
 use crate::schedule::{Schedule, Segment};
@@ -67,6 +67,17 @@ pub struct RunConfig {
     /// Where each closed second's histograms go (the interval log);
     /// `None`: only their summaries are kept.
     pub interval_sink: Option<mpsc::UnboundedSender<Closed>>,
+    /// Told the figures of every second as it closes (live progress).
+    pub progress: Option<tokio::sync::watch::Sender<Progress>>,
+}
+
+/// The latest closed second, for a live display.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// The second's figures (all steps).
+    pub latest: Option<Totals>,
+    /// Viewer and user sessions alive now.
+    pub sessions: u64,
 }
 
 impl Default for RunConfig {
@@ -85,6 +96,7 @@ impl Default for RunConfig {
             routes: Vec::new(),
             t0: None,
             interval_sink: None,
+            progress: None,
         }
     }
 }
@@ -196,10 +208,9 @@ pub async fn run(
     // Ends when every lane has dropped its sender, after their last parts.
     let collector = tokio::spawn(collect(
         parts_rx,
-        keys.len(),
-        t0,
-        shared.scenario.regions.len(),
+        shared.clone(),
         cfg.interval_sink.clone(),
+        cfg.progress.clone(),
     ));
     for _ in 0..lanes {
         let (tx, rx) = mpsc::channel(per_lane_backlog);
@@ -295,19 +306,19 @@ pub async fn run(
 
 /// Seconds a second stays open for late parts: a lane hands over every
 /// second, and a long-lived session every second too.
-const CLOSE_AFTER: u32 = 3;
+const CLOSE_AFTER: u32 = 2;
 
 /// Merge the lanes' per-second parts, close each second once no more
 /// parts are expected for it, hand closed seconds to `sink`, and return
 /// the summaries.
 async fn collect(
     mut rx: mpsc::UnboundedReceiver<Vec<IntervalPart>>,
-    keys: usize,
-    t0: Instant,
-    regions: usize,
+    shared: Arc<Shared>,
     sink: Option<mpsc::UnboundedSender<Closed>>,
+    progress: Option<tokio::sync::watch::Sender<Progress>>,
 ) -> Summaries {
-    let mut c = Collector::new(keys, regions);
+    let t0 = shared.t0;
+    let mut c = Collector::new(shared.keys.len(), shared.scenario.regions.len());
     let send = |closed: Closed| {
         if let Some(s) = &sink {
             // A sink that is gone (its writer failed) is reported there.
@@ -330,6 +341,12 @@ async fn collect(
                 let now = u32::try_from(at.saturating_duration_since(t0).as_secs()).unwrap_or(u32::MAX);
                 for closed in c.close_before(now.saturating_sub(CLOSE_AFTER)) {
                     send(closed);
+                }
+                if let Some(p) = &progress {
+                    p.send_replace(Progress {
+                        latest: c.latest,
+                        sessions: shared.active_sessions.load(Ordering::Relaxed),
+                    });
                 }
             }
         }

@@ -16,28 +16,53 @@ use hdrhistogram::Histogram;
 
 use super::{latency_histogram, record_clamped, MAX_SERIES_SECONDS};
 
-/// One task's histograms of one second and one key.
+/// One task's figures of one second and one key.
 #[derive(Debug, Clone)]
 pub struct IntervalPart {
     pub second: u32,
     pub key: usize,
+    /// Requests that ended, and of those, errors.
+    pub sent: u64,
+    pub errors: u64,
+    /// Latency of those that have one (not refused connections).
     pub latency: Histogram<u64>,
 }
 
-/// The histograms a recording task has not handed on yet.
+impl IntervalPart {
+    fn add(&mut self, o: &IntervalPart) {
+        self.sent += o.sent;
+        self.errors += o.errors;
+        // Same constructor on both sides: adding cannot fail.
+        let _ = self.latency.add(&o.latency);
+    }
+}
+
+/// The figures a recording task has not handed on yet.
 #[derive(Debug, Clone, Default)]
 pub struct IntervalBuf {
-    parts: HashMap<(u32, usize), Histogram<u64>>,
+    parts: HashMap<(u32, usize), IntervalPart>,
 }
 
 impl IntervalBuf {
-    pub fn record(&mut self, second: u32, key: usize, latency_us: u64) {
+    /// One request of `key` that ended in `second`; `latency_us` when it
+    /// says something about the target.
+    pub fn record(&mut self, second: u32, key: usize, ok: bool, latency_us: Option<u64>) {
         let second = second.min(MAX_SERIES_SECONDS as u32 - 1);
-        let h = self
+        let p = self
             .parts
             .entry((second, key))
-            .or_insert_with(latency_histogram);
-        record_clamped(h, latency_us);
+            .or_insert_with(|| IntervalPart {
+                second,
+                key,
+                sent: 0,
+                errors: 0,
+                latency: latency_histogram(),
+            });
+        p.sent += 1;
+        p.errors += u64::from(!ok);
+        if let Some(v) = latency_us {
+            record_clamped(&mut p.latency, v);
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -46,26 +71,16 @@ impl IntervalBuf {
 
     /// Everything held, leaving the buffer empty.
     pub fn take(&mut self) -> Vec<IntervalPart> {
-        self.parts
-            .drain()
-            .map(|((second, key), latency)| IntervalPart {
-                second,
-                key,
-                latency,
-            })
-            .collect()
+        self.parts.drain().map(|(_, p)| p).collect()
     }
 
     /// Add another buffer's parts.
     pub fn absorb(&mut self, other: &mut IntervalBuf) {
-        for ((second, key), h) in other.parts.drain() {
-            match self.parts.get_mut(&(second, key)) {
-                // Same constructor on both sides: adding cannot fail.
-                Some(mine) => {
-                    let _ = mine.add(&h);
-                }
+        for (at, p) in other.parts.drain() {
+            match self.parts.get_mut(&at) {
+                Some(mine) => mine.add(&p),
                 None => {
-                    self.parts.insert((second, key), h);
+                    self.parts.insert(at, p);
                 }
             }
         }
@@ -75,6 +90,7 @@ impl IntervalBuf {
 /// What is kept of a closed second of one key.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Summary {
+    /// Requests with a latency.
     pub count: u64,
     pub p50: u64,
     pub p99: u64,
@@ -87,6 +103,16 @@ pub struct Closed {
     pub second: u32,
     /// By key, in key order.
     pub histograms: Vec<(usize, Histogram<u64>)>,
+}
+
+/// The whole run's figures of one closed second (all keys).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub second: u32,
+    pub sent: u64,
+    pub errors: u64,
+    /// `None` when no request of that second had a latency.
+    pub p99: Option<u64>,
 }
 
 /// Per-second summaries of a run.
@@ -103,12 +129,14 @@ pub struct Summaries {
 /// Merges parts from every task and closes seconds in order.
 #[derive(Debug)]
 pub struct Collector {
-    open: BTreeMap<u32, HashMap<usize, Histogram<u64>>>,
+    open: BTreeMap<u32, HashMap<usize, IntervalPart>>,
     /// Seconds before this one are closed.
     closed_before: u32,
     /// Consecutive keys that make one step (its regions).
     regions: usize,
     summaries: Summaries,
+    /// The newest closed second with any request.
+    pub latest: Option<Totals>,
     /// Parts that came after their second was closed (written as a
     /// second entry for it; counted into its summary's count and max).
     pub late_parts: u64,
@@ -126,6 +154,7 @@ impl Collector {
                 by_key: vec![Vec::new(); keys],
                 by_step: vec![Vec::new(); keys.div_ceil(regions)],
             },
+            latest: None,
             late_parts: 0,
         }
     }
@@ -140,7 +169,7 @@ impl Collector {
                 self.late_parts += 1;
                 self.note_late(&p);
                 // Rare (a session that kept its results past the grace):
-                // grouped by key under the first late second seen.
+                // grouped by key under the last late second seen.
                 late_second = p.second;
                 match late.get_mut(&p.key) {
                     Some(h) => {
@@ -154,11 +183,9 @@ impl Collector {
             }
             let keys = self.open.entry(p.second).or_default();
             match keys.get_mut(&p.key) {
-                Some(h) => {
-                    let _ = h.add(&p.latency);
-                }
+                Some(mine) => mine.add(&p),
                 None => {
-                    keys.insert(p.key, p.latency);
+                    keys.insert(p.key, p);
                 }
             }
         }
@@ -178,30 +205,16 @@ impl Collector {
             let Some((s, keys)) = self.open.pop_first() else {
                 break;
             };
-            let mut histograms: Vec<(usize, Histogram<u64>)> = keys.into_iter().collect();
-            histograms.sort_by_key(|(k, _)| *k);
-            for (k, h) in &histograms {
-                if let Some(slot) = slot(&mut self.summaries.by_key, s, *k) {
-                    *slot = Some(summary(h));
-                }
-            }
-            // A step over all its regions: its keys are consecutive.
-            let mut i = 0;
-            while i < histograms.len() {
-                let group = histograms[i].0 / self.regions;
-                let mut merged = histograms[i].1.clone();
-                i += 1;
-                while i < histograms.len() && histograms[i].0 / self.regions == group {
-                    let _ = merged.add(&histograms[i].1);
-                    i += 1;
-                }
-                if let Some(slot) = slot(&mut self.summaries.by_step, s, group) {
-                    *slot = Some(summary(&merged));
-                }
-            }
+            let mut parts: Vec<IntervalPart> = keys.into_values().collect();
+            parts.sort_by_key(|p| p.key);
+            self.summarise(s, &parts);
             out.push(Closed {
                 second: s,
-                histograms,
+                histograms: parts
+                    .into_iter()
+                    .filter(|p| !p.latency.is_empty())
+                    .map(|p| (p.key, p.latency))
+                    .collect(),
             });
         }
         self.closed_before = self.closed_before.max(second);
@@ -217,7 +230,48 @@ impl Collector {
         self.summaries
     }
 
+    fn summarise(&mut self, s: u32, parts: &[IntervalPart]) {
+        let mut all = latency_histogram();
+        let mut totals = Totals {
+            second: s,
+            ..Totals::default()
+        };
+        for p in parts {
+            totals.sent += p.sent;
+            totals.errors += p.errors;
+            let _ = all.add(&p.latency);
+            if let (false, Some(slot)) = (
+                p.latency.is_empty(),
+                slot(&mut self.summaries.by_key, s, p.key),
+            ) {
+                *slot = Some(summary(&p.latency));
+            }
+        }
+        totals.p99 = (!all.is_empty()).then(|| all.highest_equivalent(all.value_at_quantile(0.99)));
+        self.latest = Some(totals);
+        // A step over all its regions: its keys are consecutive.
+        let mut i = 0;
+        while i < parts.len() {
+            let group = parts[i].key / self.regions;
+            let mut merged = parts[i].latency.clone();
+            i += 1;
+            while i < parts.len() && parts[i].key / self.regions == group {
+                let _ = merged.add(&parts[i].latency);
+                i += 1;
+            }
+            if let (false, Some(slot)) = (
+                merged.is_empty(),
+                slot(&mut self.summaries.by_step, s, group),
+            ) {
+                *slot = Some(summary(&merged));
+            }
+        }
+    }
+
     fn note_late(&mut self, p: &IntervalPart) {
+        if p.latency.is_empty() {
+            return;
+        }
         let (count, max) = (p.latency.len(), p.latency.max());
         let group = p.key / self.regions;
         for (list, i) in [
@@ -263,7 +317,7 @@ mod tests {
     fn part(second: u32, key: usize, values: &[u64]) -> IntervalPart {
         let mut b = IntervalBuf::default();
         for &v in values {
-            b.record(second, key, v);
+            b.record(second, key, true, Some(v));
         }
         b.take().remove(0)
     }
@@ -284,6 +338,15 @@ mod tests {
             .map(|(k, h)| (*k, h.len()))
             .collect();
         assert_eq!(keys, [(0, 3), (1, 1)]);
+        assert_eq!(
+            c.latest,
+            Some(Totals {
+                second: 0,
+                sent: 4,
+                errors: 0,
+                p99: Some(300)
+            })
+        );
         let rest = c.close_all();
         assert_eq!(rest.len(), 1);
         let s = c.into_summaries();
@@ -308,6 +371,8 @@ mod tests {
         assert_eq!(c.late_parts, 1);
         let s = c.into_summaries();
         let third = s.by_key[0][3].unwrap();
-        assert_eq!((third.count, third.max), (2, 90_000));
+        assert_eq!(third.count, 2);
+        // Within the histogram's 0.1% precision.
+        assert!((90_000..=90_090).contains(&third.max), "{}", third.max);
     }
 }

@@ -303,8 +303,9 @@ impl Recorder {
         };
         stats.record(outcome, latency_us);
         stats.tick(second, outcome);
-        if outcome != Outcome::Unresolved && outcome.has_latency() {
-            self.intervals.record(second, key, latency_us);
+        if outcome != Outcome::Unresolved {
+            let latency = outcome.has_latency().then_some(latency_us);
+            self.intervals.record(second, key, outcome.is_ok(), latency);
         }
     }
 

@@ -421,10 +421,19 @@ fn percentiles(h: &Histogram<u64>) -> Vec<PercentilePoint> {
 
 /// This machine's name, for the report's metadata.
 fn host_name() -> String {
-    nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_default()
+    #[cfg(target_os = "linux")]
+    {
+        nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_default()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        std::env::var("HOSTNAME")
+            .or_else(|_| std::env::var("COMPUTERNAME"))
+            .unwrap_or_default()
+    }
 }
 
 fn quantile_ms(h: &Histogram<u64>, q: f64) -> f64 {
