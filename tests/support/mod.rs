@@ -56,6 +56,8 @@ pub fn constant_get(
         feeders: vec![],
         slos: vec![],
         demo: DemoSettings::default(),
+        regions: vec![],
+        chaos: Default::default(),
     }
 }
 

@@ -181,12 +181,15 @@ impl External {
                     .find(|p| p.proxy_pack.name == n)
                     .ok_or("the server did not report the proxy it created")?;
                 // `/populate` keeps an existing proxy as it is when its
-                // address and upstream match.
-                if !p.proxy_pack.enabled || !p.proxy_pack.toxics.is_empty() {
-                    p.delete_all_toxics()?;
-                    p.enable()?;
+                // address and upstream match (a proxy created disabled
+                // keeps `host:0` as its address).
+                if p.proxy_pack.enabled && p.proxy_pack.toxics.is_empty() {
+                    return Ok(p.proxy_pack.listen.clone());
                 }
-                Ok(p.proxy_pack.listen.clone())
+                p.delete_all_toxics()?;
+                p.enable()?;
+                // Enabling binds it: only now is its port known.
+                Ok(c.find_proxy(&n)?.proxy_pack.listen)
             })
             .await?;
         let addr = self.dial_address(&server, &name, &listen).await?;
@@ -391,6 +394,12 @@ impl External {
                 ))
             })?,
         };
+        if addr.port() == 0 {
+            return Err(ChaosError::Backend(format!(
+                "Toxiproxy at {}: proxy {proxy} reports no port (`{listen}`)",
+                server.api
+            )));
+        }
         Ok(reachable(addr, server.addr.ip()))
     }
 }
