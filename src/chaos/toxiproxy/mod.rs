@@ -130,6 +130,7 @@ fn panic_text(e: tokio::task::JoinError) -> String {
 }
 
 impl External {
+    /// Nothing is contacted until [`External::open`].
     pub fn new(servers: ToxiproxyServers) -> Self {
         External {
             servers,
