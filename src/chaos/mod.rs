@@ -21,6 +21,8 @@ use tokio_util::sync::CancellationToken;
 pub use backend::Backend;
 pub use state::{Desired, ToxicSpec};
 pub use timeline::Transition;
+/// Public for tests that drive a Toxiproxy-compatible server directly.
+pub use toxiproxy::External;
 
 use crate::scenario::{ChaosBackend, Scenario};
 

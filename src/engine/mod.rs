@@ -11,7 +11,8 @@
 
 mod cpu;
 mod fanout;
-mod h1;
+// Crate-visible: the Toxiproxy backend posts the one toxic its client lacks.
+pub(crate) mod h1;
 mod http;
 mod keys;
 mod lane;
