@@ -301,3 +301,114 @@ fn the_cross_border_evening_runs_at_small_scale_with_its_whole_timeline() {
         assert!(x.get("error").is_none(), "{x:#}");
     }
 }
+
+/// A free loopback port (closed again before use; the OS rarely reuses
+/// it at once).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET path` on a loopback HTTP server; the body.
+fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+        .ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())
+}
+
+#[test]
+fn an_interrupted_run_removes_its_proxies_from_an_external_toxiproxy_server() {
+    let _serial = serial();
+    let api = free_port();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_flashcrowd"))
+        .args(["proxy", "--listen", &format!("127.0.0.1:{api}")])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while http_get(api, "/version").is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "proxy server did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let dir = tmp_dir("external");
+    let file = dir.join("scenario.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+name: external
+target: embedded
+phases:
+  - {{ name: steady, duration: 30s, load: {{ rate: 20/s }}, flow: browse }}
+regions:
+  eu: {{ share: 100%, profile: {{ upstream: {{ latency: 30ms }}, downstream: {{ latency: 30ms }} }} }}
+chaos:
+  backend: toxiproxy
+  toxiproxy: 127.0.0.1:{api}
+  events:
+    - {{ region: eu, at: 1s, latency: 100ms }}
+flows:
+  browse:
+    - {{ name: product, get: /api/products/sku-1 }}
+"#
+        ),
+    )
+    .unwrap();
+    let mut run = Command::new(env!("CARGO_BIN_EXE_flashcrowd"))
+        .args(["run", file.to_str().unwrap(), "--quiet", "--out"])
+        .arg(dir.join("out"))
+        .spawn()
+        .unwrap();
+    // While it runs, the region's proxy carries profile and event.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let during = loop {
+        let body = http_get(api, "/proxies/flashcrowd-eu/toxics").unwrap_or_default();
+        if body.contains("\"latency\":80") {
+            break body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "toxics never showed: {body}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    // 30 ms of profile + half of the event's 100 ms round trip, each way.
+    assert!(
+        during.contains("latency_upstream") && during.contains("latency_downstream"),
+        "{during}"
+    );
+    let ok = Command::new("kill")
+        .args(["-INT", &run.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let status = run.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let after = http_get(api, "/proxies").unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(after.trim(), "{}", "the run left proxies behind");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out/report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["chaos"]["backend"], "toxiproxy");
+    assert_eq!(report["chaos"]["cleanup_error"], Value::Null);
+    assert_eq!(report["partial"], true);
+    let t = report["chaos"]["transitions"].as_array().unwrap();
+    assert_eq!(t.last().unwrap()["change"], "cleanup", "{t:#?}");
+}
