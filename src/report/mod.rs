@@ -7,6 +7,7 @@
 //! model; they must not compute statistics of their own.
 
 mod build;
+pub mod html;
 pub mod json;
 pub mod terminal;
 
@@ -50,7 +51,7 @@ pub struct Report {
     /// Live viewer/user sessions over the run (closed-model phases).
     pub sessions: Sessions,
     /// Where the viewers were (absent when the scenario names no regions).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub regions: Vec<RegionInfo>,
     /// The chaos timeline and what happened to it.
     #[serde(skip_serializing_if = "Option::is_none")]
