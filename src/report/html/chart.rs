@@ -10,10 +10,14 @@ use std::fmt::Write as _;
 
 use super::esc;
 
-/// Width of every chart's coordinate system; the SVG scales to its box.
-const W: f64 = 960.0;
+/// Width of a full-width chart's coordinate system; the SVG scales to its
+/// box, so text stays legible as long as the box is about this wide.
+pub const FULL_W: f64 = 960.0;
+/// Width for charts laid out two to a row.
+pub const HALF_W: f64 = 580.0;
 const MARGIN_LEFT: f64 = 62.0;
-const MARGIN_RIGHT: f64 = 18.0;
+/// Room for the last x label, which is centred on the plot's edge.
+const MARGIN_RIGHT: f64 = 34.0;
 const MARGIN_BOTTOM: f64 = 34.0;
 const MARGIN_TOP: f64 = 10.0;
 /// Height of one lane of span labels above the plot.
@@ -344,6 +348,8 @@ pub struct Chart<'a> {
     pub spans: &'a [Span],
     pub lines: Vec<Line>,
     pub hover: Vec<Hover>,
+    /// Width of the whole chart ([`FULL_W`] or [`HALF_W`]).
+    pub width: f64,
     /// Height of the plot area.
     pub plot_h: f64,
 }
@@ -400,7 +406,7 @@ fn lanes(spans: &[Span], x: &Axis, plot_w: f64) -> (Vec<usize>, Vec<bool>, usize
 
 /// Draw `chart` as an inline `<svg>` followed by its legend.
 pub fn render(chart: &Chart) -> String {
-    let plot_w = W - MARGIN_LEFT - MARGIN_RIGHT;
+    let plot_w = chart.width - MARGIN_LEFT - MARGIN_RIGHT;
     let (lane_of, labelled, lane_count) = lanes(chart.spans, &chart.x, plot_w);
     let top = MARGIN_TOP + lane_count as f64 * LANE_H + if lane_count > 0 { 4.0 } else { 6.0 };
     let h = top + chart.plot_h + MARGIN_BOTTOM;
@@ -411,7 +417,8 @@ pub fn render(chart: &Chart) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
-        r#"<svg class="chart" id="{id}" viewBox="0 0 {W} {h:.0}" role="img" aria-label="{}" xmlns="http://www.w3.org/2000/svg">"#,
+        r#"<svg class="chart" id="{id}" viewBox="0 0 {:.0} {h:.0}" role="img" aria-label="{}" xmlns="http://www.w3.org/2000/svg">"#,
+        chart.width,
         esc(&chart.title)
     );
     let _ = write!(

@@ -149,7 +149,12 @@ fn card(out: &mut String, i: usize, s: &StepReport, tl: &Timeline) {
             lines[0].0 = "latency".to_owned();
         }
     }
-    match distribution_chart(&format!("step-{i}-dist"), "latency distribution", &lines) {
+    match distribution_chart(
+        &format!("step-{i}-dist"),
+        "latency distribution",
+        chart::FULL_W,
+        &lines,
+    ) {
         Some(c) => out.push_str(&figure(
             "Latency distribution",
             "value at each percentile (HdrHistogram ticks)",
@@ -207,6 +212,7 @@ pub fn time_chart(
         spans: &tl.spans,
         lines,
         hover,
+        width: chart::FULL_W,
         plot_h: TIME_PLOT_H,
     })
 }
@@ -215,18 +221,22 @@ fn throughput_chart(id: &str, s: &StepReport, tl: &Timeline) -> String {
     let ser = &s.series;
     let every = if ser.every_s > 0.0 { ser.every_s } else { 1.0 };
     let rate = |v: u32| f64::from(v) / every;
-    let sent: Vec<Option<(f64, f64)>> = ser
-        .sent
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| Some((mid(ser, i), rate(v))))
-        .collect();
-    let errors: Vec<Option<(f64, f64)>> = ser
-        .errors
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| Some((mid(ser, i), rate(v))))
-        .collect();
+    // Counts belong to whole intervals: drawn as steps, not as a line
+    // between midpoints that would invent ramps inside an interval.
+    let steps = |counts: &[u32]| -> Vec<Option<(f64, f64)>> {
+        counts
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &v)| {
+                [
+                    Some((i as f64 * every, rate(v))),
+                    Some(((i + 1) as f64 * every, rate(v))),
+                ]
+            })
+            .collect()
+    };
+    let sent = steps(&ser.sent);
+    let errors = steps(&ser.errors);
     let top = ser.sent.iter().map(|&v| rate(v)).fold(0.0, f64::max);
     let hover = hover_columns(ser, ser.sent.len(), |i| {
         let e = ser.errors.get(i).copied().unwrap_or(0);
@@ -392,6 +402,7 @@ fn region_latency_chart(id: &str, s: &StepReport, tl: &Timeline) -> Option<Strin
 pub fn distribution_chart(
     id: &str,
     title: &str,
+    width: f64,
     lines: &[(String, &'static str, Stroke, &[PercentilePoint])],
 ) -> Option<String> {
     let all = lines.iter().flat_map(|l| l.3.iter());
@@ -452,6 +463,7 @@ pub fn distribution_chart(
         spans: &[],
         lines: chart_lines,
         hover,
+        width,
         plot_h: 200.0,
     }))
 }

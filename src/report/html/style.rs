@@ -66,6 +66,7 @@ section.card { border: 1px solid var(--line); border-radius: 10px; padding: 16px
 .card .head { display: flex; flex-wrap: wrap; align-items: baseline; gap: 4px 14px; }
 .card .head .muted { font-size: 13px; }
 .figs { display: grid; grid-template-columns: 1fr; gap: 2px; }
+.grid2 { display: grid; grid-template-columns: repeat(auto-fill, minmax(520px, 1fr)); gap: 4px 28px; }
 figure { margin: 10px 0 4px; }
 figcaption { font-size: 13px; font-weight: 600; color: var(--ink); margin-bottom: 2px; }
 figcaption span { font-weight: 400; color: var(--muted); }

@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use super::chart::{Axis, Hover, Line, Stroke};
+use super::chart::{self, Axis, Hover, Line, Stroke};
 use super::steps::{distribution_chart, figure, time_chart};
 use super::summary::latency_cells;
 use super::timeline::Timeline;
@@ -150,6 +150,7 @@ fn fanout(
         }
     }
     out.push_str("</tbody></table></div>");
+    out.push_str(r#"<section class="card"><div class="grid2">"#);
     for (i, s, w) in senders {
         let mut lines: Vec<(String, &'static str, Stroke, &[PercentilePoint])> = Vec::new();
         for g in &s.regions {
@@ -169,13 +170,17 @@ fn fanout(
             if alone { Stroke::Solid } else { Stroke::Dashed },
             &w.fanout_percentiles,
         ));
-        if let Some(c) =
-            distribution_chart(&format!("step-{i}-fanout"), "fan-out distribution", &lines)
-        {
+        if let Some(c) = distribution_chart(
+            &format!("step-{i}-fanout"),
+            "fan-out distribution",
+            chart::HALF_W,
+            &lines,
+        ) {
             let title = format!("Fan-out distribution: {} / {}", s.phase, s.step);
             out.push_str(&figure(&title, "value at each percentile", &c));
         }
     }
+    out.push_str("</div></section>");
 }
 
 /// Live sessions over the run, when closed-model phases ran.
@@ -221,5 +226,7 @@ fn sessions(out: &mut String, r: &Report, tl: &Timeline) {
         vec![line],
         hover,
     );
+    out.push_str(r#"<section class="card">"#);
     out.push_str(&figure("Live sessions", "over the run", &c));
+    out.push_str("</section>");
 }
