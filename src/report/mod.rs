@@ -3,8 +3,8 @@
 //!
 //! Owns the report's contract (`report.json`, schema in
 //! `reports/schema/report.v1.json`) and the arithmetic that turns merged
-//! histograms into figures. Renderers (`terminal`, `json`) only format this
-//! model; they must not compute statistics of their own.
+//! histograms into figures. Renderers (`terminal`, `json`, `html`) only
+//! format this model; they must not compute statistics of their own.
 
 mod build;
 pub mod html;
