@@ -3,11 +3,12 @@
 //!
 //! Owns the report's contract (`report.json`, schema in
 //! `reports/schema/report.v1.json`) and the arithmetic that turns merged
-//! histograms into figures. Renderers (`terminal`, `json`) only format this
-//! model; they must not compute statistics of their own.
+//! histograms into figures. Renderers (`terminal`, `json`, `html`) only
+//! format this model; they must not compute statistics of their own.
 
 mod build;
 pub mod hlog;
+pub mod html;
 pub mod json;
 pub mod terminal;
 
@@ -51,7 +52,7 @@ pub struct Report {
     /// Live viewer/user sessions over the run (closed-model phases).
     pub sessions: Sessions,
     /// Where the viewers were (absent when the scenario names no regions).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub regions: Vec<RegionInfo>,
     /// The chaos timeline and what happened to it.
     #[serde(skip_serializing_if = "Option::is_none")]
