@@ -8,6 +8,7 @@
 use hdrhistogram::Histogram;
 
 pub mod interval;
+pub mod wire;
 mod ws;
 
 pub use interval::{IntervalBuf, IntervalPart};
@@ -137,9 +138,10 @@ pub struct Second {
 pub const MAX_SERIES_SECONDS: usize = 2 * 24 * 3600;
 
 /// Histogram and counters of one (phase, step, region).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct StepStats {
     /// Latency in µs, from the intended start of the request.
+    #[serde(with = "wire::hist")]
     pub latency: Histogram<u64>,
     pub counts: Counts,
     /// Requests and errors by the second of the run they ended in.
@@ -261,7 +263,7 @@ impl ScheduleCounts {
 
 /// Everything one task measured. Indexed by step key (see
 /// `engine::StepKeys`) and by phase.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Recorder {
     pub steps: Vec<StepStats>,
     /// WebSocket counters per step key (empty for HTTP steps).
@@ -273,11 +275,15 @@ pub struct Recorder {
     pub phases: Vec<ScheduleCounts>,
     /// Delay between an arrival's intended start and the moment it
     /// started, in µs: queueing for a free connection plus generator lag.
+    #[serde(with = "wire::hist")]
     pub start_delay: Histogram<u64>,
     /// Delay between an arrival's intended start and the moment the
     /// dispatcher handed it over, in µs: the generator's own lag only.
+    #[serde(with = "wire::hist")]
     pub dispatch_lag: Histogram<u64>,
-    /// Latency by second, not yet handed to the collector.
+    /// Latency by second, not yet handed to the collector (never sent:
+    /// intervals travel on their own).
+    #[serde(skip)]
     pub intervals: IntervalBuf,
 }
 

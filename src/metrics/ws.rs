@@ -13,7 +13,7 @@ use hdrhistogram::Histogram;
 use super::{latency_histogram, record_clamped, MergeError};
 
 /// WebSocket counters and the fan-out histogram of one (phase, step).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct WsStats {
     // ---- messages a `send` step sent
     /// Tracked messages sent.
@@ -34,6 +34,7 @@ pub struct WsStats {
     /// joined or after it left); not counted as a delivery.
     pub unexpected: u64,
     /// Receive time minus intended send time, µs, per delivery.
+    #[serde(with = "super::wire::hist")]
     pub fanout: Histogram<u64>,
     // ---- sockets a `ws` step opened
     /// Connections opened again after the socket closed or failed.
