@@ -97,12 +97,12 @@ pub struct Summary {
     pub max: u64,
 }
 
-/// A closed second: every key's merged histogram.
+/// A closed second: every key's merged figures.
 #[derive(Debug, Clone)]
 pub struct Closed {
     pub second: u32,
     /// By key, in key order.
-    pub histograms: Vec<(usize, Histogram<u64>)>,
+    pub parts: Vec<IntervalPart>,
 }
 
 /// The whole run's figures of one closed second (all keys).
@@ -162,7 +162,7 @@ impl Collector {
     /// Merge parts in. Parts of a second already closed come back at once
     /// as their own [`Closed`] entry.
     pub fn add(&mut self, parts: Vec<IntervalPart>) -> Option<Closed> {
-        let mut late: BTreeMap<usize, Histogram<u64>> = BTreeMap::new();
+        let mut late: BTreeMap<usize, IntervalPart> = BTreeMap::new();
         let mut late_second = 0;
         for p in parts {
             if p.second < self.closed_before {
@@ -172,11 +172,9 @@ impl Collector {
                 // grouped by key under the last late second seen.
                 late_second = p.second;
                 match late.get_mut(&p.key) {
-                    Some(h) => {
-                        let _ = h.add(&p.latency);
-                    }
+                    Some(mine) => mine.add(&p),
                     None => {
-                        late.insert(p.key, p.latency);
+                        late.insert(p.key, p);
                     }
                 }
                 continue;
@@ -191,7 +189,7 @@ impl Collector {
         }
         (!late.is_empty()).then(|| Closed {
             second: late_second,
-            histograms: late.into_iter().collect(),
+            parts: late.into_values().collect(),
         })
     }
 
@@ -208,14 +206,7 @@ impl Collector {
             let mut parts: Vec<IntervalPart> = keys.into_values().collect();
             parts.sort_by_key(|p| p.key);
             self.summarise(s, &parts);
-            out.push(Closed {
-                second: s,
-                histograms: parts
-                    .into_iter()
-                    .filter(|p| !p.latency.is_empty())
-                    .map(|p| (p.key, p.latency))
-                    .collect(),
-            });
+            out.push(Closed { second: s, parts });
         }
         self.closed_before = self.closed_before.max(second);
         out
@@ -333,9 +324,9 @@ mod tests {
         assert_eq!(closed.len(), 1);
         assert_eq!(closed[0].second, 0);
         let keys: Vec<(usize, u64)> = closed[0]
-            .histograms
+            .parts
             .iter()
-            .map(|(k, h)| (*k, h.len()))
+            .map(|p| (p.key, p.latency.len()))
             .collect();
         assert_eq!(keys, [(0, 3), (1, 1)]);
         assert_eq!(
@@ -367,7 +358,7 @@ mod tests {
         c.close_before(5);
         let late = c.add(vec![part(3, 0, &[90_000])]).unwrap();
         assert_eq!(late.second, 3);
-        assert_eq!(late.histograms[0].1.len(), 1);
+        assert_eq!(late.parts[0].latency.len(), 1);
         assert_eq!(c.late_parts, 1);
         let s = c.into_summaries();
         let third = s.by_key[0][3].unwrap();

@@ -74,9 +74,9 @@ pub fn spawn(dir: &Path, tags: Vec<String>, start: SystemTime) -> io::Result<Log
             .begin_log_with(&mut out, &mut serializer)?;
         while let Some(closed) = rx.blocking_recv() {
             let at = Duration::from_secs(u64::from(closed.second));
-            for (key, h) in &closed.histograms {
-                let tag = tags.get(*key).and_then(|t| Tag::new(t));
-                log.write_histogram(h, at, Duration::from_secs(1), tag)
+            for p in closed.parts.iter().filter(|p| !p.latency.is_empty()) {
+                let tag = tags.get(p.key).and_then(|t| Tag::new(t));
+                log.write_histogram(&p.latency, at, Duration::from_secs(1), tag)
                     .map_err(|e| io::Error::other(format!("{e:?}")))?;
             }
         }
