@@ -16,6 +16,7 @@
 pub mod chaos;
 pub mod cli;
 pub mod demo;
+pub mod dist;
 pub mod engine;
 pub mod metrics;
 pub mod netem;

@@ -47,6 +47,8 @@ async fn run_and_report(scenario: Scenario, cfg: RunConfig) -> Report {
         config: &cfg,
         embedded: false,
         chaos: None,
+        workers: None,
+        allow_partial: false,
     };
     report::build(&scenario, &schedule, &run, &info)
 }

@@ -12,6 +12,7 @@ mod progress;
 mod proxy;
 mod run;
 mod validate;
+mod worker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -77,6 +78,27 @@ enum Command {
     /// Run a Toxiproxy-compatible TCP chaos proxy until interrupted.
     #[command(after_help = PROXY_HELP)]
     Proxy(ProxyArgs),
+    /// Join a distributed run as one worker (exit 0 done, 2 refused, 4 lost).
+    Worker(WorkerArgs),
+}
+
+#[derive(Debug, Args)]
+struct WorkerArgs {
+    /// Scenario file (YAML): the same bytes as the coordinator's.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// The coordinator's address (HOST:PORT).
+    #[arg(long, value_name = "ADDR")]
+    coordinator: String,
+    /// This worker's index, from 0.
+    #[arg(long, value_name = "I")]
+    index: u32,
+    /// How many workers the run has.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    workers: u32,
+    /// The region this worker runs in (shown in the report).
+    #[arg(long, value_name = "NAME")]
+    region: Option<String>,
 }
 
 const PROXY_HELP: &str = "\
@@ -150,6 +172,26 @@ struct RunArgs {
     /// Do not print the summary table.
     #[arg(long, short)]
     quiet: bool,
+    /// Split the run over N worker processes (started here unless
+    /// --remote-workers); one merged report.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    workers: Option<u32>,
+    /// Where the coordinator listens for workers [default: 127.0.0.1:0 for
+    /// local workers].
+    #[arg(long, value_name = "ADDR")]
+    coordinator_listen: Option<std::net::SocketAddr>,
+    /// Do not start the workers: they join from elsewhere (`flashcrowd
+    /// worker`, e.g. pods of a Kubernetes Indexed Job).
+    #[arg(long, requires = "workers")]
+    remote_workers: bool,
+    /// The workers must all register within D, or the run aborts with
+    /// nothing sent.
+    #[arg(long, value_name = "D", default_value = "30s", value_parser = parse_duration)]
+    barrier_timeout: Duration,
+    /// Judge a run that lost workers by its SLOs instead of calling it
+    /// inconclusive.
+    #[arg(long)]
+    allow_partial: bool,
 }
 
 #[derive(Debug, Args)]
@@ -251,6 +293,7 @@ pub fn main() -> ExitCode {
                 Command::Plan(args) => plan::run(&args),
                 Command::Demo(args) => demo::run(args, interrupts).await,
                 Command::Proxy(args) => proxy::run(args, interrupts).await,
+                Command::Worker(args) => worker::run(args, interrupts).await,
                 Command::Validate { .. } => exit::PASS,
             }
         };

@@ -5,14 +5,20 @@
 //! rules (they live in `engine`, `slo`, `report`).
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::time::SystemTime;
+
+use futures_util::FutureExt as _;
 use std::path::PathBuf;
 use std::sync::Arc;
+use tokio::sync::watch;
+use tokio::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
 use super::{exit, progress, RunArgs};
 use crate::chaos;
 use crate::demo::{DemoConfig, DemoServer, SlowPolicy};
+use crate::dist;
 use crate::engine::{self, EngineError, RunConfig};
 use crate::report::{self, ChaosRun, RunInfo};
 use crate::scenario::{Scenario, SlowViewers, Target};
@@ -112,19 +118,17 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
             schedule.end().as_secs_f64(),
         );
     }
-    // The engine and the chaos timeline share one time origin, so the
-    // transitions in the report line up with the request series.
-    config.t0 = Some(tokio::time::Instant::now() + CHAOS_LEAD);
     let out_dir = args
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("reports").join(&run_id));
     // The interval log is written while the run goes, so its memory stays
     // flat however long the run.
+    let (hlog_start, hlog_start_rx) = std::sync::mpsc::channel();
     let hlog = match report::hlog::spawn(
         &out_dir,
         report::hlog::tags(&scenario, &engine::StepKeys::new(&scenario)),
-        std::time::SystemTime::now() + CHAOS_LEAD,
+        hlog_start_rx,
     ) {
         Ok(w) => w,
         Err(e) => {
@@ -140,31 +144,74 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
         }
     };
     config.interval_sink = Some(hlog.sink.clone());
-    let t0 = config.t0.unwrap_or_else(tokio::time::Instant::now);
+    // The engine (or the workers), the chaos timeline, the progress line
+    // and the interval log share one time origin, so transitions line up
+    // with the request series. A distributed run knows it only once its
+    // barrier is full.
+    let (t0_tx, mut t0_rx) = watch::channel(None::<(Instant, SystemTime)>);
     // Live progress on stderr, unless asked to be quiet.
-    let (progress_tx, progress_rx) = tokio::sync::watch::channel(engine::Progress::default());
+    let (progress_tx, progress_rx) = watch::channel(engine::Progress::default());
     let (chaos_tx, chaos_rx) = tokio::sync::mpsc::unbounded_channel();
     if !args.quiet {
         config.progress = Some(progress_tx);
     }
     let run_over = CancellationToken::new();
+    let mut workers_info = None;
     let load = async {
-        let out = engine::run(
-            scenario.clone(),
-            &schedule,
-            &target,
-            &config,
-            interrupts.stop.clone(),
-        )
-        .await;
+        let out = match args.workers {
+            None => {
+                let t0 = Instant::now() + CHAOS_LEAD;
+                config.t0 = Some(t0);
+                t0_tx.send_replace(Some((t0, SystemTime::now() + CHAOS_LEAD)));
+                engine::run(
+                    scenario.clone(),
+                    &schedule,
+                    &target,
+                    &config,
+                    interrupts.stop.clone(),
+                )
+                .await
+                .map_err(LoadError::Engine)
+            }
+            Some(n) => {
+                let opts = coordinator_options(&args, n, &scenario, &target, &config);
+                dist::coordinator::run(
+                    scenario.clone(),
+                    &schedule,
+                    opts,
+                    interrupts.stop.clone(),
+                    config.interval_sink.clone(),
+                    config.progress.clone(),
+                    Some(t0_tx),
+                )
+                .await
+                .map(|o| {
+                    workers_info = Some(o.workers);
+                    o.result
+                })
+                .map_err(LoadError::Dist)
+            }
+        };
         // The load is over (or stopped): so are the timeline and the
         // progress line.
         run_over.cancel();
         out
     };
+    let started = async {
+        let t0 = tokio::select! {
+            t = t0_rx.wait_for(Option::is_some) => t.ok().and_then(|t| *t),
+            _ = run_over.cancelled() => None,
+        };
+        if let Some((_, wall)) = t0 {
+            let _ = hlog_start.send(wall);
+        }
+        t0.map(|(t, _)| t)
+    };
+    let started = started.shared();
     // Moved into the timeline, so the channel closes when it ends.
     let announce = (!args.quiet).then_some(chaos_tx);
     let timeline = async {
+        let t0 = started.clone().await?;
         match &regions {
             Some(r) => {
                 let transitions =
@@ -183,7 +230,7 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
         chaos: regions.as_ref().map(|_| chaos_rx),
     };
     let display = async {
-        if !args.quiet {
+        if let (false, Some(t0)) = (args.quiet, started.clone().await) {
             progress::show(&scenario, &schedule, t0, feeds, run_over.clone()).await;
         }
     };
@@ -218,11 +265,15 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
     };
     let result = match result {
         Ok(r) => r,
-        Err(e @ EngineError::Target { .. }) => {
+        Err(LoadError::Engine(e @ EngineError::Target { .. })) => {
             eprintln!("error: {e}");
             return exit::INVALID_INPUT;
         }
-        Err(e) => {
+        Err(LoadError::Engine(e)) => {
+            eprintln!("error: {e}");
+            return exit::HARNESS_FAILURE;
+        }
+        Err(LoadError::Dist(e)) => {
             eprintln!("error: {e}");
             return exit::HARNESS_FAILURE;
         }
@@ -236,6 +287,8 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
         config: &config,
         embedded: demo_used,
         chaos: chaos_run,
+        workers: workers_info,
+        allow_partial: args.allow_partial,
     };
     let report = report::build(&scenario, &schedule, &result, &info);
     if !args.quiet {
@@ -260,6 +313,58 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
     }
     exit::for_verdict(report.verdict, report.partial)
 }
+
+/// Why the load could not run.
+enum LoadError {
+    Engine(EngineError),
+    Dist(dist::DistError),
+}
+
+/// The coordinator's settings from the flags: local worker processes of
+/// this executable unless `--remote-workers`.
+fn coordinator_options(
+    args: &RunArgs,
+    workers: u32,
+    scenario: &Scenario,
+    target: &url::Url,
+    config: &RunConfig,
+) -> dist::coordinator::Options {
+    let local = (!args.remote_workers).then(|| dist::coordinator::LocalWorkers {
+        exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("flashcrowd")),
+        scenario: args.file.clone(),
+    });
+    let listen = args.coordinator_listen.unwrap_or_else(|| {
+        if args.remote_workers {
+            SocketAddr::from(([0, 0, 0, 0], DEFAULT_COORDINATOR_PORT))
+        } else {
+            SocketAddr::from((Ipv4Addr::LOCALHOST, 0))
+        }
+    });
+    dist::coordinator::Options {
+        workers,
+        listen,
+        barrier_timeout: args.barrier_timeout,
+        lead: DIST_LEAD,
+        local,
+        start: dist::proto::StartAt {
+            t0_unix_ms: 0,
+            seed: scenario.seed,
+            scale: args.reshape.scale,
+            duration_ms: args.reshape.duration.map(|d| d.as_millis() as u64),
+            target: target.to_string(),
+            routes: config.routes.iter().map(ToString::to_string).collect(),
+            // Each worker holds its share of the connections.
+            connections: (args.connections / workers).max(1),
+        },
+    }
+}
+
+/// Where a coordinator for remote workers listens by default.
+pub const DEFAULT_COORDINATOR_PORT: u16 = 7878;
+
+/// Between announcing a distributed start and the start itself: every
+/// worker hears it and arms its clock.
+const DIST_LEAD: std::time::Duration = std::time::Duration::from_millis(1500);
 
 /// How far ahead of the first arrival the run's clock starts when regions
 /// are in play: time for the timeline to apply its first state.

@@ -41,6 +41,10 @@ pub struct RunInfo<'a> {
     pub embedded: bool,
     /// Regions' routes and the chaos log, when the scenario has regions.
     pub chaos: Option<ChaosRun>,
+    /// The workers of a distributed run.
+    pub workers: Option<Vec<crate::dist::coordinator::WorkerInfo>>,
+    /// Judge a run that lost workers by its SLOs anyway.
+    pub allow_partial: bool,
 }
 
 /// What the chaos layer did during the run.
@@ -167,14 +171,36 @@ pub fn build(
     let cpu_bound = !info.embedded
         && cpu_percent.is_some_and(|p| p >= SATURATED_CPU_SHARE * 100.0 * cores as f64);
     let saturated = dispatch_lagging || send_lagging || cpu_bound;
+    let lost: Vec<&crate::dist::coordinator::WorkerInfo> = info
+        .workers
+        .iter()
+        .flatten()
+        .filter(|w| w.status == "lost")
+        .collect();
+    let partial = run.interrupted || !lost.is_empty();
     let health = RunHealth {
-        partial: run.interrupted,
+        partial: run.interrupted || (!lost.is_empty() && !info.allow_partial),
         sent,
         dropped: rec.schedule.dropped,
         saturated,
     };
     let verdict = slo::verdict(&results, &health);
     let mut reasons = reasons(&results, &health);
+    for w in &lost {
+        reasons.push(format!(
+            "worker {} (slice {}) was lost at {:.1} s: arrivals {:.1}–{:.1} s of its slice never ran (not replayed){}",
+            w.index,
+            w.segment,
+            w.missed_from_s.unwrap_or(0.0),
+            w.missed_from_s.unwrap_or(0.0),
+            w.missed_to_s.unwrap_or(0.0),
+            if info.allow_partial {
+                "; judged anyway (--allow-partial)"
+            } else {
+                ""
+            }
+        ));
+    }
     let cpu_text = cpu_percent.map_or(String::new(), |p| {
         format!(", the process used {:.2} of {cores} cores", p / 100.0)
     });
@@ -229,7 +255,7 @@ pub fn build(
         scale: info.scale,
         verdict,
         verdict_reasons: reasons,
-        partial: run.interrupted,
+        partial,
         totals: Totals {
             scheduled: rec.schedule.scheduled,
             started: rec.schedule.started,
@@ -284,6 +310,16 @@ pub fn build(
         },
         regions: regions(scenario, info.chaos.as_ref()),
         chaos: chaos(scenario, info.chaos.as_ref()),
+        coverage: info.workers.as_ref().map(|_| Coverage {
+            planned: schedule.total(),
+            started: rec.schedule.started,
+            ratio: if schedule.total() == 0 {
+                1.0
+            } else {
+                rec.schedule.started as f64 / schedule.total() as f64
+            },
+        }),
+        workers: info.workers.clone().unwrap_or_default(),
     }
 }
 

@@ -58,15 +58,22 @@ pub struct LogWriter {
     pub done: tokio::task::JoinHandle<io::Result<PathBuf>>,
 }
 
-/// Create `dir/latency.hlog` with its header and start writing into it.
-/// `start` is the wall-clock time of the run's origin.
-pub fn spawn(dir: &Path, tags: Vec<String>, start: SystemTime) -> io::Result<LogWriter> {
+/// Create `dir/latency.hlog` and write into it. `start` brings the
+/// wall-clock time of the run's origin, known only once the run starts
+/// (after a distributed run's barrier); the header waits for it.
+pub fn spawn(
+    dir: &Path,
+    tags: Vec<String>,
+    start: std::sync::mpsc::Receiver<SystemTime>,
+) -> io::Result<LogWriter> {
     std::fs::create_dir_all(dir)?;
     let path = dir.join(FILE);
     let file = std::fs::File::create(&path)?;
     let (sink, mut rx) = mpsc::unbounded_channel::<Closed>();
     let done = tokio::task::spawn_blocking(move || {
         let mut out = BufWriter::new(file);
+        // A run that never started still gets a valid (empty) log.
+        let start = start.recv().unwrap_or_else(|_| SystemTime::now());
         header(&mut out, start)?;
         let mut serializer = V2DeflateSerializer::new();
         let mut log = IntervalLogWriterBuilder::new()

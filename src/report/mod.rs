@@ -55,8 +55,23 @@ pub struct Report {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub regions: Vec<RegionInfo>,
     /// The chaos timeline and what happened to it.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chaos: Option<ChaosReport>,
+    /// The workers of a distributed run (absent for a single process).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workers: Vec<crate::dist::coordinator::WorkerInfo>,
+    /// A distributed run's arrivals started against those planned (lost
+    /// workers' never did).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<Coverage>,
+}
+
+/// How much of the planned schedule ran.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Coverage {
+    pub planned: u64,
+    pub started: u64,
+    pub ratio: f64,
 }
 
 /// A region of the rehearsal.

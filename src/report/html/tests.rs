@@ -205,6 +205,8 @@ pub(super) fn fixture() -> Report {
             transitions: vec![transition(2.01, "start"), transition(3.02, "end")],
             cleanup_error: None,
         }),
+        workers: Vec::new(),
+        coverage: None,
     }
 }
 

@@ -1,0 +1,126 @@
+//! The messages between a distributed run's coordinator and its workers,
+//! as JSON over plain HTTP/1.1 (histograms inside in HdrHistogram's V2
+//! encoding).
+//!
+//! Owns the message shapes and the endpoint paths. Must not hold state or
+//! touch sockets.
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::{wire, IntervalPart, Recorder};
+
+pub const REGISTER: &str = "/v1/register";
+pub const START: &str = "/v1/start";
+pub const BATCH: &str = "/v1/batch";
+pub const FINAL: &str = "/v1/final";
+
+/// A worker announcing itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Register {
+    pub index: u32,
+    pub count: u32,
+    /// The region it runs in, when it is pinned to one.
+    pub region: Option<String>,
+    /// SHA-256 of the scenario file it loaded: must be the coordinator's.
+    pub scenario_sha256: String,
+    pub version: String,
+    pub host: String,
+}
+
+/// The coordinator's answer to a refused registration, or any error.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Refusal {
+    pub error: String,
+}
+
+/// Everything a worker needs to run its slice, announced once the
+/// barrier is full.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StartAt {
+    /// Wall-clock start of the run, ms since the Unix epoch.
+    pub t0_unix_ms: u64,
+    pub seed: u64,
+    pub scale: f64,
+    pub duration_ms: Option<u64>,
+    /// The target every worker sends to (the coordinator's embedded demo,
+    /// or the scenario's or `--target`'s URL).
+    pub target: String,
+    /// Each region's proxy address, by region index; empty: none.
+    pub routes: Vec<String>,
+    pub connections: u32,
+}
+
+impl StartAt {
+    pub fn duration(&self) -> Option<Duration> {
+        self.duration_ms.map(Duration::from_millis)
+    }
+}
+
+/// One closed second of one step key, from one worker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WirePart {
+    pub second: u32,
+    pub key: u32,
+    pub sent: u64,
+    pub errors: u64,
+    #[serde(with = "wire::hist")]
+    pub latency: Histogram<u64>,
+}
+
+impl From<IntervalPart> for WirePart {
+    fn from(p: IntervalPart) -> Self {
+        WirePart {
+            second: p.second,
+            key: u32::try_from(p.key).unwrap_or(u32::MAX),
+            sent: p.sent,
+            errors: p.errors,
+            latency: p.latency,
+        }
+    }
+}
+
+impl From<WirePart> for IntervalPart {
+    fn from(p: WirePart) -> Self {
+        IntervalPart {
+            second: p.second,
+            key: p.key as usize,
+            sent: p.sent,
+            errors: p.errors,
+            latency: p.latency,
+        }
+    }
+}
+
+/// What a worker sends every second (possibly nothing but its heartbeat).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Batch {
+    pub index: u32,
+    pub parts: Vec<WirePart>,
+    /// Its viewer and user sessions alive now.
+    pub sessions: u64,
+}
+
+/// The coordinator's answer to a batch.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Ack {
+    /// Stop sending: the run was interrupted.
+    pub stop: bool,
+}
+
+/// A worker's whole run, once it has ended.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Final {
+    pub index: u32,
+    pub recorder: Recorder,
+    pub elapsed_ms: u64,
+    pub interrupted: bool,
+    /// Live sessions sampled over the run: (seconds since start, count).
+    pub sessions: Vec<(f64, u64)>,
+    pub cpu_ms: Option<u64>,
+    /// Its wall clock when its run began, ms since the epoch: against the
+    /// announced start, the start skew.
+    pub started_unix_ms: u64,
+}
