@@ -235,11 +235,19 @@ fn segments_are_disjoint_and_their_union_is_the_whole_schedule() {
         ],
     };
     let whole: Vec<_> = s.arrivals(Segment::WHOLE).collect();
-    let mut union: Vec<_> = (0..3)
-        .flat_map(|i| s.arrivals(Segment { index: i, count: 3 }))
-        .collect();
-    union.sort_by_key(|a| a.seq);
-    assert_eq!(union, whole);
+    assert!(whole.len() > 600);
+    for n in [1, 2, 3, 7] {
+        let slices: Vec<Vec<_>> = (0..n)
+            .map(|i| s.arrivals(Segment { index: i, count: n }).collect())
+            .collect();
+        // Every slice is in time order by itself, and slices share nothing.
+        for sl in &slices {
+            assert!(sl.windows(2).all(|w| w[0].at <= w[1].at));
+        }
+        let mut union: Vec<_> = slices.into_iter().flatten().collect();
+        union.sort_by_key(|a| a.seq);
+        assert_eq!(union, whole, "{n} workers: no arrival duplicated or missing");
+    }
 }
 
 #[test]
