@@ -28,6 +28,7 @@ use tokio::time::{sleep, sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::direct;
 use super::toxic::{Kind, Toxic};
 
 /// The toxics of one direction, in the order they were added.
@@ -158,7 +159,8 @@ impl Pipe {
     /// empties and fills; each switch follows an API call, so the loop
     /// turns at most once per call.
     async fn run(mut self, mut from: OwnedReadHalf, mut to: OwnedWriteHalf) -> Ended {
-        let mut buf = vec![0u8; CHUNK];
+        // Allocated by the direct mode's copying path, only if it runs.
+        let mut buf = Vec::new();
         loop {
             from = match self.direct(from, &mut to, &mut buf).await {
                 Ok(from) => from,
@@ -177,38 +179,18 @@ impl Pipe {
         }
     }
 
-    /// Copies with a reused buffer until the chain is non-empty (gives the
-    /// read half back) or the pipe ends.
+    /// Forwards unchanged until the chain is non-empty (gives the read half
+    /// back, nothing read left unwritten) or the pipe ends.
     async fn direct(
         &mut self,
         mut from: OwnedReadHalf,
         to: &mut OwnedWriteHalf,
-        buf: &mut [u8],
+        buf: &mut Vec<u8>,
     ) -> Result<OwnedReadHalf, Ended> {
-        loop {
-            if !self.chain.borrow_and_update().is_empty() {
-                return Ok(from);
-            }
-            tokio::select! {
-                biased;
-                _ = self.cancel.cancelled() => return Err(Ended::Close),
-                changed = self.chain.changed() => {
-                    if changed.is_err() {
-                        return Err(Ended::Close);
-                    }
-                }
-                read = from.read(buf) => match read {
-                    Ok(0) => return Err(finish(to, Duration::ZERO, &self.cancel).await),
-                    Ok(n) => {
-                        let chunk = buf.get(..n).unwrap_or_default();
-                        tokio::select! {
-                            _ = self.cancel.cancelled() => return Err(Ended::Close),
-                            w = to.write_all(chunk) => if w.is_err() { return Err(Ended::Close) },
-                        }
-                    }
-                    Err(_) => return Err(Ended::Close),
-                },
-            }
+        match direct::forward(&mut from, to, &mut self.chain, &self.cancel, buf).await {
+            direct::Stop::Toxics => Ok(from),
+            direct::Stop::Eof => Err(finish(to, Duration::ZERO, &self.cancel).await),
+            direct::Stop::Close => Err(Ended::Close),
         }
     }
 

@@ -23,6 +23,7 @@
 //!   further clients are accepted and closed.
 
 mod api;
+mod direct;
 mod link;
 mod registry;
 mod server;
