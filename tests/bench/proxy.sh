@@ -28,6 +28,8 @@
 #   FLASHCROWD_BENCH_TARGET_CPU=1      CPUs for nginx
 #   FLASHCROWD_BENCH_PROXY_CPU=1       CPUs for the proxy (empty: unpinned)
 #   FLASHCROWD_BENCH_PROXY_ARGS=       extra `flashcrowd proxy` flags
+#   FLASHCROWD_BENCH_BIN=              a flashcrowd binary to measure instead
+#                                      of building this tree (to compare builds)
 #   FLASHCROWD_BENCH_MAX=1             0: skip the max runs
 #   FLASHCROWD_BENCH_BULK=1            0: skip the bulk runs
 #   FLASHCROWD_BENCH_QUIET_WAIT=5      seconds to wait for an idle machine per run
@@ -85,9 +87,13 @@ wait_for() { # wait_for URL
   die "$1 did not answer"
 }
 
-say "building (release)"
-(cd "$ROOT" && cargo build --release --quiet)
-BIN=$ROOT/target/release/flashcrowd
+BIN=${FLASHCROWD_BENCH_BIN:-}
+if [[ -z $BIN ]]; then
+  say "building (release)"
+  (cd "$ROOT" && cargo build --release --quiet)
+  BIN=$ROOT/target/release/flashcrowd
+fi
+[[ -x $BIN ]] || die "no binary at $BIN"
 
 NGINX_PORT=$(free_port)
 mkdir -p "$WORK/tmp" "$WORK/www"
