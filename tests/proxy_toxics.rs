@@ -276,6 +276,87 @@ async fn every_byte_arrives_once_and_in_order_while_toxics_change() {
     assert!(slowest < Duration::from_millis(500), "{slowest:?}");
 }
 
+/// Like the test above, but the numbers are written back to back in 64 KiB
+/// writes, so every read of the direct mode fills its buffer and data is in
+/// flight in both directions at each switch: going from direct forwarding
+/// to toxics and back must not lose, repeat or reorder a byte either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_stream_arrives_intact_while_toxics_change() {
+    const PER_WRITE: u32 = 16 * 1024; // 64 KiB
+    const CHANGES: usize = 60;
+    let srv = server(4).await;
+    let api = srv.addr;
+    let addr = proxy(api, "bulk", echo().await).await;
+    let s = connect(addr).await;
+    let (mut r, mut w) = s.into_split();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            let mut seq = 0u32;
+            let mut chunk = Vec::with_capacity(4 * PER_WRITE as usize);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                chunk.clear();
+                for _ in 0..PER_WRITE {
+                    chunk.extend_from_slice(&seq.to_be_bytes());
+                    seq += 1;
+                }
+                w.write_all(&chunk).await.unwrap();
+            }
+            w.shutdown().await.unwrap();
+            seq
+        }
+    });
+    // Reads until the echo's EOF, checking every number on the way.
+    let reader = tokio::spawn(async move {
+        let mut next = 0u32;
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut have = 0;
+        loop {
+            let n = tokio::time::timeout(WAIT, r.read(&mut buf[have..]))
+                .await
+                .expect("stream stalled")
+                .unwrap();
+            if n == 0 {
+                assert_eq!(have, 0, "a partial number before EOF");
+                return next;
+            }
+            have += n;
+            let whole = have / 4 * 4;
+            for word in buf[..whole].chunks_exact(4) {
+                let got = u32::from_be_bytes(word.try_into().unwrap());
+                assert_eq!(got, next, "out of order");
+                next += 1;
+            }
+            buf.copy_within(whole..have, 0);
+            have -= whole;
+        }
+    });
+    for i in 0..CHANGES {
+        let stream = if i % 2 == 0 { "upstream" } else { "downstream" };
+        let (kind, attrs) = match i % 3 {
+            0 => ("latency", json!({"latency": 1})),
+            1 => ("bandwidth", json!({"rate": 1_000_000})),
+            _ => ("noop", json!({})),
+        };
+        // Long enough without toxics for the direct mode to move megabytes.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        add_toxic(
+            api,
+            "bulk",
+            json!({"name": "t", "type": kind, "stream": stream, "attributes": attrs}),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert_eq!(delete(api, "/proxies/bulk/toxics/t").await.status, 204);
+        assert!(!reader.is_finished(), "the stream ended early");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent = tokio::time::timeout(WAIT, writer).await.unwrap().unwrap();
+    let got = tokio::time::timeout(WAIT, reader).await.unwrap().unwrap();
+    assert_eq!(got, sent);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn toxicity_is_drawn_per_connection_and_repeats_with_the_seed() {
     async fn pattern(seed: u64) -> Vec<bool> {

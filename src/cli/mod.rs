@@ -130,6 +130,15 @@ struct ProxyArgs {
     /// Proxies to create at start: a JSON list as sent to /populate.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Threads moving bytes. One is cheapest per byte and plenty for most
+    /// rehearsals; raise it when the proxy itself saturates a CPU.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024)
+    )]
+    threads: usize,
 }
 
 /// Flags that reshape a scenario's timeline (shared by `run` and `plan`).
@@ -274,10 +283,11 @@ pub fn main() -> ExitCode {
     if let Command::Validate { files } = &cli.command {
         return exit::code(validate::run(files));
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = match &cli.command {
+        Command::Proxy(args) => proxy::runtime(args.threads),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -33,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::dice::Dice;
+use super::direct;
 use super::toxic::{Kind, Toxic};
 use crate::netem::{LossProcess, TcpPath};
 
@@ -125,7 +126,7 @@ struct Piece {
 }
 
 /// Whether a chain has a toxic a pipe must apply to bytes.
-fn acts_on_bytes(chain: &Chain) -> bool {
+pub(super) fn acts_on_bytes(chain: &Chain) -> bool {
     chain.iter().any(|t| t.kind.on_bytes())
 }
 
@@ -181,7 +182,8 @@ impl Pipe {
     }
 
     async fn modes(&mut self, mut from: OwnedReadHalf, to: &mut OwnedWriteHalf) -> Ended {
-        let mut buf = vec![0u8; CHUNK];
+        // Allocated by the direct mode's copying path, only if it runs.
+        let mut buf = Vec::new();
         loop {
             from = match self.direct(from, to, &mut buf).await {
                 Ok(from) => from,
@@ -200,32 +202,12 @@ impl Pipe {
         &mut self,
         mut from: OwnedReadHalf,
         to: &mut OwnedWriteHalf,
-        buf: &mut [u8],
+        buf: &mut Vec<u8>,
     ) -> Result<OwnedReadHalf, Ended> {
-        loop {
-            if acts_on_bytes(&self.chain.borrow_and_update()) {
-                return Ok(from);
-            }
-            tokio::select! {
-                biased;
-                _ = self.cancel.cancelled() => return Err(Ended::Close),
-                changed = self.chain.changed() => {
-                    if changed.is_err() {
-                        return Err(Ended::Close);
-                    }
-                }
-                read = from.read(buf) => match read {
-                    Ok(0) => return Err(finish(to, Duration::ZERO, &self.cancel).await),
-                    Ok(n) => {
-                        let chunk = buf.get(..n).unwrap_or_default();
-                        tokio::select! {
-                            _ = self.cancel.cancelled() => return Err(Ended::Close),
-                            w = to.write_all(chunk) => if w.is_err() { return Err(Ended::Close) },
-                        }
-                    }
-                    Err(_) => return Err(Ended::Close),
-                },
-            }
+        match direct::forward(&mut from, to, &mut self.chain, &self.cancel, buf).await {
+            direct::Stop::Toxics => Ok(from),
+            direct::Stop::Eof => Err(finish(to, Duration::ZERO, &self.cancel).await),
+            direct::Stop::Close => Err(Ended::Close),
         }
     }
 

@@ -67,6 +67,7 @@
 mod admit;
 mod api;
 mod dice;
+mod direct;
 mod link;
 mod registry;
 mod server;

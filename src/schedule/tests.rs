@@ -246,7 +246,10 @@ fn segments_are_disjoint_and_their_union_is_the_whole_schedule() {
         }
         let mut union: Vec<_> = slices.into_iter().flatten().collect();
         union.sort_by_key(|a| a.seq);
-        assert_eq!(union, whole, "{n} workers: no arrival duplicated or missing");
+        assert_eq!(
+            union, whole,
+            "{n} workers: no arrival duplicated or missing"
+        );
     }
 }
 
