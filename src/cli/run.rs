@@ -199,19 +199,9 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
     if !args.quiet {
         print!("{}", report::terminal::render(&report));
     }
-    match report::json::write(&out_dir, &report) {
-        Ok(path) => {
-            if !args.quiet {
-                println!("  report: {}", path.display());
-            }
-        }
-        Err(e) => {
-            eprintln!(
-                "error: cannot write the report to {}: {e}",
-                out_dir.display()
-            );
-            return exit::HARNESS_FAILURE;
-        }
+    // Every requested output into the run directory (report.json first).
+    if let Err(code) = super::report::write_and_list(&out_dir, &report, &args.format, args.quiet) {
+        return code;
     }
     exit::for_verdict(report.verdict, report.partial)
 }

@@ -3,16 +3,23 @@
 //!
 //! Owns the report's contract (`report.json`, schema in
 //! `reports/schema/report.v1.json`) and the arithmetic that turns merged
-//! histograms into figures. Renderers (`terminal`, `json`) only format this
-//! model; they must not compute statistics of their own.
+//! histograms into figures. Renderers (`terminal`, `json`, `junit`,
+//! `markdown`) only format this model, `compare` sets two of them side by
+//! side and `output` maps formats to files; none computes statistics of its
+//! own.
 
 mod build;
+pub mod compare;
 pub mod json;
+pub mod junit;
+pub mod markdown;
+mod output;
 pub mod terminal;
 
 use serde::{Deserialize, Serialize};
 
 pub use build::{build, ChaosRun, RunInfo};
+pub use output::{read, write_formats, Format, ReportError};
 
 use crate::metrics::Counts;
 use crate::slo::{SloStatus, Verdict};
@@ -50,7 +57,7 @@ pub struct Report {
     /// Live viewer/user sessions over the run (closed-model phases).
     pub sessions: Sessions,
     /// Where the viewers were (absent when the scenario names no regions).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub regions: Vec<RegionInfo>,
     /// The chaos timeline and what happened to it.
     #[serde(skip_serializing_if = "Option::is_none")]
