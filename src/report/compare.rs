@@ -103,16 +103,20 @@ impl Thresholds {
                 Metric::ErrorRate => (
                     value.strip_suffix("pp"),
                     "give the error-rate limit in percentage points, e.g. error_rate=0.1pp \
-                     (0.5 % → 0.6 % is +0.1 pp)",
+                     (0.5 % → 0.6 % is +0.1 pp)"
+                        .to_owned(),
                 ),
                 Metric::Rps => (
                     value.strip_suffix('%'),
                     "give the largest allowed throughput drop as a negative percentage, \
-                     e.g. rps=-5%",
+                     e.g. rps=-5%"
+                        .to_owned(),
                 ),
                 _ => (
                     value.strip_suffix('%'),
-                    "give a latency limit as the largest allowed rise in percent, e.g. p99=10%",
+                    format!(
+                        "give a latency limit as the largest allowed rise in percent, e.g. {key}=10%"
+                    ),
                 ),
             };
             let parsed = number.and_then(|n| n.trim().parse::<f64>().ok());

@@ -196,6 +196,28 @@ pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathB
 #[cfg(test)]
 mod tests {
     use super::Format;
+    use crate::report::Report;
+
+    /// A real run's report (see `tests/fixtures/reports/gate.yaml`).
+    const GATE: &str = include_str!("../../tests/fixtures/reports/gate/report.json");
+
+    #[test]
+    fn a_real_report_reads_back_and_writes_byte_for_byte() {
+        let r: Report = serde_json::from_str(GATE).unwrap();
+        let mut again = serde_json::to_string_pretty(&r).unwrap();
+        again.push('\n');
+        assert_eq!(again, GATE);
+    }
+
+    #[test]
+    fn a_report_without_regions_reads_back() {
+        let mut v: serde_json::Value = serde_json::from_str(GATE).unwrap();
+        let map = v.as_object_mut().unwrap();
+        map.remove("regions");
+        map.remove("chaos");
+        let r: Report = serde_json::from_value(v).unwrap();
+        assert!(r.regions.is_empty() && r.chaos.is_none());
+    }
 
     #[test]
     fn formats_parse_by_their_command_line_names() {
