@@ -4,8 +4,6 @@
 //! Owns the refusal to compare different scenarios and the exit code. Must
 //! not judge figures itself; `report::compare` does.
 
-use std::path::{Path, PathBuf};
-
 use super::{exit, CompareArgs};
 use crate::report::{self, compare};
 
@@ -36,7 +34,10 @@ pub(super) fn run(args: &CompareArgs) -> u8 {
     if !args.quiet {
         print!("{}", compare::render_text(&comparison));
     }
-    let out = args.out.clone().unwrap_or_else(|| run_dir(&args.candidate));
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| super::report::run_dir(&args.candidate));
     match compare::write(&out, &comparison) {
         Ok(paths) => {
             if !args.quiet {
@@ -54,15 +55,5 @@ pub(super) fn run(args: &CompareArgs) -> u8 {
         exit::SLO_FAILED
     } else {
         exit::PASS
-    }
-}
-
-/// The run directory a path names: itself, or the folder of a report file.
-fn run_dir(path: &Path) -> PathBuf {
-    if path.is_dir() {
-        path.to_path_buf()
-    } else {
-        path.parent()
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
     }
 }

@@ -26,8 +26,8 @@ use crate::shutdown::Interrupts;
 const AFTER_HELP: &str = "\
 Exit codes:
   0    pass: every SLO held
-  1    an SLO failed
-  2    invalid input (scenario file or flags)
+  1    an SLO failed (compare: a metric regressed)
+  2    invalid input (scenario file, flags, an unreadable report)
   3    inconclusive: zero samples, dropped iterations or a saturated generator
   4    the harness itself failed (cannot bind, cannot write the report)
   130  interrupted (Ctrl-C / SIGTERM); the report is written with partial: true

@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use super::exit;
 use crate::report::{self, Format, Report, ReportError};
 
-pub(super) fn run(dir: &Path, formats: &[Format]) -> u8 {
-    let report = match report::read(dir) {
+pub(super) fn run(path: &Path, formats: &[Format]) -> u8 {
+    let dir = &run_dir(path);
+    let report = match report::read(path) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
@@ -81,4 +82,15 @@ fn print_written(dir: &Path, written: &[(Format, PathBuf)]) {
         println!("  {label}: {}", path.display());
     }
     println!("  run directory: {}", dir.display());
+}
+
+/// The run directory a path names: itself, or the folder of a report file.
+pub(super) fn run_dir(path: &Path) -> PathBuf {
+    if path.is_file() {
+        path.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    } else {
+        path.to_path_buf()
+    }
 }
