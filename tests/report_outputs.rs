@@ -150,6 +150,7 @@ fn xsd_check(xml: &str, name: &str) {
         .arg(&schema)
         .arg(&file)
         .output();
+    let _ = std::fs::remove_dir_all(&dir);
     match out {
         Ok(o) => assert!(o.status.success(), "{xml}\n{}", text(&o)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -322,6 +323,9 @@ fn report_rewrites_report_json_byte_for_byte_and_renders_the_other_formats() {
     assert_eq!(code(&bin(&["report", empty.to_str().unwrap()])), 2);
     let o = bin(&["report", dir.to_str().unwrap(), "--format", "pdf"]);
     assert_eq!(code(&o), 2);
+    for d in [&dir, &empty] {
+        let _ = std::fs::remove_dir_all(d);
+    }
     assert!(
         text(&o).contains("choose from json, html, junit, md"),
         "{}",
@@ -455,6 +459,9 @@ fn compare_flags_a_slower_candidate_and_refuses_another_scenario() {
     ]);
     assert_eq!(code(&o), 1, "{}", text(&o));
     assert!(text(&o).contains("DIFFERENT scenarios"), "{}", text(&o));
+    for d in [&base, &cand, &out, &other] {
+        let _ = std::fs::remove_dir_all(d);
+    }
 }
 
 #[test]
