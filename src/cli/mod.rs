@@ -5,11 +5,13 @@
 //! in its own file and only wires library modules together; domain rules
 //! belong in those modules, not here.
 
+mod compare;
 mod demo;
 pub mod exit;
 mod plan;
 mod progress;
 mod proxy;
+mod report;
 mod run;
 mod validate;
 mod worker;
@@ -26,8 +28,8 @@ use crate::shutdown::Interrupts;
 const AFTER_HELP: &str = "\
 Exit codes:
   0    pass: every SLO held
-  1    an SLO failed
-  2    invalid input (scenario file or flags)
+  1    an SLO failed (compare: a metric regressed)
+  2    invalid input (scenario file, flags, an unreadable report)
   3    inconclusive: zero samples, dropped iterations or a saturated generator
   4    the harness itself failed (cannot bind, cannot write the report)
   130  interrupted (Ctrl-C / SIGTERM); the report is written with partial: true
@@ -80,6 +82,12 @@ enum Command {
     Proxy(ProxyArgs),
     /// Join a distributed run as one worker (exit 0 done, 2 refused, 4 lost).
     Worker(WorkerArgs),
+    /// Write a run's outputs again from its report.json; sends nothing.
+    #[command(after_help = REPORT_HELP)]
+    Report(ReportArgs),
+    /// Compare a candidate run with a base run (exit 1 on a regression).
+    #[command(after_help = COMPARE_HELP)]
+    Compare(CompareArgs),
 }
 
 #[derive(Debug, Args)]
@@ -100,6 +108,76 @@ struct WorkerArgs {
     #[arg(long, value_name = "NAME")]
     region: Option<String>,
 }
+
+const REPORT_HELP: &str = "\
+Outputs (in the run directory):
+  json   report.json   the report itself (re-written byte for byte)
+  html   report.html   a self-contained page with charts
+  junit  junit.xml     one test case per SLO plus `schedule held`
+  md     summary.md    a compact summary for a pull-request comment
+
+Examples:
+  flashcrowd report reports/20261122T015103Z-quickstart-3fa9
+  flashcrowd report reports/ci --format junit,md";
+
+const COMPARE_HELP: &str = "\
+Steps are matched by (phase, step) and region rows by (phase, step, region).
+Latency limits are relative rises (p99=10%: more than 10% slower regresses),
+the error-rate limit is in absolute percentage points (error_rate=0.1pp:
+0.5% to 0.61% regresses), the rps limit is a relative drop (rps=-5%).
+Limits not given keep their defaults; `off` stops judging a metric.
+  defaults: p50=20%,p99=10%,max=off,error_rate=0.1pp,rps=-5%
+
+Runs of different scenario files (their sha256 differ) are refused with
+exit 2: the same step name need not mean the same work. Pass
+--allow-different-scenario to compare them anyway.
+
+Exit codes: 0 no regression, 1 a regression, 2 invalid input (unreadable
+report, different scenarios, bad --max-regression), 4 cannot write.
+
+Examples:
+  flashcrowd compare reports/last-good reports/ci
+  flashcrowd compare base/ cand/ --max-regression p99=5%,error_rate=0.05pp";
+
+#[derive(Debug, Args)]
+struct ReportArgs {
+    /// Run directory holding report.json.
+    #[arg(value_name = "DIR")]
+    dir: PathBuf,
+    /// Outputs to write (comma-separated: json, html, junit, md).
+    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = ALL_FORMATS)]
+    format: Vec<crate::report::Format>,
+}
+
+#[derive(Debug, Args)]
+struct CompareArgs {
+    /// Run directory (or report.json) of the base run, e.g. the last good one.
+    #[arg(value_name = "BASE_DIR")]
+    base: PathBuf,
+    /// Run directory (or report.json) of the candidate run.
+    #[arg(value_name = "CANDIDATE_DIR")]
+    candidate: PathBuf,
+    /// Largest allowed change per metric, over the defaults
+    /// (p50=20%,p99=10%,max=off,error_rate=0.1pp,rps=-5%).
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_parser = |s: &str| crate::report::compare::Thresholds::parse(s).map_err(|e| e.to_string())
+    )]
+    max_regression: Option<crate::report::compare::Thresholds>,
+    /// Compare runs of different scenario files (refused by default).
+    #[arg(long)]
+    allow_different_scenario: bool,
+    /// Directory for compare.md and compare.html [default: the candidate's].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Do not print the comparison tables.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// Every output format, the default of `run` and `report`.
+const ALL_FORMATS: &str = "json,html,junit,md";
 
 const PROXY_HELP: &str = "\
 Any Toxiproxy v2 client can drive it (the API is the same). A non-loopback
@@ -166,9 +244,13 @@ struct RunArgs {
     target: Option<String>,
     #[command(flatten)]
     reshape: Reshape,
-    /// Directory for report.json [default: reports/<run-id>/].
+    /// Directory for the outputs [default: reports/<run-id>/].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Outputs to write (comma-separated: json, html, junit, md; see
+    /// `flashcrowd help report`).
+    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = ALL_FORMATS)]
+    format: Vec<crate::report::Format>,
     /// Most connections (and requests in flight) at once.
     #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     connections: u32,
@@ -280,8 +362,11 @@ pub fn main() -> ExitCode {
         Ok(n) => tracing::debug!(limit = n, "open file limit"),
         Err(e) => tracing::warn!("cannot raise the open file limit: {e}"),
     }
-    if let Command::Validate { files } = &cli.command {
-        return exit::code(validate::run(files));
+    match &cli.command {
+        Command::Validate { files } => return exit::code(validate::run(files)),
+        Command::Report(args) => return exit::code(report::run(&args.dir, &args.format)),
+        Command::Compare(args) => return exit::code(compare::run(args)),
+        _ => {}
     }
     let mut builder = match &cli.command {
         Command::Proxy(args) => proxy::runtime(args.threads),
@@ -304,7 +389,7 @@ pub fn main() -> ExitCode {
                 Command::Demo(args) => demo::run(args, interrupts).await,
                 Command::Proxy(args) => proxy::run(args, interrupts).await,
                 Command::Worker(args) => worker::run(args, interrupts).await,
-                Command::Validate { .. } => exit::PASS,
+                Command::Validate { .. } | Command::Report(_) | Command::Compare(_) => exit::PASS,
             }
         };
         tokio::select! {

@@ -294,22 +294,12 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
     if !args.quiet {
         print!("{}", report::terminal::render(&report));
     }
-    match report::json::write(&out_dir, &report) {
-        Ok(path) => {
-            if !args.quiet {
-                println!("  report: {}", path.display());
-                if let Some(h) = &hlog_written {
-                    println!("  latency log: {}", h.display());
-                }
-            }
-        }
-        Err(e) => {
-            eprintln!(
-                "error: cannot write the report to {}: {e}",
-                out_dir.display()
-            );
-            return exit::HARNESS_FAILURE;
-        }
+    // Every requested output into the run directory (report.json first).
+    if let Err(code) = super::report::write_and_list(&out_dir, &report, &args.format, args.quiet) {
+        return code;
+    }
+    if let (false, Some(h)) = (args.quiet, &hlog_written) {
+        println!("  latency log: {}", h.display());
     }
     exit::for_verdict(report.verdict, report.partial)
 }

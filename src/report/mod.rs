@@ -3,18 +3,25 @@
 //!
 //! Owns the report's contract (`report.json`, schema in
 //! `reports/schema/report.v1.json`) and the arithmetic that turns merged
-//! histograms into figures. Renderers (`terminal`, `json`, `html`) only
-//! format this model; they must not compute statistics of their own.
+//! histograms into figures. Renderers (`terminal`, `json`, `html`,
+//! `junit`, `markdown`, and the `hlog` interval log) only format this
+//! model, `compare` sets two of them side by side and `output` maps formats
+//! to files; none computes statistics of its own.
 
 mod build;
+pub mod compare;
 pub mod hlog;
 pub mod html;
 pub mod json;
+pub mod junit;
+pub mod markdown;
+mod output;
 pub mod terminal;
 
 use serde::{Deserialize, Serialize};
 
 pub use build::{build, ChaosRun, RunInfo};
+pub use output::{read, write_formats, Format, ReportError};
 
 use crate::metrics::Counts;
 use crate::slo::{SloStatus, Verdict};

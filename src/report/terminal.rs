@@ -212,7 +212,7 @@ fn error_breakdown(s: &StepReport) -> String {
 }
 
 /// A latency in µs, shown with a unit that keeps 3 significant digits.
-fn dur(us: u64, samples: u64) -> String {
+pub(crate) fn dur(us: u64, samples: u64) -> String {
     if samples == 0 {
         return "-".to_owned();
     }
@@ -314,7 +314,7 @@ fn ws_lines(out: &mut String, r: &Report) {
 }
 
 /// A percentage with up to three decimals, trailing zeros dropped.
-fn pct(v: f64) -> String {
+pub(crate) fn pct(v: f64) -> String {
     let s = format!("{v:.3}");
     s.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
