@@ -7,6 +7,7 @@
 
 mod demo;
 pub mod exit;
+mod k8s;
 mod plan;
 mod progress;
 mod proxy;
@@ -77,6 +78,8 @@ enum Command {
     /// Run a Toxiproxy-compatible TCP chaos proxy until interrupted.
     #[command(after_help = PROXY_HELP)]
     Proxy(ProxyArgs),
+    /// Kubernetes manifests for a distributed run (`k8s render`).
+    K8s(k8s::K8sArgs),
 }
 
 const PROXY_HELP: &str = "\
@@ -251,6 +254,7 @@ pub fn main() -> ExitCode {
                 Command::Plan(args) => plan::run(&args),
                 Command::Demo(args) => demo::run(args, interrupts).await,
                 Command::Proxy(args) => proxy::run(args, interrupts).await,
+                Command::K8s(args) => k8s::run(&args),
                 Command::Validate { .. } => exit::PASS,
             }
         };
