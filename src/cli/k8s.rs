@@ -15,7 +15,7 @@ use crate::scenario;
 
 pub(super) const K8S_HELP: &str = "\
 Examples:
-  flashcrowd k8s render scenarios/sea-crossborder-evening.yaml --workers 8 \\
+  flashcrowd k8s render scenarios/flash-sale-link-drop.yaml --workers 8 \\
       --image registry.example/flashcrowd:0.1.0 | kubectl apply -f -
   flashcrowd k8s render sale.yaml --workers 4 --out k8s/ && kubectl apply -f k8s/
 
