@@ -22,12 +22,13 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
 use crate::scenario::{Scenario, Sources};
 use objects::{Run, WorkerGroup};
 
-/// Longest name prefix taken from the scenario's name: the longest object
-/// name, `<prefix>-workers-<region>`, plus the `-<index>` the Indexed Job
-/// controller appends to pod host names, must stay within 63 characters.
+/// Longest name prefix taken from the scenario's name. The longest object
+/// name, `<prefix>-workers-<region>[-<region index>]`, plus the `-<index>`
+/// the Indexed Job controller appends for pod host names, must stay within
+/// 63 characters: 30 + 9 + 12 + 4 + 6.
 const MAX_BASE: usize = 30;
 /// Longest part of a worker Job's name taken from its region.
-const MAX_REGION_SLUG: usize = 16;
+const MAX_REGION_SLUG: usize = 12;
 /// The API server caps an Indexed Job with per-index backoff at this many
 /// completions.
 pub const MAX_WORKERS: u32 = 100_000;
