@@ -8,7 +8,8 @@
 //! times) → `engine` (arrivals → requests, recorded by `metrics`) → `slo`
 //! (merged metrics → verdict) → `report` (everything → files and terminal).
 //! `demo` is the embedded live-commerce target; `proxy` is an embedded
-//! Toxiproxy-compatible chaos proxy to put between them; `cli` wires it all together.
+//! Toxiproxy-compatible chaos proxy to put between them; `k8s` renders the
+//! Kubernetes manifests of a distributed run; `cli` wires it all together.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -18,6 +19,7 @@ pub mod cli;
 pub mod demo;
 pub mod dist;
 pub mod engine;
+pub mod k8s;
 pub mod metrics;
 pub mod netem;
 pub mod proxy;

@@ -200,7 +200,7 @@ fn a_worker_with_another_scenario_is_refused_and_an_unfilled_barrier_sends_nothi
         .port();
     let coordinator = format!("127.0.0.1:{port}");
     let started = Instant::now();
-    let mut run = bin()
+    let run = bin()
         .args(["run", file.to_str().unwrap(), "--workers", "2", "--remote-workers"])
         .args(["--coordinator-listen", &coordinator, "--barrier-timeout", "3s", "--quiet"])
         .arg("--out")

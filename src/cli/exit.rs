@@ -20,10 +20,11 @@ pub const HARNESS_FAILURE: u8 = 4;
 /// Interrupted by Ctrl-C or SIGTERM (128 + SIGINT, as shells expect).
 pub const INTERRUPTED: u8 = 130;
 
-/// Exit status for a finished run's verdict.
-pub fn for_verdict(v: Verdict, partial: bool) -> u8 {
+/// Exit status for a finished run's verdict; `interrupted` (by the user)
+/// wins over the verdict.
+pub fn for_verdict(v: Verdict, interrupted: bool) -> u8 {
     match v {
-        _ if partial => INTERRUPTED,
+        _ if interrupted => INTERRUPTED,
         Verdict::Pass => PASS,
         Verdict::Fail => SLO_FAILED,
         Verdict::Inconclusive => INCONCLUSIVE,

@@ -8,6 +8,7 @@
 mod compare;
 mod demo;
 pub mod exit;
+mod k8s;
 mod plan;
 mod progress;
 mod proxy;
@@ -88,6 +89,8 @@ enum Command {
     /// Compare a candidate run with a base run (exit 1 on a regression).
     #[command(after_help = COMPARE_HELP)]
     Compare(CompareArgs),
+    /// Kubernetes manifests for a distributed run (`k8s render`).
+    K8s(k8s::K8sArgs),
 }
 
 #[derive(Debug, Args)]
@@ -389,6 +392,7 @@ pub fn main() -> ExitCode {
                 Command::Demo(args) => demo::run(args, interrupts).await,
                 Command::Proxy(args) => proxy::run(args, interrupts).await,
                 Command::Worker(args) => worker::run(args, interrupts).await,
+                Command::K8s(args) => k8s::run(&args),
                 Command::Validate { .. } | Command::Report(_) | Command::Compare(_) => exit::PASS,
             }
         };

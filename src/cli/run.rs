@@ -197,15 +197,20 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
         run_over.cancel();
         out
     };
-    let started = async {
-        let t0 = tokio::select! {
-            t = t0_rx.wait_for(Option::is_some) => t.ok().and_then(|t| *t),
-            _ = run_over.cancelled() => None,
-        };
-        if let Some((_, wall)) = t0 {
-            let _ = hlog_start.send(wall);
+    // Owns the log's start sender: when it ends, with a start time or
+    // without one, the log's writer is never left waiting.
+    let started = {
+        let over = run_over.clone();
+        async move {
+            let t0 = tokio::select! {
+                t = t0_rx.wait_for(Option::is_some) => t.ok().and_then(|t| *t),
+                _ = over.cancelled() => None,
+            };
+            if let Some((_, wall)) = t0 {
+                let _ = hlog_start.send(wall);
+            }
+            t0.map(|(t, _)| t)
         }
-        t0.map(|(t, _)| t)
     };
     let started = started.shared();
     // Moved into the timeline, so the channel closes when it ends.
@@ -290,6 +295,7 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
         workers: workers_info,
         allow_partial: args.allow_partial,
     };
+    let interrupted = result.interrupted;
     let report = report::build(&scenario, &schedule, &result, &info);
     if !args.quiet {
         print!("{}", report::terminal::render(&report));
@@ -301,7 +307,7 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
     if let (false, Some(h)) = (args.quiet, &hlog_written) {
         println!("  latency log: {}", h.display());
     }
-    exit::for_verdict(report.verdict, report.partial)
+    exit::for_verdict(report.verdict, interrupted)
 }
 
 /// Why the load could not run.

@@ -74,7 +74,13 @@ pub async fn run(
             Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
         }
     }
-    let at: StartAt = client::get(opts.coordinator, proto::START, BARRIER_WAIT).await?;
+    let at: StartAt = client::get(opts.coordinator, proto::START, BARRIER_WAIT)
+        .await
+        .map_err(|e| match e {
+            // The coordinator gave up waiting for the others.
+            DistError::Refused(_, why) => DistError::Barrier(why),
+            e => e,
+        })?;
     let target = url::Url::parse(&at.target)
         .map_err(|e| DistError::Transport(format!("target {}: {e}", at.target)))?;
     let schedule = Schedule::new(&scenario.phases, at.seed, at.scale, at.duration());

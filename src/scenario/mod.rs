@@ -52,6 +52,38 @@ pub enum LoadError {
 /// Read, hash, parse and validate a scenario file; CSV feeders are read
 /// relative to the file's directory.
 pub fn load(path: &Path) -> Result<Scenario, LoadError> {
+    let text = read_scenario_text(path)?;
+    load_str(path, &text)
+}
+
+/// The bytes a scenario was built from, for shipping it elsewhere (a
+/// Kubernetes ConfigMap): the file's text and every file it referenced.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    pub text: String,
+    /// Feeder and profile files, as read: path (the scenario's folder
+    /// joined with the reference) and bytes. A file referenced twice is
+    /// listed twice.
+    pub files: Vec<(PathBuf, Vec<u8>)>,
+}
+
+/// [`load`], also returning the [`Sources`] it read.
+pub fn load_with_sources(path: &Path) -> Result<(Scenario, Sources), LoadError> {
+    let text = read_scenario_text(path)?;
+    let mut files = Vec::new();
+    let mut record = |p: &Path| {
+        let read = read_feeder_file(p);
+        if let Ok(bytes) = &read {
+            files.push((p.to_path_buf(), bytes.clone()));
+        }
+        read
+    };
+    let scenario = load_with(path, &text, &mut record)?;
+    Ok((scenario, Sources { text, files }))
+}
+
+/// The file's text, size-capped and checked to be UTF-8.
+fn read_scenario_text(path: &Path) -> Result<String, LoadError> {
     let bytes = read_capped(path, MAX_FILE_BYTES).map_err(|e| match e {
         Capped::Io(source) => LoadError::Io {
             path: path.to_path_buf(),
@@ -64,7 +96,7 @@ pub fn load(path: &Path) -> Result<Scenario, LoadError> {
         },
     })?;
     match String::from_utf8(bytes) {
-        Ok(text) => load_str(path, &text),
+        Ok(text) => Ok(text),
         Err(e) => {
             let at = e.utf8_error().valid_up_to();
             let pos = yaml::Source::pos_of_byte(e.as_bytes(), at);
