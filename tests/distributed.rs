@@ -101,7 +101,14 @@ fn four_local_workers_make_one_exact_report() {
     let file = scenario(&dir, 4, 200);
     let out = dir.join("out");
     let o = bin()
-        .args(["run", file.to_str().unwrap(), "--workers", "4", "--quiet", "--out"])
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--workers",
+            "4",
+            "--quiet",
+            "--out",
+        ])
         .arg(&out)
         .output()
         .unwrap();
@@ -113,7 +120,10 @@ fn four_local_workers_make_one_exact_report() {
     assert_eq!(r["coverage"]["ratio"], 1.0);
     let workers = r["workers"].as_array().unwrap();
     assert_eq!(workers.len(), 4);
-    let per_worker: Vec<u64> = workers.iter().map(|w| w["sent"].as_u64().unwrap()).collect();
+    let per_worker: Vec<u64> = workers
+        .iter()
+        .map(|w| w["sent"].as_u64().unwrap())
+        .collect();
     assert_eq!(per_worker, [400, 400, 400, 400], "seq mod 4: an even split");
     assert!(workers.iter().all(|w| w["status"] == "done"));
     assert_eq!(r["verdict"], "pass");
@@ -121,13 +131,25 @@ fn four_local_workers_make_one_exact_report() {
     // worker's seconds as they arrived (the interval log), exactly.
     let by_tag = hlog_by_tag(&out.join("latency.hlog"));
     for step in r["steps"].as_array().unwrap() {
-        let tag = format!("{}/{}", step["phase"].as_str().unwrap(), step["step"].as_str().unwrap());
+        let tag = format!(
+            "{}/{}",
+            step["phase"].as_str().unwrap(),
+            step["step"].as_str().unwrap()
+        );
         let h = &by_tag[&tag];
         let l = &step["latency_us"];
         assert_eq!(h.len(), l["samples"].as_u64().unwrap(), "{tag}");
         assert_eq!(h.len(), 800);
-        assert_eq!(h.value_at_quantile(0.5), l["p50"].as_u64().unwrap(), "{tag}");
-        assert_eq!(h.value_at_quantile(0.99), l["p99"].as_u64().unwrap(), "{tag}");
+        assert_eq!(
+            h.value_at_quantile(0.5),
+            l["p50"].as_u64().unwrap(),
+            "{tag}"
+        );
+        assert_eq!(
+            h.value_at_quantile(0.99),
+            l["p99"].as_u64().unwrap(),
+            "{tag}"
+        );
         assert_eq!(h.max(), l["max"].as_u64().unwrap(), "{tag}");
     }
 }
@@ -139,7 +161,14 @@ fn a_killed_worker_makes_a_partial_inconclusive_report_and_is_not_replayed() {
     let file = scenario(&dir, 8, 100);
     let out = dir.join("out");
     let mut run = bin()
-        .args(["run", file.to_str().unwrap(), "--workers", "4", "--quiet", "--out"])
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--workers",
+            "4",
+            "--quiet",
+            "--out",
+        ])
         .arg(&out)
         .stderr(Stdio::null())
         .spawn()
@@ -148,7 +177,10 @@ fn a_killed_worker_makes_a_partial_inconclusive_report_and_is_not_replayed() {
     let pattern = format!("worker {} .*--index 2 ", file.display());
     let deadline = Instant::now() + Duration::from_secs(15);
     let pid = loop {
-        let o = Command::new("pgrep").args(["-f", &pattern]).output().unwrap();
+        let o = Command::new("pgrep")
+            .args(["-f", &pattern])
+            .output()
+            .unwrap();
         if let Some(pid) = String::from_utf8_lossy(&o.stdout).split_whitespace().next() {
             break pid.to_owned();
         }
@@ -157,7 +189,11 @@ fn a_killed_worker_makes_a_partial_inconclusive_report_and_is_not_replayed() {
     };
     // Into the run (1.5 s lead, then 2.5 s of load).
     std::thread::sleep(Duration::from_secs(4));
-    assert!(Command::new("kill").args(["-9", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-9", &pid])
+        .status()
+        .unwrap()
+        .success());
     let status = run.wait().unwrap();
     assert_eq!(status.code(), Some(3), "inconclusive");
     let r = report(&out);
@@ -179,7 +215,10 @@ fn a_killed_worker_makes_a_partial_inconclusive_report_and_is_not_replayed() {
     assert_eq!(r["totals"]["started"], 600);
     assert_eq!(r["coverage"]["planned"], 800);
     let reasons = r["verdict_reasons"].to_string();
-    assert!(reasons.contains("worker 2 (slice 2/4) was lost"), "{reasons}");
+    assert!(
+        reasons.contains("worker 2 (slice 2/4) was lost"),
+        "{reasons}"
+    );
 }
 
 #[test]
@@ -190,7 +229,9 @@ fn a_worker_with_another_scenario_is_refused_and_an_unfilled_barrier_sends_nothi
     let other = dir.join("other.yaml");
     std::fs::write(
         &other,
-        std::fs::read_to_string(&file).unwrap().replace("seed: 21", "seed: 22"),
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .replace("seed: 21", "seed: 22"),
     )
     .unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -201,8 +242,20 @@ fn a_worker_with_another_scenario_is_refused_and_an_unfilled_barrier_sends_nothi
     let coordinator = format!("127.0.0.1:{port}");
     let started = Instant::now();
     let run = bin()
-        .args(["run", file.to_str().unwrap(), "--workers", "2", "--remote-workers"])
-        .args(["--coordinator-listen", &coordinator, "--barrier-timeout", "3s", "--quiet"])
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--workers",
+            "2",
+            "--remote-workers",
+        ])
+        .args([
+            "--coordinator-listen",
+            &coordinator,
+            "--barrier-timeout",
+            "3s",
+            "--quiet",
+        ])
         .arg("--out")
         .arg(dir.join("out"))
         .stderr(Stdio::piped())
@@ -215,22 +268,40 @@ fn a_worker_with_another_scenario_is_refused_and_an_unfilled_barrier_sends_nothi
         std::thread::sleep(Duration::from_millis(50));
     }
     let refused = bin()
-        .args(["worker", other.to_str().unwrap(), "--coordinator", &coordinator])
+        .args([
+            "worker",
+            other.to_str().unwrap(),
+            "--coordinator",
+            &coordinator,
+        ])
         .args(["--index", "0", "--workers", "2"])
         .output()
         .unwrap();
     assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
-    assert!(stderr(&refused).contains("scenario mismatch"), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("scenario mismatch"),
+        "{}",
+        stderr(&refused)
+    );
     // One good worker of two: the barrier never fills.
     let mut good = bin()
-        .args(["worker", file.to_str().unwrap(), "--coordinator", &coordinator])
+        .args([
+            "worker",
+            file.to_str().unwrap(),
+            "--coordinator",
+            &coordinator,
+        ])
         .args(["--index", "1", "--workers", "2"])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let o = run.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
-    assert!(stderr(&o).contains("only 1 of 2 workers registered"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("only 1 of 2 workers registered"),
+        "{}",
+        stderr(&o)
+    );
     assert!(started.elapsed() < Duration::from_secs(10));
     let g = good.wait().unwrap();
     assert_eq!(g.code(), Some(4), "the waiting worker is told and gives up");
@@ -247,7 +318,14 @@ fn eight_local_workers_start_within_fifty_milliseconds_of_each_other() {
     let file = scenario(&dir, 2, 80);
     let out = dir.join("out");
     let o = bin()
-        .args(["run", file.to_str().unwrap(), "--workers", "8", "--quiet", "--out"])
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--workers",
+            "8",
+            "--quiet",
+            "--out",
+        ])
         .arg(&out)
         .output()
         .unwrap();
@@ -264,5 +342,8 @@ fn eight_local_workers_start_within_fifty_milliseconds_of_each_other() {
         .iter()
         .fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
     assert!(hi - lo < 50.0, "start offsets {offsets:?}");
-    assert!(offsets.iter().all(|o| o.abs() < 50.0), "against T0: {offsets:?}");
+    assert!(
+        offsets.iter().all(|o| o.abs() < 50.0),
+        "against T0: {offsets:?}"
+    );
 }

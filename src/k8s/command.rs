@@ -89,7 +89,13 @@ pub fn coordinator_script(
 /// A worker's `sh -c` script. The shell only computes the global index
 /// (`offset` + the pod's completion index) and then `exec`s the worker, so
 /// signals go straight to it.
-pub fn worker_script(coordinator: &str, offset: u32, workers: u32, region: Option<&str>) -> String {
+pub fn worker_script(
+    scenario: &str,
+    coordinator: &str,
+    offset: u32,
+    workers: u32,
+    region: Option<&str>,
+) -> String {
     let index = if offset == 0 {
         format!("\"${INDEX_ENV}\"")
     } else {
@@ -99,6 +105,7 @@ pub fn worker_script(coordinator: &str, offset: u32, workers: u32, region: Optio
         "exec",
         BINARY,
         WORKER,
+        &sh_quote(scenario),
         WORKER_COORDINATOR,
         &sh_quote(coordinator),
         WORKER_INDEX,
@@ -121,13 +128,13 @@ mod tests {
     #[test]
     fn worker_index_is_the_offset_plus_the_completion_index() {
         assert_eq!(
-            worker_script("c:7070", 0, 4, None),
-            "exec flashcrowd worker --coordinator c:7070 --index \"$JOB_COMPLETION_INDEX\" \
-             --workers 4\n"
+            worker_script("/scenario/s.yaml", "c:7070", 0, 4, None),
+            "exec flashcrowd worker /scenario/s.yaml --coordinator c:7070 --index \
+             \"$JOB_COMPLETION_INDEX\" --workers 4\n"
         );
         assert_eq!(
-            worker_script("c:7070", 3, 4, Some("eu west")),
-            "exec flashcrowd worker --coordinator c:7070 --index \
+            worker_script("/scenario/s.yaml", "c:7070", 3, 4, Some("eu west")),
+            "exec flashcrowd worker /scenario/s.yaml --coordinator c:7070 --index \
              \"$((3 + JOB_COMPLETION_INDEX))\" --workers 4 --region 'eu west'\n"
         );
     }
@@ -148,7 +155,7 @@ mod tests {
     fn scripts_parse_as_posix_shell() {
         let scripts = [
             coordinator_script("/scenario/it's.yaml", 3, 7070, "/reports/a", 600, "ns"),
-            worker_script("c:7070", 3, 4, Some("eu")),
+            worker_script("/scenario/s.yaml", "c:7070", 3, 4, Some("eu")),
         ];
         for s in scripts {
             let Ok(out) = std::process::Command::new("sh")

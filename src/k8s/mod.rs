@@ -195,8 +195,10 @@ pub fn render(
             coordinator,
         ))),
     ];
-    for group in worker_groups(scenario, &run, &opts.region_label)? {
-        manifests.push(Manifest::Job(Box::new(objects::worker_job(&run, &group))));
+    for group in worker_groups(scenario, &run, &opts.region_label, &scenario_path)? {
+        manifests.push(Manifest::Job(Box::new(objects::worker_job(
+            &run, &group, &files,
+        ))));
     }
     Ok(manifests)
 }
@@ -254,6 +256,7 @@ fn worker_groups(
     scenario: &Scenario,
     run: &Run,
     region_label: &str,
+    scenario_path: &str,
 ) -> Result<Vec<WorkerGroup>, K8sError> {
     let coordinator = run.coordinator_addr();
     if scenario.regions.is_empty() {
@@ -262,7 +265,7 @@ fn worker_groups(
             offset: 0,
             count: run.workers,
             region: None,
-            script: command::worker_script(&coordinator, 0, run.workers, None),
+            script: command::worker_script(scenario_path, &coordinator, 0, run.workers, None),
         }]);
     }
     let weights = split::region_weights(scenario);
@@ -305,6 +308,7 @@ fn worker_groups(
             count: share.count,
             region: Some((region.name.clone(), region_label.to_owned())),
             script: command::worker_script(
+                scenario_path,
                 &coordinator,
                 share.offset,
                 run.workers,

@@ -216,7 +216,7 @@ pub fn coordinator_job(run: &Run, files: &[Entry], script: String) -> Job {
 /// `offset + i`, and a failed index is never retried. A replacement would
 /// replay its segment late, skewing every latency it recorded; the
 /// coordinator reports the run as partial instead.
-pub fn worker_job(run: &Run, group: &WorkerGroup) -> Job {
+pub fn worker_job(run: &Run, group: &WorkerGroup, files: &[Entry]) -> Job {
     let count = i32::try_from(group.count).unwrap_or(i32::MAX);
     let mut labels = run.labels("worker");
     let mut node_selector = None;
@@ -227,12 +227,17 @@ pub fn worker_job(run: &Run, group: &WorkerGroup) -> Job {
     let container = Container {
         name: "worker".into(),
         command: Some(vec!["sh".into(), "-c".into(), group.script.clone()]),
-        volume_mounts: Some(vec![mount("tmp", "/tmp", false)]),
+        // Each worker loads the same scenario bytes (the coordinator checks
+        // their hash at registration).
+        volume_mounts: Some(vec![
+            mount("scenario", SCENARIO_DIR, true),
+            mount("tmp", "/tmp", false),
+        ]),
         ..container(run)
     };
     let pod = PodSpec {
         containers: vec![container],
-        volumes: Some(vec![empty_dir("tmp", "64Mi")]),
+        volumes: Some(vec![scenario_volume(run, files), empty_dir("tmp", "64Mi")]),
         node_selector,
         affinity: Some(spread_workers(run)),
         ..pod_spec()
