@@ -347,3 +347,104 @@ fn eight_local_workers_start_within_fifty_milliseconds_of_each_other() {
         "against T0: {offsets:?}"
     );
 }
+
+#[test]
+fn workers_pinned_to_regions_send_exactly_their_regions_traffic() {
+    let _s = serial();
+    let dir = tmp_dir("pinned");
+    let file = dir.join("regions.yaml");
+    std::fs::write(
+        &file,
+        r#"
+name: pinned
+target: embedded
+seed: 5
+phases:
+  - { name: steady, duration: 3s, load: { rate: 100/s }, flow: shop }
+regions:
+  sea: { share: 70% }
+  eu: { share: 30% }
+flows:
+  shop:
+    - { name: product, get: /api/products/sku-2 }
+"#,
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let coordinator = format!("127.0.0.1:{port}");
+    let out = dir.join("out");
+    let run = bin()
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--workers",
+            "3",
+            "--remote-workers",
+        ])
+        .args(["--coordinator-listen", &coordinator, "--quiet", "--out"])
+        .arg(&out)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let workers: Vec<std::process::Child> = [(0, "sea"), (1, "eu"), (2, "sea")]
+        .iter()
+        .map(|(i, region)| {
+            bin()
+                .args([
+                    "worker",
+                    file.to_str().unwrap(),
+                    "--coordinator",
+                    &coordinator,
+                ])
+                .args([
+                    "--index",
+                    &i.to_string(),
+                    "--workers",
+                    "3",
+                    "--region",
+                    region,
+                ])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let o = run.wait_with_output().unwrap();
+    for mut w in workers {
+        assert_eq!(w.wait().unwrap().code(), Some(0));
+    }
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r = report(&out);
+    assert_eq!(r["totals"]["sent"], 300, "every arrival once");
+    let step = &r["steps"][0];
+    let region_count = |name: &str| {
+        step["regions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["region"] == name)
+            .unwrap()["count"]
+            .as_u64()
+            .unwrap()
+    };
+    let sent: Vec<u64> = r["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["sent"].as_u64().unwrap())
+        .collect();
+    // The two sea workers share sea's arrivals; the eu worker has all of
+    // eu's and nothing else.
+    assert_eq!(sent[0] + sent[2], region_count("sea"));
+    assert_eq!(sent[1], region_count("eu"));
+    assert!(
+        (180..=240).contains(&region_count("sea")),
+        "{}",
+        region_count("sea")
+    );
+    assert!(sent[0].abs_diff(sent[2]) <= 20, "{sent:?}");
+    assert_eq!(r["workers"][1]["region"], "eu");
+}

@@ -351,6 +351,7 @@ fn coordinator_options(
             routes: config.routes.iter().map(ToString::to_string).collect(),
             // Each worker holds its share of the connections.
             connections: (args.connections / workers).max(1),
+            worker_regions: Vec::new(),
         },
     }
 }

@@ -106,6 +106,8 @@ struct Slot {
 
 struct Shared {
     sha256: String,
+    /// The scenario's region names, and whether each has traffic.
+    regions: Vec<(String, bool)>,
     count: u32,
     slots: Mutex<Vec<Option<Slot>>>,
     collector: Mutex<Collector>,
@@ -152,6 +154,14 @@ async fn register(State(s): State<Arc<Shared>>, Json(r): Json<Register>) -> Resp
                 r.index, r.count, s.count
             ),
         );
+    }
+    if let Some(region) = &r.region {
+        if !s.regions.iter().any(|(name, _)| name == region) {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                format!("the scenario has no region `{region}`"),
+            );
+        }
     }
     if !matches!(*s.barrier.borrow(), Barrier::Waiting) {
         return refuse(StatusCode::CONFLICT, "the run has already started");
@@ -253,6 +263,11 @@ pub async fn run(
     let count = opts.workers.max(1);
     let shared = Arc::new(Shared {
         sha256: scenario.sha256.clone(),
+        regions: scenario
+            .regions
+            .iter()
+            .map(|r| (r.name.clone(), r.shares.iter().any(|s| *s > 0.0)))
+            .collect(),
         count,
         slots: Mutex::new((0..count).map(|_| None).collect()),
         collector: Mutex::new(Collector::new(keys.len(), scenario.regions.len())),
@@ -379,6 +394,31 @@ async fn drive(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // Workers pinned to regions: all of them, and every region with
+    // traffic covered, or some arrivals would have no worker.
+    let worker_regions: Vec<Option<String>> = shared
+        .slots()
+        .iter()
+        .map(|s| s.as_ref().and_then(|s| s.info.region.clone()))
+        .collect();
+    if worker_regions.iter().any(Option::is_some) {
+        let why = if worker_regions.iter().any(Option::is_none) {
+            Some("some workers name a region and some do not; pin all of them or none".to_owned())
+        } else {
+            shared
+                .regions
+                .iter()
+                .find(|(name, traffic)| {
+                    *traffic && !worker_regions.iter().any(|w| w.as_deref() == Some(name))
+                })
+                .map(|(name, _)| format!("region `{name}` has traffic but no worker"))
+        };
+        if let Some(why) = why {
+            shared.barrier.send_replace(Barrier::Abort(why.clone()));
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            return Err(DistError::Barrier(why));
+        }
+    }
     let now_wall = SystemTime::now();
     let t0 = Instant::now() + opts.lead;
     let t0_unix_ms = (now_wall + opts.lead)
@@ -386,6 +426,7 @@ async fn drive(
         .map_or(0, |d| d.as_millis() as u64);
     shared.barrier.send_replace(Barrier::Go(StartAt {
         t0_unix_ms,
+        worker_regions,
         ..opts.start.clone()
     }));
     if let Some(s) = started {

@@ -51,6 +51,32 @@ pub struct StartAt {
     /// Each region's proxy address, by region index; empty: none.
     pub routes: Vec<String>,
     pub connections: u32,
+    /// The region each worker registered with, by index: when every
+    /// worker has one, each runs only its region's arrivals.
+    #[serde(default)]
+    pub worker_regions: Vec<Option<String>>,
+}
+
+impl StartAt {
+    /// The share of worker `index` when workers are pinned to regions
+    /// (`regions` are the scenario's region names, in order): its region's
+    /// index, its rank among that region's workers, and their number.
+    pub fn pin(&self, index: u32, regions: &[String]) -> Option<(usize, u32, u32)> {
+        if self.worker_regions.is_empty() || self.worker_regions.iter().any(Option::is_none) {
+            return None;
+        }
+        let mine = self.worker_regions.get(index as usize)?.as_deref()?;
+        let region = regions.iter().position(|r| r == mine)?;
+        let same = |w: &Option<String>| w.as_deref() == Some(mine);
+        let rank = self
+            .worker_regions
+            .iter()
+            .take(index as usize)
+            .filter(|w| same(w))
+            .count() as u32;
+        let of = self.worker_regions.iter().filter(|w| same(w)).count() as u32;
+        Some((region, rank, of))
+    }
 }
 
 impl StartAt {

@@ -94,7 +94,12 @@ pub async fn run(
     let (sink, closed_rx) = mpsc::unbounded_channel();
     let (progress_tx, progress_rx) = watch::channel(Progress::default());
     let routes = at.routes.iter().filter_map(|r| r.parse().ok()).collect();
+    let names: Vec<String> = scenario.regions.iter().map(|r| r.name.clone()).collect();
+    let pin = at
+        .pin(opts.index, &names)
+        .map(|(region, rank, of)| engine::Pin { region, rank, of });
     let cfg = RunConfig {
+        pin,
         connections: at.connections as usize,
         segment: Segment {
             index: opts.index,

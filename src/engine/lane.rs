@@ -69,25 +69,7 @@ impl Shared {
     /// phase's shares with the arrival's own seeded number, so it does not
     /// depend on lanes, workers or timing.
     pub fn region_of(&self, phase: usize, seq: u64) -> usize {
-        let regions = &self.scenario.regions;
-        if regions.len() <= 1 {
-            return 0;
-        }
-        let draw = crate::schedule::mix(self.scenario.seed ^ REGION_SALT, seq);
-        let u = (draw >> 11) as f64 / (1u64 << 53) as f64;
-        let mut acc = 0.0;
-        let mut last = 0;
-        for (i, r) in regions.iter().enumerate() {
-            let share = r.shares.get(phase).copied().unwrap_or(0.0);
-            if share > 0.0 {
-                last = i;
-            }
-            acc += share;
-            if u < acc && share > 0.0 {
-                return i;
-            }
-        }
-        last
+        region_of(&self.scenario, phase, seq)
     }
 
     /// The second of the run `at` falls in.
@@ -100,6 +82,31 @@ impl Shared {
         // `targets` is never empty (built with one per region, at least one).
         &self.targets[region.min(self.targets.len() - 1)]
     }
+}
+
+/// The region arrival `seq` of phase `phase` comes from: drawn from the
+/// phase's shares with the arrival's own seeded number, so it does not
+/// depend on lanes, workers or timing.
+pub(crate) fn region_of(scenario: &Scenario, phase: usize, seq: u64) -> usize {
+    let regions = &scenario.regions;
+    if regions.len() <= 1 {
+        return 0;
+    }
+    let draw = crate::schedule::mix(scenario.seed ^ REGION_SALT, seq);
+    let u = (draw >> 11) as f64 / (1u64 << 53) as f64;
+    let mut acc = 0.0;
+    let mut last = 0;
+    for (i, r) in regions.iter().enumerate() {
+        let share = r.shares.get(phase).copied().unwrap_or(0.0);
+        if share > 0.0 {
+            last = i;
+        }
+        acc += share;
+        if u < acc && share > 0.0 {
+            return i;
+        }
+    }
+    last
 }
 
 /// Keeps region draws apart from every other use of the seed.

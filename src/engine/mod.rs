@@ -70,6 +70,18 @@ pub struct RunConfig {
     pub interval_sink: Option<mpsc::UnboundedSender<Closed>>,
     /// Told the figures of every second as it closes (live progress).
     pub progress: Option<tokio::sync::watch::Sender<Progress>>,
+    /// Run only one region's arrivals (a distributed worker placed in that
+    /// region); replaces `segment`.
+    pub pin: Option<Pin>,
+}
+
+/// A worker's share of one region's arrivals: those of region `region`
+/// whose sequence number is `rank` modulo `of` (the region's workers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pin {
+    pub region: usize,
+    pub rank: u32,
+    pub of: u32,
 }
 
 /// The latest closed second, for a live display.
@@ -98,6 +110,7 @@ impl Default for RunConfig {
             t0: None,
             interval_sink: None,
             progress: None,
+            pin: None,
         }
     }
 }
@@ -240,11 +253,12 @@ pub async fn run(
     let dispatcher = {
         let schedule = schedule.clone();
         let segment = cfg.segment;
+        let pin = cfg.pin.map(|p| (p, shared.scenario.clone()));
         let stop = stop.clone();
         let n_keys = keys.len();
         tokio::task::spawn_blocking(move || {
             let mut rec = Recorder::new(n_keys, n_phases);
-            dispatch_all(&schedule, segment, t0, &senders, &stop, &mut rec);
+            dispatch_all(&schedule, segment, pin, t0, &senders, &stop, &mut rec);
             // Dropping the senders here tells the lanes the schedule is over.
             drop(senders);
             rec
@@ -404,6 +418,7 @@ async fn sample_sessions(shared: Arc<Shared>, done: CancellationToken) -> Vec<(f
 fn dispatch_all(
     schedule: &Schedule,
     segment: Segment,
+    pin: Option<(Pin, Arc<Scenario>)>,
     t0: Instant,
     senders: &[mpsc::Sender<Dispatched>],
     stop: &CancellationToken,
@@ -417,7 +432,21 @@ fn dispatch_all(
     // Arrivals intended up to here go out without waiting.
     let mut released_until = t0;
     let mut now = Instant::now();
+    // A pinned worker walks the whole schedule and keeps its region's
+    // share: every region's arrivals are split among that region's workers.
+    let segment = if pin.is_some() {
+        Segment::WHOLE
+    } else {
+        segment
+    };
     for arrival in schedule.arrivals(segment) {
+        if let Some((p, scenario)) = &pin {
+            let mine = lane::region_of(scenario, arrival.phase as usize, arrival.seq) == p.region
+                && arrival.seq % u64::from(p.of.max(1)) == u64::from(p.rank);
+            if !mine {
+                continue;
+            }
+        }
         let intended = t0 + arrival.at;
         if intended > released_until {
             now = Instant::now();
