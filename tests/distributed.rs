@@ -448,3 +448,66 @@ flows:
     assert!(sent[0].abs_diff(sent[2]) <= 20, "{sent:?}");
     assert_eq!(r["workers"][1]["region"], "eu");
 }
+
+#[test]
+fn workers_stop_within_seconds_when_the_coordinator_is_gone() {
+    let _s = serial();
+    let dir = tmp_dir("orphan");
+    let file = scenario(&dir, 30, 20);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let coordinator = format!("127.0.0.1:{port}");
+    let mut run = bin()
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--workers",
+            "1",
+            "--remote-workers",
+        ])
+        .args(["--coordinator-listen", &coordinator, "--quiet", "--out"])
+        .arg(dir.join("out"))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut worker = bin()
+        .args([
+            "worker",
+            file.to_str().unwrap(),
+            "--coordinator",
+            &coordinator,
+        ])
+        .args(["--index", "0", "--workers", "1"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Well into the run: 1.5 s lead, then load.
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        worker.try_wait().unwrap().is_none(),
+        "the worker is running"
+    );
+    run.kill().unwrap();
+    let _ = run.wait();
+    let killed = Instant::now();
+    let deadline = killed + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = worker.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = worker.kill();
+            panic!("the worker outlived its coordinator by 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(4));
+    assert!(
+        killed.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        killed.elapsed()
+    );
+}
