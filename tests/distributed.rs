@@ -127,9 +127,32 @@ fn four_local_workers_make_one_exact_report() {
     assert_eq!(per_worker, [400, 400, 400, 400], "seq mod 4: an even split");
     assert!(workers.iter().all(|w| w["status"] == "done"));
     assert_eq!(r["verdict"], "pass");
-    // One report: the merged step histograms are the sum of every
-    // worker's seconds as they arrived (the interval log), exactly.
+    // Each worker's raw histograms, as it recorded them (kept in the run
+    // directory), added up key by key...
+    let mut raw: Vec<Histogram<u64>> = Vec::new();
+    for i in 0..4 {
+        let text = std::fs::read_to_string(out.join(format!("workers/worker-{i}.json"))).unwrap();
+        let f: Value = serde_json::from_str(&text).unwrap();
+        for (k, step) in f["recorder"]["steps"].as_array().unwrap().iter().enumerate() {
+            let bytes = base64_decode(step["latency"].as_str().unwrap());
+            let h: Histogram<u64> = Deserializer::new().deserialize(&mut bytes.as_slice()).unwrap();
+            if raw.len() <= k {
+                raw.push(Histogram::new(3).unwrap());
+            }
+            raw[k].add(&h).unwrap();
+        }
+    }
+    // ...equal, bucket for bucket, what the coordinator merged from the
+    // seconds they streamed (the interval log), and the report's figures.
     let by_tag = hlog_by_tag(&out.join("latency.hlog"));
+    for (k, tag) in ["steady/product", "steady/room"].iter().enumerate() {
+        let buckets = |h: &Histogram<u64>| -> Vec<(u64, u64)> {
+            h.iter_recorded()
+                .map(|v| (v.value_iterated_to(), v.count_at_value()))
+                .collect()
+        };
+        assert_eq!(buckets(&raw[k]), buckets(&by_tag[*tag]), "{tag}");
+    }
     for step in r["steps"].as_array().unwrap() {
         let tag = format!(
             "{}/{}",

@@ -1,3 +1,6 @@
+//! Unit tests of the toxic sets: profiles as toxics, ramps, flapping,
+//! partitions, added latency and raw toxics, region by region.
+
 use std::time::Duration;
 
 use super::*;

@@ -157,6 +157,7 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
     }
     let run_over = CancellationToken::new();
     let mut workers_info = None;
+    let mut worker_finals = Vec::new();
     let load = async {
         let out = match args.workers {
             None => {
@@ -187,6 +188,7 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
                 .await
                 .map(|o| {
                     workers_info = Some(o.workers);
+                    worker_finals = o.finals;
                     o.result
                 })
                 .map_err(LoadError::Dist)
@@ -296,6 +298,11 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
         allow_partial: args.allow_partial,
     };
     let interrupted = result.interrupted;
+    // Each worker's own figures beside the merged ones, so the merge can
+    // be checked (and redone) from the run directory.
+    if let Err(e) = write_worker_finals(&out_dir, &worker_finals) {
+        eprintln!("warning: cannot keep the workers' figures: {e}");
+    }
     let report = report::build(&scenario, &schedule, &result, &info);
     if !args.quiet {
         print!("{}", report::terminal::render(&report));
@@ -308,6 +315,20 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
         println!("  latency log: {}", h.display());
     }
     exit::for_verdict(report.verdict, interrupted)
+}
+
+/// `workers/worker-<i>.json`: what each worker sent at the end.
+fn write_worker_finals(dir: &std::path::Path, finals: &[dist::proto::Final]) -> std::io::Result<()> {
+    if finals.is_empty() {
+        return Ok(());
+    }
+    let sub = dir.join("workers");
+    std::fs::create_dir_all(&sub)?;
+    for f in finals {
+        let bytes = serde_json::to_vec(f).map_err(std::io::Error::other)?;
+        std::fs::write(sub.join(format!("worker-{}.json", f.index)), bytes)?;
+    }
+    Ok(())
 }
 
 /// Why the load could not run.

@@ -87,6 +87,8 @@ pub struct WorkerInfo {
 pub struct Outcome {
     pub result: RunResult,
     pub workers: Vec<WorkerInfo>,
+    /// Each finished worker's own whole-run figures, as it sent them.
+    pub finals: Vec<Final>,
 }
 
 #[derive(Debug, Clone)]
@@ -531,6 +533,7 @@ fn merge(
     let mut cpu: Option<Duration> = None;
     let mut interrupted = stop.is_cancelled();
     let mut elapsed_max = Duration::ZERO;
+    let mut finals = Vec::new();
     let slots = shared.slots();
     for slot in slots.iter().flatten() {
         let mut info = slot.info.clone();
@@ -552,6 +555,7 @@ fn merge(
                     None => sessions.push((t, n)),
                 }
             }
+            finals.push(f.clone());
         }
         info.last_seen_s = slot
             .last_seen
@@ -576,6 +580,7 @@ fn merge(
             intervals,
         },
         workers,
+        finals,
     })
 }
 
