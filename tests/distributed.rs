@@ -133,9 +133,16 @@ fn four_local_workers_make_one_exact_report() {
     for i in 0..4 {
         let text = std::fs::read_to_string(out.join(format!("workers/worker-{i}.json"))).unwrap();
         let f: Value = serde_json::from_str(&text).unwrap();
-        for (k, step) in f["recorder"]["steps"].as_array().unwrap().iter().enumerate() {
+        for (k, step) in f["recorder"]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+        {
             let bytes = base64_decode(step["latency"].as_str().unwrap());
-            let h: Histogram<u64> = Deserializer::new().deserialize(&mut bytes.as_slice()).unwrap();
+            let h: Histogram<u64> = Deserializer::new()
+                .deserialize(&mut bytes.as_slice())
+                .unwrap();
             if raw.len() <= k {
                 raw.push(Histogram::new(3).unwrap());
             }

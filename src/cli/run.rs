@@ -318,7 +318,10 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
 }
 
 /// `workers/worker-<i>.json`: what each worker sent at the end.
-fn write_worker_finals(dir: &std::path::Path, finals: &[dist::proto::Final]) -> std::io::Result<()> {
+fn write_worker_finals(
+    dir: &std::path::Path,
+    finals: &[dist::proto::Final],
+) -> std::io::Result<()> {
     if finals.is_empty() {
         return Ok(());
     }
