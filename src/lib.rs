@@ -19,6 +19,7 @@ pub mod cli;
 pub mod demo;
 pub mod dist;
 pub mod engine;
+pub mod invariants;
 pub mod k8s;
 pub mod metrics;
 pub mod netem;

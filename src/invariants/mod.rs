@@ -1,0 +1,176 @@
+//! Business invariants judged from what clients saw, the way Jepsen judges
+//! databases: an operation history (every attempt of every ledger
+//! operation, with its outcome `ok`, `fail` or `unknown`) and the
+//! platform's final state read after the load, checked for oversell,
+//! broken accounting, duplicates, lost acknowledgements, tracking that goes
+//! backwards and comments delivered other than once.
+//!
+//! An `unknown` outcome (a timeout, a reset, a 5xx after the request left)
+//! may or may not have taken effect: it widens what the final state may
+//! show, and is never counted as lost or as a duplicate by itself.
+//!
+//! Owns the history model, its JSON-lines export and the checkers. Must not
+//! send requests or read clocks: histories and states come in, verdicts go
+//! out.
+
+mod check;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use check::{
+    accounting, exactly_once_comments, idempotent, monotonic_tracking, no_lost_ack, no_oversell,
+};
+
+/// Most example keys a verdict lists.
+pub const MAX_EXAMPLES: usize = 20;
+
+/// How one attempt ended, as the client saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "lowercase")]
+pub enum Outcome {
+    /// Acknowledged, with the platform's order id.
+    Ok { order_id: String },
+    /// Definitely rejected (e.g. 409 sold out): it did not happen.
+    Fail,
+    /// It may or may not have happened.
+    Unknown,
+}
+
+/// One attempt of a ledger operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// The logical operation: its idempotency key.
+    pub key: String,
+    /// 1 for the first try, 2 for the first retry, ...
+    pub attempt: u32,
+    /// What it acted on (the SKU of a checkout).
+    pub sku: String,
+    /// When it ended, µs from the start of the run.
+    pub at_us: u64,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// Every attempt, in the order they ended.
+pub type History = Vec<Attempt>;
+
+/// One JSON object per line, one line per attempt.
+pub fn to_jsonl(history: &[Attempt]) -> String {
+    let mut out = String::new();
+    for a in history {
+        // Plain strings and integers: serialising cannot fail.
+        if let Ok(line) = serde_json::to_string(a) {
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Read back what [`to_jsonl`] wrote; the line number of the first bad
+/// line on error.
+pub fn from_jsonl(text: &str) -> Result<History, (usize, String)> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| serde_json::from_str(l).map_err(|e| (i + 1, e.to_string())))
+        .collect()
+}
+
+/// The platform's state read after the load settled.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FinalState {
+    /// Stock per SKU before the run.
+    pub initial: BTreeMap<String, u64>,
+    /// Stock per SKU now.
+    pub remaining: BTreeMap<String, u64>,
+    /// Units sold per SKU, as the platform counts them.
+    pub sold: BTreeMap<String, u64>,
+    /// Every order the platform holds for the SKUs checked.
+    pub orders: Vec<Order>,
+}
+
+/// One order in the final read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    pub id: String,
+    /// Its idempotency key, when the platform keeps it.
+    pub key: Option<String>,
+    pub sku: String,
+}
+
+/// How one invariant came out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub name: String,
+    pub holds: bool,
+    /// Items looked at (SKUs, keys, orders, comments, ...).
+    pub checked: u64,
+    /// Items that break it.
+    pub violations: u64,
+    /// Up to [`MAX_EXAMPLES`] of them, each with what was wrong.
+    pub examples: Vec<String>,
+}
+
+impl Verdict {
+    fn new(name: &str) -> Self {
+        Verdict {
+            name: name.to_owned(),
+            holds: true,
+            checked: 0,
+            violations: 0,
+            examples: Vec::new(),
+        }
+    }
+
+    fn violation(&mut self, example: String) {
+        self.holds = false;
+        self.violations += 1;
+        if self.examples.len() < MAX_EXAMPLES {
+            self.examples.push(example);
+        }
+    }
+}
+
+/// What the history says of each logical operation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyFate {
+    pub sku: String,
+    /// Order ids of its acknowledged attempts.
+    pub acked: Vec<String>,
+    pub failed: u32,
+    pub unknown: u32,
+}
+
+impl KeyFate {
+    /// Acknowledged at least once.
+    pub fn is_acked(&self) -> bool {
+        !self.acked.is_empty()
+    }
+
+    /// Never acknowledged, and some attempt may have taken effect.
+    pub fn is_unknown(&self) -> bool {
+        self.acked.is_empty() && self.unknown > 0
+    }
+}
+
+/// Attempts grouped by key.
+pub fn fates(history: &[Attempt]) -> BTreeMap<&str, KeyFate> {
+    let mut out: BTreeMap<&str, KeyFate> = BTreeMap::new();
+    for a in history {
+        let f = out.entry(a.key.as_str()).or_insert_with(|| KeyFate {
+            sku: a.sku.clone(),
+            ..KeyFate::default()
+        });
+        match &a.outcome {
+            Outcome::Ok { order_id } => f.acked.push(order_id.clone()),
+            Outcome::Fail => f.failed += 1,
+            Outcome::Unknown => f.unknown += 1,
+        }
+    }
+    out
+}

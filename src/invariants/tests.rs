@@ -1,0 +1,216 @@
+//! Every checker on hand-written histories, including the `unknown` cases:
+//! an unknown attempt that did take effect, and one that did not.
+
+use super::*;
+
+fn ok(key: &str, attempt: u32, id: &str) -> Attempt {
+    Attempt {
+        key: key.into(),
+        attempt,
+        sku: "drop-1".into(),
+        at_us: u64::from(attempt) * 1_000,
+        outcome: Outcome::Ok {
+            order_id: id.into(),
+        },
+    }
+}
+
+fn fail(key: &str, attempt: u32) -> Attempt {
+    Attempt {
+        outcome: Outcome::Fail,
+        ..ok(key, attempt, "")
+    }
+}
+
+fn unknown(key: &str, attempt: u32) -> Attempt {
+    Attempt {
+        outcome: Outcome::Unknown,
+        ..ok(key, attempt, "")
+    }
+}
+
+fn order(id: &str, key: &str) -> Order {
+    Order {
+        id: id.into(),
+        key: Some(key.into()),
+        sku: "drop-1".into(),
+    }
+}
+
+/// Stock 3; `sold` units gone; these orders in the final read.
+fn state(sold: u64, orders: Vec<Order>) -> FinalState {
+    FinalState {
+        initial: [("drop-1".to_owned(), 3)].into(),
+        remaining: [("drop-1".to_owned(), 3u64.saturating_sub(sold))].into(),
+        sold: [("drop-1".to_owned(), sold)].into(),
+        orders,
+    }
+}
+
+#[test]
+fn a_clean_sale_with_a_retried_timeout_holds_everything() {
+    // k1 timed out and its retry was acknowledged: idempotency did its
+    // job. k2 sold; k3 was definitely refused (sold out).
+    let h = vec![
+        unknown("k1", 1),
+        ok("k1", 2, "o-1"),
+        ok("k2", 1, "o-2"),
+        fail("k3", 1),
+    ];
+    let s = state(2, vec![order("o-1", "k1"), order("o-2", "k2")]);
+    for v in [
+        no_oversell(&h, &s),
+        accounting(&h, &s),
+        idempotent(&s),
+        no_lost_ack(&h, &s),
+    ] {
+        assert!(v.holds, "{v:?}");
+        assert!(v.checked > 0);
+    }
+}
+
+#[test]
+fn an_unknown_attempt_that_took_effect_is_neither_lost_nor_a_duplicate() {
+    // k9's only attempt timed out, yet the platform placed the order.
+    let h = vec![ok("k1", 1, "o-1"), unknown("k9", 1)];
+    let s = state(2, vec![order("o-1", "k1"), order("o-9", "k9")]);
+    assert!(accounting(&h, &s).holds, "1 acked ≤ 2 sold ≤ 1 + 1 unknown");
+    assert!(no_lost_ack(&h, &s).holds);
+    assert!(idempotent(&s).holds);
+    assert!(no_oversell(&h, &s).holds);
+}
+
+#[test]
+fn an_unknown_attempt_that_did_not_take_effect_is_fine_too() {
+    let h = vec![ok("k1", 1, "o-1"), unknown("k9", 1)];
+    let s = state(1, vec![order("o-1", "k1")]);
+    assert!(accounting(&h, &s).holds);
+    assert!(no_lost_ack(&h, &s).holds);
+}
+
+#[test]
+fn more_sold_than_acknowledged_and_unknown_breaks_accounting() {
+    let h = vec![ok("k1", 1, "o-1"), fail("k2", 1)];
+    let s = state(2, vec![order("o-1", "k1"), order("o-2", "k2")]);
+    let v = accounting(&h, &s);
+    assert!(!v.holds);
+    assert_eq!(v.violations, 1);
+    assert!(
+        v.examples[0].contains("2 sold, more than 1 acknowledged + 0 unknown"),
+        "{v:?}"
+    );
+}
+
+#[test]
+fn stock_that_does_not_add_up_breaks_accounting() {
+    let h = vec![ok("k1", 1, "o-1")];
+    let mut s = state(1, vec![order("o-1", "k1")]);
+    s.remaining.insert("drop-1".into(), 1);
+    let v = accounting(&h, &s);
+    assert!(!v.holds);
+    assert!(
+        v.examples[0].contains("stock 3 − remaining 1 ≠ 1 sold"),
+        "{v:?}"
+    );
+}
+
+#[test]
+fn acknowledging_past_the_stock_is_an_oversell() {
+    let h: Vec<Attempt> = (1..=4)
+        .map(|i| ok(&format!("k{i}"), 1, &format!("o-{i}")))
+        .collect();
+    let s = state(
+        4,
+        (1..=4)
+            .map(|i| order(&format!("o-{i}"), &format!("k{i}")))
+            .collect(),
+    );
+    let v = no_oversell(&h, &s);
+    assert!(!v.holds);
+    assert_eq!(v.examples, ["drop-1: 4 acknowledged, 4 sold, stock was 3"]);
+}
+
+#[test]
+fn two_orders_for_one_key_are_a_duplicate() {
+    let s = state(
+        3,
+        vec![order("o-1", "k1"), order("o-2", "k1"), order("o-3", "k3")],
+    );
+    let v = idempotent(&s);
+    assert!(!v.holds);
+    assert_eq!(v.checked, 2);
+    assert_eq!(v.examples, ["k1: 2 orders (o-1, o-2)"]);
+}
+
+#[test]
+fn an_acknowledged_order_missing_from_the_read_is_lost() {
+    let h = vec![ok("k1", 1, "o-1"), ok("k2", 1, "o-2")];
+    let s = state(1, vec![order("o-1", "k1")]);
+    let v = no_lost_ack(&h, &s);
+    assert!(!v.holds);
+    assert_eq!(v.examples, ["k2: order o-2 was acknowledged and is gone"]);
+}
+
+#[test]
+fn tracking_that_moves_backwards_is_caught_once_per_order() {
+    let order_names = ["placed", "paid", "shipped", "delivered"];
+    let polls: Vec<(String, String)> = [
+        ("o-1", "placed"),
+        ("o-1", "shipped"),
+        ("o-1", "delivered"),
+        ("o-2", "paid"),
+        ("o-2", "delivered"),
+        ("o-2", "shipped"),
+        ("o-2", "paid"),
+        ("o-3", "mystery"),
+    ]
+    .iter()
+    .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+    .collect();
+    let v = monotonic_tracking(&polls, &order_names);
+    assert!(!v.holds);
+    assert_eq!(v.checked, 2, "an unknown status is not judged");
+    assert_eq!(v.examples, ["o-2: delivered then shipped"]);
+}
+
+#[test]
+fn comments_must_appear_exactly_once() {
+    let s = |x: &[&str]| x.iter().map(|c| (*c).to_owned()).collect::<Vec<_>>();
+    let v = exactly_once_comments(&s(&["c1", "c2", "c3"]), &s(&["c1", "c3", "c3", "c4"]));
+    assert!(!v.holds);
+    assert_eq!(v.checked, 3);
+    assert_eq!(
+        v.examples,
+        [
+            "c2: acknowledged, not in the feed",
+            "c3: 2 times in the feed"
+        ]
+    );
+    assert!(exactly_once_comments(&s(&["c1"]), &s(&["c1", "c9"])).holds);
+}
+
+#[test]
+fn examples_stop_at_twenty() {
+    let h: Vec<Attempt> = (0..50)
+        .map(|i| ok(&format!("k{i}"), 1, &format!("o-{i}")))
+        .collect();
+    let v = no_lost_ack(&h, &state(0, Vec::new()));
+    assert_eq!(v.violations, 50);
+    assert_eq!(v.examples.len(), MAX_EXAMPLES);
+}
+
+#[test]
+fn the_history_exports_as_one_json_object_per_attempt() {
+    let h = vec![unknown("k1", 1), ok("k1", 2, "o-1"), fail("k2", 1)];
+    let text = to_jsonl(&h);
+    assert_eq!(text.lines().count(), 3);
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(first["key"], "k1");
+    assert_eq!(first["attempt"], 1);
+    assert_eq!(first["outcome"], "unknown");
+    let second: serde_json::Value = serde_json::from_str(text.lines().nth(1).unwrap()).unwrap();
+    assert_eq!(second["outcome"], "ok");
+    assert_eq!(second["order_id"], "o-1");
+    assert_eq!(from_jsonl(&text).unwrap(), h);
+    assert_eq!(from_jsonl("{\"key\":1}\n").unwrap_err().0, 1);
+}
