@@ -2,6 +2,8 @@
 //! embedded demo platform with each region's traffic through its own
 //! proxy, and the report shows what each region lived through.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -42,15 +44,6 @@ fn run_yaml(name: &str, yaml: &str) -> (Output, Value, PathBuf) {
             )
         });
     (o, report, dir)
-}
-
-fn schema_errors(report: &Value) -> Vec<String> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/schema/report.v1.json");
-    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let v = jsonschema::validator_for(&schema).unwrap();
-    v.iter_errors(report)
-        .map(|e| format!("{e} at {}", e.instance_path))
-        .collect()
 }
 
 /// The report's figures for one region of the first step.
@@ -95,7 +88,11 @@ slos:
     );
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(0), "{stderr}\n{r:#}");
-    assert!(schema_errors(&r).is_empty(), "{:#?}", schema_errors(&r));
+    assert!(
+        support::schema_errors(&r).is_empty(),
+        "{:#?}",
+        support::schema_errors(&r)
+    );
     let local = region(&r, "local");
     let eu = region(&r, "eu");
     let (n_local, n_eu) = (
@@ -163,7 +160,11 @@ slos:
     );
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(0), "{stderr}\n{r:#}");
-    assert!(schema_errors(&r).is_empty(), "{:#?}", schema_errors(&r));
+    assert!(
+        support::schema_errors(&r).is_empty(),
+        "{:#?}",
+        support::schema_errors(&r)
+    );
 
     let sea = region(&r, "sea");
     let eu = region(&r, "eu");
@@ -241,7 +242,11 @@ fn the_cross_border_evening_runs_at_small_scale_with_its_whole_timeline() {
         String::from_utf8_lossy(&o.stderr),
         r["slos"]
     );
-    assert!(schema_errors(&r).is_empty(), "{:#?}", schema_errors(&r));
+    assert!(
+        support::schema_errors(&r).is_empty(),
+        "{:#?}",
+        support::schema_errors(&r)
+    );
     let names: Vec<&str> = r["regions"]
         .as_array()
         .unwrap()
@@ -302,16 +307,6 @@ fn the_cross_border_evening_runs_at_small_scale_with_its_whole_timeline() {
     }
 }
 
-/// A free loopback port (closed again before use; the OS rarely reuses
-/// it at once).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `GET path` on a loopback HTTP server; the body.
 fn http_get(port: u16, path: &str) -> Option<String> {
     use std::io::{Read, Write};
@@ -331,7 +326,7 @@ fn http_get(port: u16, path: &str) -> Option<String> {
 #[test]
 fn an_interrupted_run_removes_its_proxies_from_an_external_toxiproxy_server() {
     let _serial = serial();
-    let api = free_port();
+    let api = support::free_port();
     let mut server = Command::new(env!("CARGO_BIN_EXE_flashcrowd"))
         .args(["proxy", "--listen", &format!("127.0.0.1:{api}")])
         .stderr(std::process::Stdio::null())

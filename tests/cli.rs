@@ -41,15 +41,6 @@ fn read_report(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&text).unwrap()
 }
 
-fn schema_errors(report: &serde_json::Value) -> Vec<String> {
-    let text = std::fs::read_to_string(repo("reports/schema/report.v1.json")).unwrap();
-    let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let v = jsonschema::validator_for(&schema).unwrap();
-    v.iter_errors(report)
-        .map(|e| format!("{e} at {}", e.instance_path))
-        .collect()
-}
-
 /// `flashcrowd run FILE EXTRA... --out OUT`, FILE relative to the repository.
 fn run_file(rel: &str, extra: &[&str], out: &Path) -> Output {
     let file = repo(rel);
@@ -87,7 +78,7 @@ fn quickstart_at_a_quarter_scale_passes_and_writes_a_schema_valid_report() {
     );
     assert!(stdout.contains("✓ p99(checkout) < 250ms"), "{stdout}");
     let report = read_report(&out);
-    assert_eq!(schema_errors(&report), Vec::<String>::new());
+    assert_eq!(support::schema_errors(&report), Vec::<String>::new());
     assert_eq!(report["verdict"], "pass");
     assert_eq!(report["partial"], false);
     // 25% of 2250 + 2000 + 15000 iterations, one request each.
@@ -109,7 +100,7 @@ fn cutting_the_timeline_before_a_step_runs_is_inconclusive_not_a_pass() {
         reasons.contains("no samples for SLO: p99(checkout) < 250ms"),
         "{reasons}"
     );
-    assert_eq!(schema_errors(&report), Vec::<String>::new());
+    assert_eq!(support::schema_errors(&report), Vec::<String>::new());
 }
 
 #[test]
@@ -262,7 +253,7 @@ fn ctrl_c_writes_a_partial_inconclusive_report_and_exits_130() {
     assert_eq!(report["partial"], true);
     assert_eq!(report["verdict"], "inconclusive");
     assert!(report["totals"]["sent"].as_u64().unwrap() > 10);
-    assert_eq!(schema_errors(&report), Vec::<String>::new());
+    assert_eq!(support::schema_errors(&report), Vec::<String>::new());
 }
 
 #[test]
@@ -317,7 +308,7 @@ fn the_comment_flood_room_passes_at_one_percent_with_every_message_delivered() {
     );
     assert!(stdout.contains("WebSocket"), "{stdout}");
     let report = read_report(&out);
-    assert_eq!(schema_errors(&report), Vec::<String>::new());
+    assert_eq!(support::schema_errors(&report), Vec::<String>::new());
     let sends: Vec<&serde_json::Value> = report["steps"]
         .as_array()
         .unwrap()

@@ -1,12 +1,13 @@
 //! Distributed runs end to end: local worker processes, one merged report,
 //! exact merging, lost workers, refused workers and the start barrier.
 
-use std::collections::BTreeMap;
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+use base64::Engine as _;
 use hdrhistogram::serialization::Deserializer;
 use hdrhistogram::Histogram;
 use serde_json::Value;
@@ -61,37 +62,19 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// Sum of the interval log's histograms, per tag.
-fn hlog_by_tag(path: &Path) -> BTreeMap<String, Histogram<u64>> {
-    let log = std::fs::read(path).unwrap();
-    let mut out: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
-    let mut d = Deserializer::new();
-    for entry in IntervalLogIterator::new(&log) {
-        let LogEntry::Interval(h) = entry.unwrap() else {
-            continue;
-        };
-        let bytes = base64_decode(h.encoded_histogram());
-        let hist: Histogram<u64> = d.deserialize(&mut bytes.as_slice()).unwrap();
-        out.entry(h.tag().unwrap().as_str().to_owned())
-            .or_insert_with(|| Histogram::new(3).unwrap())
-            .add(&hist)
-            .unwrap();
-    }
-    out
-}
-
-fn base64_decode(s: &str) -> Vec<u8> {
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let (mut acc, mut bits, mut out) = (0u32, 0, Vec::new());
-    for c in s.bytes().filter(|&c| c != b'=') {
-        acc = (acc << 6) | A.iter().position(|&a| a == c).unwrap() as u32;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    out
+/// `flashcrowd run FILE --workers N --quiet --out OUT` with local workers.
+fn run_local(file: &Path, workers: u32, out: &Path) -> Output {
+    bin()
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--workers",
+            &workers.to_string(),
+        ])
+        .args(["--quiet", "--out"])
+        .arg(out)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -100,18 +83,7 @@ fn four_local_workers_make_one_exact_report() {
     let dir = tmp_dir("four");
     let file = scenario(&dir, 4, 200);
     let out = dir.join("out");
-    let o = bin()
-        .args([
-            "run",
-            file.to_str().unwrap(),
-            "--workers",
-            "4",
-            "--quiet",
-            "--out",
-        ])
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = run_local(&file, 4, &out);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let r = report(&out);
     // 800 arrivals, two requests each: split 200 per worker, all sent.
@@ -139,7 +111,9 @@ fn four_local_workers_make_one_exact_report() {
             .iter()
             .enumerate()
         {
-            let bytes = base64_decode(step["latency"].as_str().unwrap());
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(step["latency"].as_str().unwrap())
+                .unwrap();
             let h: Histogram<u64> = Deserializer::new()
                 .deserialize(&mut bytes.as_slice())
                 .unwrap();
@@ -151,7 +125,7 @@ fn four_local_workers_make_one_exact_report() {
     }
     // ...equal, bucket for bucket, what the coordinator merged from the
     // seconds they streamed (the interval log), and the report's figures.
-    let by_tag = hlog_by_tag(&out.join("latency.hlog"));
+    let (by_tag, _) = support::hlog_by_tag(&out.join("latency.hlog"));
     for (k, tag) in ["steady/product", "steady/room"].iter().enumerate() {
         let buckets = |h: &Histogram<u64>| -> Vec<(u64, u64)> {
             h.iter_recorded()
@@ -264,11 +238,7 @@ fn a_worker_with_another_scenario_is_refused_and_an_unfilled_barrier_sends_nothi
             .replace("seed: 21", "seed: 22"),
     )
     .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = support::free_port();
     let coordinator = format!("127.0.0.1:{port}");
     let started = Instant::now();
     let run = bin()
@@ -347,18 +317,7 @@ fn eight_local_workers_start_within_fifty_milliseconds_of_each_other() {
     let dir = tmp_dir("skew");
     let file = scenario(&dir, 2, 80);
     let out = dir.join("out");
-    let o = bin()
-        .args([
-            "run",
-            file.to_str().unwrap(),
-            "--workers",
-            "8",
-            "--quiet",
-            "--out",
-        ])
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = run_local(&file, 8, &out);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let r = report(&out);
     let offsets: Vec<f64> = r["workers"]
@@ -400,11 +359,7 @@ flows:
 "#,
     )
     .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = support::free_port();
     let coordinator = format!("127.0.0.1:{port}");
     let out = dir.join("out");
     let run = bin()
@@ -484,11 +439,7 @@ fn workers_stop_within_seconds_when_the_coordinator_is_gone() {
     let _s = serial();
     let dir = tmp_dir("orphan");
     let file = scenario(&dir, 30, 20);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = support::free_port();
     let coordinator = format!("127.0.0.1:{port}");
     let mut run = bin()
         .args([

@@ -56,7 +56,7 @@ pub async fn run(
         region: opts.region.clone(),
         scenario_sha256: scenario.sha256.clone(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
-        host: host(),
+        host: engine::host_name(),
     };
     let give_up = Instant::now() + REGISTER_FOR;
     loop {
@@ -124,21 +124,23 @@ pub async fn run(
     ));
     let mut scenario_run = (*scenario).clone();
     scenario_run.seed = at.seed;
-    let started_unix_ms = {
+    // The engine sets itself up before t0 and waits for it; the wall clock
+    // read at t0 beside it is the worker's start skew.
+    let clock = async {
         tokio::time::sleep_until(t0).await;
         SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64)
     };
-    let result = engine::run(
+    let load = engine::run(
         Arc::new(scenario_run),
         &schedule,
         &target,
         &cfg,
         engine_stop.clone(),
-    )
-    .await
-    .map_err(|e| DistError::Transport(e.to_string()));
+    );
+    let (started_unix_ms, result) = tokio::join!(clock, load);
+    let result = result.map_err(|e| DistError::Transport(e.to_string()));
     // The engine's sender is in `cfg`: dropping it lets the forwarder send
     // its last seconds and end.
     drop(cfg);
@@ -222,19 +224,5 @@ async fn forward(
         if !open {
             return;
         }
-    }
-}
-
-fn host() -> String {
-    #[cfg(target_os = "linux")]
-    {
-        nix::unistd::gethostname()
-            .ok()
-            .and_then(|h| h.into_string().ok())
-            .unwrap_or_default()
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        std::env::var("HOSTNAME").unwrap_or_default()
     }
 }

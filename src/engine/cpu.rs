@@ -1,8 +1,10 @@
-//! CPU time of this process, to tell a busy generator from a slow target.
+//! CPU time of this process, to tell a busy generator from a slow target,
+//! and the machine's name, for reports and distributed runs.
 //!
 //! Owns reading the process's user + system time from the operating system
-//! (`/proc/self/stat` on Linux). Must not decide anything; elsewhere it
-//! reports `None` and callers do without.
+//! (`/proc/self/stat` on Linux) and the host name. Must not decide
+//! anything; where the OS does not tell, it reports `None` (or an empty
+//! name) and callers do without.
 
 use std::time::Duration;
 
@@ -29,6 +31,23 @@ fn parse_stat(stat: &str) -> Option<Duration> {
     Some(Duration::from_millis(
         ticks.checked_mul(1000 / TICKS_PER_SEC)?,
     ))
+}
+
+/// This machine's name; empty where the OS does not tell.
+pub fn host_name() -> String {
+    #[cfg(target_os = "linux")]
+    {
+        nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_default()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        std::env::var("HOSTNAME")
+            .or_else(|_| std::env::var("COMPUTERNAME"))
+            .unwrap_or_default()
+    }
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use cpu::host_name;
 pub use keys::StepKeys;
 
 use crate::metrics::interval::{Closed, Collector, Summaries, Totals};

@@ -251,7 +251,7 @@ pub fn build(
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         duration_s: run.elapsed.as_secs_f64(),
         target: info.target.clone(),
-        host: host_name(),
+        host: crate::engine::host_name(),
         scale: info.scale,
         verdict,
         verdict_reasons: reasons,
@@ -453,23 +453,6 @@ fn percentiles(h: &Histogram<u64>) -> Vec<PercentilePoint> {
         }
     }
     out
-}
-
-/// This machine's name, for the report's metadata.
-fn host_name() -> String {
-    #[cfg(target_os = "linux")]
-    {
-        nix::unistd::gethostname()
-            .ok()
-            .and_then(|h| h.into_string().ok())
-            .unwrap_or_default()
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        std::env::var("HOSTNAME")
-            .or_else(|_| std::env::var("COMPUTERNAME"))
-            .unwrap_or_default()
-    }
 }
 
 fn quantile_ms(h: &Histogram<u64>, q: f64) -> f64 {

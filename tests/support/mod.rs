@@ -224,3 +224,56 @@ async fn record_request(
     log.lock().unwrap().push(format!("{method} {uri} {body}"));
     "ok"
 }
+
+/// A loopback port that was free a moment ago (closed again before use;
+/// the OS rarely hands it out again at once).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
+}
+
+/// Every way `report` breaks the committed report schema.
+pub fn schema_errors(report: &serde_json::Value) -> Vec<String> {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/schema/report.v1.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let v = jsonschema::validator_for(&schema).unwrap();
+    v.iter_errors(report)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect()
+}
+
+/// An interval log read with the `hdrhistogram` crate's own reader: the
+/// sum of its histograms per tag, and how many intervals it holds.
+pub fn hlog_by_tag(
+    path: &std::path::Path,
+) -> (
+    std::collections::BTreeMap<String, hdrhistogram::Histogram<u64>>,
+    usize,
+) {
+    use base64::Engine as _;
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+    use hdrhistogram::serialization::Deserializer;
+    let log = std::fs::read(path).unwrap();
+    let mut out = std::collections::BTreeMap::new();
+    let mut intervals = 0;
+    let mut d = Deserializer::new();
+    for entry in IntervalLogIterator::new(&log) {
+        let LogEntry::Interval(h) = entry.unwrap() else {
+            continue;
+        };
+        intervals += 1;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(h.encoded_histogram())
+            .unwrap();
+        let hist: hdrhistogram::Histogram<u64> = d.deserialize(&mut bytes.as_slice()).unwrap();
+        out.entry(h.tag().unwrap().as_str().to_owned())
+            .or_insert_with(|| hdrhistogram::Histogram::new(3).unwrap())
+            .add(&hist)
+            .unwrap();
+    }
+    (out, intervals)
+}

@@ -21,6 +21,7 @@ use std::fmt::Write as _;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::terminal::num;
 use super::Report;
 use crate::slo::Verdict;
 
@@ -118,25 +119,6 @@ fn int(n: u64) -> String {
         out.push(c);
     }
     out
-}
-
-/// A decimal with about three significant digits (0.486, 12.3, 1234).
-fn num(v: f64) -> String {
-    let a = v.abs();
-    let s = if a >= 100.0 || a == 0.0 {
-        format!("{v:.0}")
-    } else if a >= 10.0 {
-        format!("{v:.1}")
-    } else if a >= 1.0 {
-        format!("{v:.2}")
-    } else {
-        format!("{v:.3}")
-    };
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_owned()
-    } else {
-        s
-    }
 }
 
 /// A percentage with up to three decimals (99.95% is not 100%).
