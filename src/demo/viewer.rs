@@ -20,7 +20,7 @@ use tokio::sync::broadcast::Receiver;
 use super::config::SlowPolicy;
 use super::error::DemoError;
 use super::frames;
-use super::live::{LiveRoom, Membership, Outbound, ViewerSlot};
+use super::live::{Membership, Outbound, ViewerSlot};
 use super::state::State;
 
 /// Largest message a viewer may send; a larger one (up to
@@ -98,7 +98,10 @@ impl End {
 }
 
 /// Takes a platform slot and the room (creating it) before upgrading, so a
-/// refusal is an ordinary JSON error; the viewer joins once the socket is up.
+/// refusal is an ordinary JSON error. The viewer joins the room before the
+/// `101` goes out: a client may send a message the moment its handshake
+/// completes, and every other viewer whose handshake completed before that
+/// must get it.
 pub(crate) fn upgrade(
     st: Arc<State>,
     room: &str,
@@ -114,6 +117,7 @@ pub(crate) fn upgrade(
         .try_take()
         .ok_or(DemoError::Capacity("viewer"))?;
     let room = st.rooms.live_or_create(room)?;
+    let member = room.join();
     // Taken before the response so the server's shutdown waits for this
     // viewer even if the socket is only being handed over.
     let task = st.lifecycle.tracker.token();
@@ -129,7 +133,7 @@ pub(crate) fn upgrade(
         // lays it out again, and an `async fn` stores its arguments twice;
         // inline, that more than doubled an idle viewer's memory. So the
         // viewer is built here and its session boxed once, as a block.
-        let mut viewer = Viewer::join(socket, st, &room, user);
+        let mut viewer = Viewer::new(socket, st, member, user);
         let session = Box::pin(async move {
             let end = viewer.serve().await;
             viewer.finish(end).await;
@@ -161,12 +165,11 @@ struct Viewer {
 }
 
 impl Viewer {
-    fn join(socket: WebSocket, st: Arc<State>, room: &Arc<LiveRoom>, user: Option<String>) -> Self {
-        let member = room.join();
+    fn new(socket: WebSocket, st: Arc<State>, member: Membership, user: Option<String>) -> Self {
         let user = user.unwrap_or_else(|| format!("viewer-{}", member.viewer));
         Viewer {
             policy: st.slow_policy,
-            capacity: room.capacity(),
+            capacity: member.room.capacity(),
             socket,
             member,
             user,

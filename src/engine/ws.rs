@@ -34,6 +34,14 @@ pub const MAX_MESSAGE: usize = 1 << 20;
 const READ_BUFFER: usize = 1024;
 /// How long leaving waits for the server's answer to our close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
+/// How long a leaving socket keeps listening after it stops counting new
+/// messages and before it sends its close frame. A message another viewer
+/// numbered just before this one left may still be on its way *to the
+/// platform*; closing at once would let the platform see our close first
+/// and rightly skip us, and the message would count as missing though
+/// nothing was lost. Covers a loaded loopback and a few hundred
+/// milliseconds of emulated path latency.
+pub(crate) const LEAVE_SETTLE: Duration = Duration::from_millis(250);
 /// Retry period of the `immediate` policy after a failed reconnect, so a
 /// refused connection does not become a busy loop.
 const IMMEDIATE_RETRY: Duration = Duration::from_secs(1);
@@ -407,13 +415,31 @@ impl Socket {
         self.retry_at = Some(now + wait);
     }
 
-    /// Leave: stop any reconnecting, close with the closing handshake and
-    /// wait (bounded) for the server's answer, recording messages that were
-    /// still on their way.
-    pub async fn close(&mut self, sink: &LiveSink) -> Outcome {
+    /// Start leaving: stop any reconnecting, stop counting messages sent to
+    /// the room from now on, and keep reading for [`LEAVE_SETTLE`] so the
+    /// messages counted on reaching this socket can still arrive.
+    pub async fn settle(&mut self, sink: &LiveSink) {
         self.policy = Reconnect::Never;
         self.retry_at = None;
         self.leave_room();
+        let until = Instant::now() + LEAVE_SETTLE;
+        while self.stream.is_some() {
+            tokio::select! {
+                () = tokio::time::sleep_until(until) => return,
+                ev = self.event() => {
+                    let _ = self.handle(ev, sink);
+                }
+            }
+        }
+    }
+
+    /// Leave: settle (if not done yet), close with the closing handshake
+    /// and wait (bounded) for the server's answer, recording messages that
+    /// were still on their way.
+    pub async fn close(&mut self, sink: &LiveSink) -> Outcome {
+        if self.member || self.reconnects() {
+            self.settle(sink).await;
+        }
         let Some(mut stream) = self.stream.take() else {
             return Outcome::Io;
         };

@@ -38,7 +38,13 @@ impl Session<'_> {
             }
             WsStep::Await(a) => (self.ws_await(step, a).await, started),
             WsStep::Close => match self.ws.take() {
-                Some(mut sock) => (sock.close(self.live).await, started),
+                Some(mut sock) => {
+                    // The step measures the closing handshake, not the
+                    // listening a leaving socket does before it.
+                    sock.settle(self.live).await;
+                    let started = Instant::now();
+                    (sock.close(self.live).await, started)
+                }
                 None => (Outcome::Io, started),
             },
         };
