@@ -24,6 +24,7 @@ pub mod k8s;
 pub mod metrics;
 pub mod netem;
 pub mod proxy;
+pub mod reconcile;
 pub mod report;
 pub mod scenario;
 pub mod schedule;

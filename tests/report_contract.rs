@@ -49,6 +49,7 @@ async fn run_and_report(scenario: Scenario, cfg: RunConfig) -> Report {
         chaos: None,
         workers: None,
         allow_partial: false,
+        invariants: None,
     };
     report::build(&scenario, &schedule, &run, &info)
 }

@@ -20,6 +20,8 @@ use crate::chaos;
 use crate::demo::{DemoConfig, DemoServer, SlowPolicy};
 use crate::dist;
 use crate::engine::{self, EngineError, RunConfig};
+use crate::invariants;
+use crate::reconcile;
 use crate::report::{self, ChaosRun, RunInfo};
 use crate::scenario::{Scenario, SlowViewers, Target};
 use crate::schedule::Schedule;
@@ -255,6 +257,14 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
         }
         _ => None,
     };
+    // Business invariants: the platform is read after the load (and the
+    // chaos) is over, directly rather than through a region's proxy.
+    let invariants = match (&result, scenario.invariants.declared()) {
+        (Ok(r), true) => {
+            Some(check_invariants(&scenario, &target, r, &out_dir, &interrupts, args.quiet).await)
+        }
+        _ => None,
+    };
     if let Some(server) = demo {
         demo_cancel.cancel();
         server.shutdown().await;
@@ -296,6 +306,7 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
         chaos: chaos_run,
         workers: workers_info,
         allow_partial: args.allow_partial,
+        invariants,
     };
     let interrupted = result.interrupted;
     // Each worker's own figures beside the merged ones, so the merge can
@@ -315,6 +326,59 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
         println!("  latency log: {}", h.display());
     }
     exit::for_verdict(report.verdict, interrupted)
+}
+
+/// Settle, read the platform's state, judge the declared invariants, and
+/// keep the history (`history.jsonl`, and `history.elle.json` for
+/// elle-cli's `set-full` model) in the run directory.
+async fn check_invariants(
+    scenario: &Scenario,
+    target: &url::Url,
+    result: &engine::RunResult,
+    out_dir: &std::path::Path,
+    interrupts: &Interrupts,
+    quiet: bool,
+) -> reconcile::Reconciled {
+    let mut log = result.recorder.history.clone();
+    log.sort();
+    if !quiet {
+        eprintln!(
+            "flashcrowd: checking {} invariant(s) after {} ms to settle ({} checkout attempts, {} polls, {} comments)",
+            scenario.invariants.check.len(),
+            scenario.invariants.settle.as_millis(),
+            log.checkouts.len(),
+            log.polls.len(),
+            log.comments.len()
+        );
+    }
+    let (reconciled, state) = match resolve(target).await {
+        Ok(addr) => {
+            let read = reconcile::ReadTarget::new(target, addr);
+            reconcile::run(&scenario.invariants, &read, &log, &interrupts.stop).await
+        }
+        Err(e) => {
+            let mut r = reconcile::Reconciled::default();
+            for k in &scenario.invariants.check {
+                r.unread.push((k.name().to_owned(), e.clone()));
+            }
+            (r, None)
+        }
+    };
+    let files = [
+        ("history.jsonl", invariants::to_jsonl(&log)),
+        (
+            "history.elle.json",
+            invariants::to_elle(&log, state.as_ref()),
+        ),
+    ];
+    for (name, text) in files {
+        if let Err(e) =
+            std::fs::create_dir_all(out_dir).and_then(|()| std::fs::write(out_dir.join(name), text))
+        {
+            eprintln!("warning: cannot write {name}: {e}");
+        }
+    }
+    reconciled
 }
 
 /// `workers/worker-<i>.json`: what each worker sent at the end.
@@ -429,6 +493,7 @@ async fn start_demo(scenario: &Scenario, cancel: CancellationToken) -> std::io::
             SlowViewers::Disconnect => SlowPolicy::Disconnect,
         },
         ws_max_viewers: d.ws_max_viewers,
+        tracking_step: d.tracking_step,
         seed: scenario.seed,
         ..DemoConfig::default()
     };

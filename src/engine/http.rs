@@ -62,28 +62,37 @@ impl Response {
 
 const DEFAULT_USER_AGENT: &str = concat!("flashcrowd/", env!("CARGO_PKG_VERSION"));
 
-/// Run one step. `conn` is reused when it can carry another request and
-/// replaced when it cannot; it is left `None` after a failure so the next
-/// step reconnects. With `keep`, an accepted response's headers and body
-/// come back too (for captures).
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn execute(
+/// Render `step` into the scratch request. `Err` carries why nothing can
+/// be sent: a variable no earlier step captured, or invalid HTTP.
+pub(crate) fn render(
+    step: &Request,
+    target: &HttpTarget,
+    ctx: &mut RenderCtx<'_>,
+    scratch: &mut Scratch,
+) -> Result<(), Outcome> {
+    let built = build_request(step, target, ctx, scratch);
+    if ctx.unresolved > 0 {
+        return Err(Outcome::Unresolved);
+    }
+    if !built {
+        return Err(Outcome::Invalid);
+    }
+    Ok(())
+}
+
+/// Send the request last rendered into `scratch`. `conn` is reused when it
+/// can carry another request and replaced when it cannot; it is left
+/// `None` after a failure so the next step reconnects. With `keep`, an
+/// accepted response's headers and body come back too (for captures).
+pub(crate) async fn exchange(
     step: &Request,
     timeout: std::time::Duration,
     target: &HttpTarget,
     conn: &mut Option<Conn>,
-    ctx: &mut RenderCtx<'_>,
     scratch: &mut Scratch,
     abort: &CancellationToken,
     keep: bool,
 ) -> (Outcome, Option<Response>) {
-    let built = build_request(step, target, ctx, scratch);
-    if ctx.unresolved > 0 {
-        return (Outcome::Unresolved, None);
-    }
-    if !built {
-        return (Outcome::Invalid, None);
-    }
     let deadline = Instant::now() + timeout;
     let exchange = send(step, target, conn, scratch, keep);
     let r = tokio::select! {
@@ -106,6 +115,23 @@ pub(crate) async fn execute(
             };
             (outcome, None)
         }
+    }
+}
+
+impl Scratch {
+    /// The value of header `name` in the request last rendered.
+    pub fn request_header(&self, name: &http::HeaderName) -> Option<&str> {
+        let head_end = memchr::memmem::find(&self.request, b"\r\n\r\n")?;
+        let head = std::str::from_utf8(&self.request[..head_end]).ok()?;
+        head.split("\r\n").skip(1).find_map(|line| {
+            let (n, v) = line.split_once(':')?;
+            n.eq_ignore_ascii_case(name.as_str()).then(|| v.trim())
+        })
+    }
+
+    /// The JSON body last rendered (empty if the step sends none).
+    pub fn json_body(&self) -> &[u8] {
+        &self.json
     }
 }
 

@@ -16,6 +16,7 @@ pub(crate) mod h1;
 mod http;
 mod keys;
 mod lane;
+mod ledger;
 mod session;
 mod ws;
 mod ws_steps;

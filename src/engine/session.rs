@@ -18,6 +18,7 @@ use tokio::time::Instant;
 
 use super::http::{self, Response};
 use super::lane::{micros, Dispatched, Shared, Slot};
+use super::ledger;
 use super::ws::{LiveSink, Socket};
 use crate::metrics::Outcome;
 use crate::scenario::template::RenderCtx;
@@ -376,42 +377,76 @@ impl Session<'_> {
             // every HTTP request's future, which is on the hot path.
             StepKind::Ws(ws) => return Box::pin(self.ws_step(key, step, ws)).await,
         };
-        let mut ctx = RenderCtx {
-            seq: self.seq,
-            iter_seed: self.iter_seed,
-            rng: &mut self.rng,
-            feeders: &self.shared.scenario.feeders,
-            session: &self.vars,
-            unresolved: 0,
-        };
-        let needs_body = !req.captures.is_empty();
+        let needs_body = !req.captures.is_empty() || req.ledger.is_some();
+        let target = self.shared.target(self.region);
         // An open-model request is timed from its intended start, so a late
         // start counts against the target's latency; one released a little
         // early (see the dispatcher's release window) is timed from when it
-        // actually leaves.
+        // actually leaves. A retry is timed from when it leaves.
         let now = Instant::now();
-        let from = self.from.take().map_or(now, |intended| intended.min(now));
-        let exchange = http::execute(
-            req,
-            step.timeout,
-            self.shared.target(self.region),
-            &mut self.slot.conn,
-            &mut ctx,
-            &mut self.slot.scratch,
-            &self.shared.abort,
-            needs_body,
-        );
-        // Without a socket, await the exchange directly: the pump's state
-        // (boxed) would otherwise enlarge every request's future, and
-        // futures are moved by value on the hot path.
-        let (outcome, response) = if self.ws.is_some() {
-            Box::pin(pump(&mut self.ws, self.live, exchange)).await
-        } else {
-            exchange.await
+        let mut from = self.from.take().map_or(now, |intended| intended.min(now));
+        let mut attempt: u32 = 1;
+        let (outcome, response) = loop {
+            let sent = Instant::now();
+            // A retry of the same logical operation resends the very bytes
+            // (its idempotency key included); otherwise it is rendered anew.
+            let render = attempt == 1 || req.retry.as_ref().is_some_and(|r| !r.same_key);
+            let rendered = if render {
+                let mut ctx = RenderCtx {
+                    seq: self.seq,
+                    iter_seed: self.iter_seed,
+                    rng: &mut self.rng,
+                    feeders: &self.shared.scenario.feeders,
+                    session: &self.vars,
+                    unresolved: 0,
+                };
+                http::render(req, target, &mut ctx, &mut self.slot.scratch)
+            } else {
+                Ok(())
+            };
+            let (outcome, response) = match rendered {
+                Err(o) => (o, None),
+                Ok(()) => {
+                    let exchange = http::exchange(
+                        req,
+                        step.timeout,
+                        target,
+                        &mut self.slot.conn,
+                        &mut self.slot.scratch,
+                        &self.shared.abort,
+                        needs_body,
+                    );
+                    // Without a socket, await the exchange directly: the
+                    // pump's state (boxed) would otherwise enlarge every
+                    // request's future, and futures are moved by value on
+                    // the hot path.
+                    if self.ws.is_some() {
+                        Box::pin(pump(&mut self.ws, self.live, exchange)).await
+                    } else {
+                        exchange.await
+                    }
+                }
+            };
+            let end = Instant::now();
+            let latency = micros(end.saturating_duration_since(from));
+            self.push_result(key, outcome, latency, end);
+            if let Some(op) = &req.ledger {
+                self.record_ledger(op, attempt, outcome, response.as_ref(), sent, end);
+            }
+            let Some(retry) = &req.retry else {
+                break (outcome, response);
+            };
+            if attempt > retry.max || !ledger::retryable(&retry.on, outcome) || self.time_is_up() {
+                break (outcome, response);
+            }
+            let wait = ledger::backoff(retry.backoff, attempt, &mut self.rng);
+            // Boxed: only a retry pays for the wait's state.
+            if Box::pin(self.wait_until(Instant::now() + wait)).await == Next::Stop {
+                break (outcome, response);
+            }
+            attempt += 1;
+            from = Instant::now();
         };
-        let end = Instant::now();
-        let latency = micros(end.saturating_duration_since(from));
-        self.push_result(key, outcome, latency, end);
         if outcome == Outcome::Unresolved {
             return Next::Stop;
         }

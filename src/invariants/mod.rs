@@ -14,6 +14,7 @@
 //! out.
 
 mod check;
+mod record;
 #[cfg(test)]
 mod tests;
 
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 pub use check::{
     accounting, exactly_once_comments, idempotent, monotonic_tracking, no_lost_ack, no_oversell,
 };
+pub use record::{from_jsonl, to_elle, to_jsonl, Log, Poll, Posted};
 
 /// Most example keys a verdict lists.
 pub const MAX_EXAMPLES: usize = 20;
@@ -49,36 +51,16 @@ pub struct Attempt {
     pub attempt: u32,
     /// What it acted on (the SKU of a checkout).
     pub sku: String,
+    /// The session that made it (a Jepsen "process" of its own).
+    #[serde(default)]
+    pub session: u64,
+    /// When it was sent, µs from the start of the run.
+    #[serde(default)]
+    pub started_us: u64,
     /// When it ended, µs from the start of the run.
     pub at_us: u64,
     #[serde(flatten)]
     pub outcome: Outcome,
-}
-
-/// Every attempt, in the order they ended.
-pub type History = Vec<Attempt>;
-
-/// One JSON object per line, one line per attempt.
-pub fn to_jsonl(history: &[Attempt]) -> String {
-    let mut out = String::new();
-    for a in history {
-        // Plain strings and integers: serialising cannot fail.
-        if let Ok(line) = serde_json::to_string(a) {
-            out.push_str(&line);
-            out.push('\n');
-        }
-    }
-    out
-}
-
-/// Read back what [`to_jsonl`] wrote; the line number of the first bad
-/// line on error.
-pub fn from_jsonl(text: &str) -> Result<History, (usize, String)> {
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| serde_json::from_str(l).map_err(|e| (i + 1, e.to_string())))
-        .collect()
 }
 
 /// The platform's state read after the load settled.

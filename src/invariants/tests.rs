@@ -8,6 +8,8 @@ fn ok(key: &str, attempt: u32, id: &str) -> Attempt {
         key: key.into(),
         attempt,
         sku: "drop-1".into(),
+        session: 7,
+        started_us: u64::from(attempt) * 1_000 - 500,
         at_us: u64::from(attempt) * 1_000,
         outcome: Outcome::Ok {
             order_id: id.into(),
@@ -201,16 +203,69 @@ fn examples_stop_at_twenty() {
 
 #[test]
 fn the_history_exports_as_one_json_object_per_attempt() {
-    let h = vec![unknown("k1", 1), ok("k1", 2, "o-1"), fail("k2", 1)];
-    let text = to_jsonl(&h);
-    assert_eq!(text.lines().count(), 3);
-    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
-    assert_eq!(first["key"], "k1");
-    assert_eq!(first["attempt"], 1);
-    assert_eq!(first["outcome"], "unknown");
-    let second: serde_json::Value = serde_json::from_str(text.lines().nth(1).unwrap()).unwrap();
-    assert_eq!(second["outcome"], "ok");
-    assert_eq!(second["order_id"], "o-1");
-    assert_eq!(from_jsonl(&text).unwrap(), h);
-    assert_eq!(from_jsonl("{\"key\":1}\n").unwrap_err().0, 1);
+    let log = Log {
+        checkouts: vec![unknown("k1", 1), ok("k1", 2, "o-1"), fail("k2", 3)],
+        polls: vec![Poll {
+            order_id: "o-1".into(),
+            status: "paid".into(),
+            session: 7,
+            at_us: 2_500,
+        }],
+        comments: Vec::new(),
+    };
+    let text = to_jsonl(&log);
+    assert_eq!(text.lines().count(), 4);
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["op"], "checkout");
+    assert_eq!(lines[0]["key"], "k1");
+    assert_eq!(lines[0]["attempt"], 1);
+    assert_eq!(lines[0]["outcome"], "unknown");
+    assert_eq!(lines[1]["outcome"], "ok");
+    assert_eq!(lines[1]["order_id"], "o-1");
+    // In the order they ended: the poll at 2.5 ms sits between attempts.
+    assert_eq!(lines[2]["op"], "track");
+    assert_eq!(lines[2]["status"], "paid");
+    assert_eq!(from_jsonl(&text).unwrap(), log);
+    assert_eq!(
+        from_jsonl("{\"op\":\"checkout\",\"key\":1}\n")
+            .unwrap_err()
+            .0,
+        1
+    );
+}
+
+#[test]
+fn the_elle_export_is_a_well_formed_set_full_history() {
+    let log = Log {
+        checkouts: vec![unknown("k1", 1), ok("k1", 2, "o-1"), fail("k2", 3)],
+        ..Log::default()
+    };
+    let st = state(0, vec![order("o-1", "k1")]);
+    let ops: Vec<serde_json::Value> = serde_json::from_str(&to_elle(&log, Some(&st))).unwrap();
+    // Three attempts, each invoked and completed, then the final read.
+    assert_eq!(ops.len(), 8);
+    for (i, op) in ops.iter().enumerate() {
+        assert_eq!(op["index"], i);
+    }
+    let times: Vec<u64> = ops.iter().map(|o| o["time"].as_u64().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    let kinds: Vec<&str> = ops.iter().map(|o| o["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "invoke").count(), 4);
+    assert!(kinds.contains(&"info") && kinds.contains(&"fail"));
+    // Every process completes what it invoked, and never invokes twice.
+    for p in 0..3 {
+        let mine: Vec<&str> = ops
+            .iter()
+            .filter(|o| o["process"] == p)
+            .map(|o| o["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(mine.len(), 2);
+        assert_eq!(mine[0], "invoke");
+    }
+    let read = &ops[7];
+    assert_eq!(read["f"], "read");
+    assert_eq!(read["value"], serde_json::json!(["k1"]));
 }

@@ -285,6 +285,9 @@ pub struct Recorder {
     /// intervals travel on their own).
     #[serde(skip)]
     pub intervals: IntervalBuf,
+    /// What the ledger steps recorded, for the invariant checks.
+    #[serde(default)]
+    pub history: crate::invariants::Log,
 }
 
 impl Recorder {
@@ -297,6 +300,7 @@ impl Recorder {
             start_delay: latency_histogram(),
             dispatch_lag: latency_histogram(),
             intervals: IntervalBuf::default(),
+            history: crate::invariants::Log::default(),
         }
     }
 
@@ -369,6 +373,7 @@ impl Recorder {
         }
         let mut rest = other.intervals.clone();
         self.intervals.absorb(&mut rest);
+        self.history.append(&other.history);
         self.schedule.add(&other.schedule);
         for (a, b) in self.phases.iter_mut().zip(&other.phases) {
             a.add(b);

@@ -45,6 +45,8 @@ pub struct RunInfo<'a> {
     pub workers: Option<Vec<crate::dist::coordinator::WorkerInfo>>,
     /// Judge a run that lost workers by its SLOs anyway.
     pub allow_partial: bool,
+    /// The business invariants checked after the load, if any were declared.
+    pub invariants: Option<crate::reconcile::Reconciled>,
 }
 
 /// What the chaos layer did during the run.
@@ -184,8 +186,29 @@ pub fn build(
         dropped: rec.schedule.dropped,
         saturated,
     };
-    let verdict = slo::verdict(&results, &health);
+    let mut verdict = slo::verdict(&results, &health);
     let mut reasons = reasons(&results, &health);
+    if let Some(inv) = &info.invariants {
+        // A broken invariant is a fact about the platform however the run
+        // went: it fails the run even when the run is partial.
+        for v in inv.verdicts.iter().filter(|v| !v.holds) {
+            verdict = slo::Verdict::Fail;
+            let example = v
+                .examples
+                .first()
+                .map_or(String::new(), |e| format!(", e.g. {e}"));
+            reasons.push(format!(
+                "invariant {} broken: {} of {} checked{example}",
+                v.name, v.violations, v.checked
+            ));
+        }
+        for (name, why) in &inv.unread {
+            if verdict == slo::Verdict::Pass {
+                verdict = slo::Verdict::Inconclusive;
+            }
+            reasons.push(format!("invariant {name} not judged: {why}"));
+        }
+    }
     for w in &lost {
         reasons.push(format!(
             "worker {} (slice {}) was lost at {:.1} s: arrivals {:.1}–{:.1} s of its slice never ran (not replayed){}",
@@ -310,6 +333,7 @@ pub fn build(
         },
         regions: regions(scenario, info.chaos.as_ref()),
         chaos: chaos(scenario, info.chaos.as_ref()),
+        invariants: info.invariants.clone(),
         coverage: info.workers.as_ref().map(|_| Coverage {
             planned: schedule.total(),
             started: rec.schedule.started,

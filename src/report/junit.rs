@@ -97,8 +97,48 @@ pub fn render(r: &Report) -> String {
 /// Every test case of the run, in report order.
 fn cases(r: &Report) -> Vec<Case> {
     let mut out: Vec<Case> = r.slos.iter().map(slo_case).collect();
+    if let Some(inv) = &r.invariants {
+        out.extend(inv.verdicts.iter().map(invariant_case));
+        out.extend(inv.unread.iter().map(|(name, why)| Case {
+            classname: "invariant",
+            name: name.clone(),
+            time_s: 0.0,
+            outcome: Outcome::Skipped {
+                message: format!("not judged: {why}"),
+            },
+        }));
+    }
     out.push(schedule_case(r));
     out
+}
+
+/// One business invariant: observed violations against the threshold of
+/// none, with the example keys that break it.
+fn invariant_case(v: &crate::invariants::Verdict) -> Case {
+    let outcome = if v.holds {
+        Outcome::Passed
+    } else {
+        Outcome::Failed {
+            message: format!(
+                "observed {} violation(s) in {} checked, threshold 0",
+                v.violations, v.checked
+            ),
+            kind: "invariant",
+            details: format!(
+                "Invariant {} is broken: {} of {} checked.\n{}",
+                v.name,
+                v.violations,
+                v.checked,
+                v.examples.join("\n")
+            ),
+        }
+    };
+    Case {
+        classname: "invariant",
+        name: v.name.clone(),
+        time_s: 0.0,
+        outcome,
+    }
 }
 
 fn slo_case(s: &SloReport) -> Case {

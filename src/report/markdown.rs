@@ -73,6 +73,49 @@ pub fn render(r: &Report) -> String {
         out.push('\n');
     }
 
+    if let Some(inv) = &r.invariants {
+        let mut rows: Vec<Vec<String>> = inv
+            .verdicts
+            .iter()
+            .map(|v| {
+                vec![
+                    code(&v.name),
+                    v.checked.to_string(),
+                    v.violations.to_string(),
+                    if v.holds { "holds" } else { "BROKEN" }.to_owned(),
+                    cell(
+                        &v.examples
+                            .iter()
+                            .take(3)
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    ),
+                ]
+            })
+            .collect();
+        rows.extend(inv.unread.iter().map(|(name, why)| {
+            vec![
+                code(name),
+                String::new(),
+                String::new(),
+                "not judged".to_owned(),
+                cell(why),
+            ]
+        }));
+        out.push_str(&table(
+            &[
+                ("invariant", Align::Left),
+                ("checked", Align::Right),
+                ("violations", Align::Right),
+                ("status", Align::Left),
+                ("examples", Align::Left),
+            ],
+            &rows,
+        ));
+        out.push('\n');
+    }
+
     let mut rows = Vec::new();
     for s in &r.steps {
         let name = format!("{}/{}", s.phase, s.step);

@@ -71,6 +71,10 @@ pub struct Report {
     /// workers' never did).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coverage: Option<Coverage>,
+    /// Business invariants judged from the run's history and the
+    /// platform's final state (absent when the scenario declares none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invariants: Option<crate::reconcile::Reconciled>,
 }
 
 /// How much of the planned schedule ran.

@@ -119,6 +119,27 @@ pub fn render(r: &Report) -> String {
             let _ = writeln!(out, "  {mark} {}{}  {observed}", s.expr, " ".repeat(pad));
         }
     }
+    if let Some(inv) = &r.invariants {
+        let _ = writeln!(
+            out,
+            "\n  Invariants ({} checkout attempts, {} unknown; {} polls; {} comments)",
+            inv.attempts, inv.unknown, inv.polls, inv.comments
+        );
+        for v in &inv.verdicts {
+            let (mark, what) = if v.holds {
+                ("✓", format!("holds over {}", v.checked))
+            } else {
+                ("✗", format!("{} of {} break it", v.violations, v.checked))
+            };
+            let _ = writeln!(out, "  {mark} {:<22} {what}", v.name);
+            for e in v.examples.iter().take(3) {
+                let _ = writeln!(out, "      {e}");
+            }
+        }
+        for (name, why) in &inv.unread {
+            let _ = writeln!(out, "  ? {name:<22} not judged: {why}");
+        }
+    }
     let _ = writeln!(out);
     for reason in &r.verdict_reasons {
         let _ = writeln!(out, "  · {reason}");

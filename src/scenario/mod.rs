@@ -9,6 +9,7 @@ mod diagnostic;
 pub mod dist;
 pub mod feeder;
 mod flow_guard;
+mod ledger;
 pub mod model;
 pub mod profile;
 mod regions;

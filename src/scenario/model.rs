@@ -12,6 +12,7 @@ use http::{HeaderName, Method};
 
 pub use super::dist::Dist;
 use super::feeder::Feeder;
+pub use super::ledger::*;
 pub use super::regions::*;
 use super::template::{JsonTemplate, Template};
 use crate::slo::Slo;
@@ -39,6 +40,8 @@ pub struct Scenario {
     /// Where the viewers are; empty: one undegraded path.
     pub regions: Vec<Region>,
     pub chaos: Chaos,
+    /// Business invariants checked after the load.
+    pub invariants: Invariants,
 }
 
 impl Scenario {
@@ -276,6 +279,11 @@ pub struct Request {
     pub expect: Expect,
     /// Values taken from the response into session variables.
     pub captures: Vec<Capture>,
+    /// What the run's history keeps of each attempt, if it is a ledger
+    /// operation.
+    pub ledger: Option<LedgerOp>,
+    /// How failed attempts are tried again.
+    pub retry: Option<Retry>,
 }
 
 /// A step on the session's WebSocket. A session holds at most one socket;
@@ -471,6 +479,8 @@ pub struct DemoSettings {
     pub ws_slow_policy: SlowViewers,
     /// WebSocket viewers the demo holds at once.
     pub ws_max_viewers: usize,
+    /// How long each of an order's tracking statuses lasts.
+    pub tracking_step: Duration,
 }
 
 /// The demo's policy for a live-room viewer that reads more slowly than
@@ -493,6 +503,7 @@ impl Default for DemoSettings {
             ws_queue: 1024,
             ws_slow_policy: SlowViewers::Lag,
             ws_max_viewers: 100_000,
+            tracking_step: Duration::from_secs(2),
         }
     }
 }

@@ -58,6 +58,7 @@ pub fn constant_get(
         demo: DemoSettings::default(),
         regions: Vec::new(),
         chaos: Default::default(),
+        invariants: Default::default(),
     }
 }
 
@@ -140,6 +141,8 @@ pub fn get_step(name: &str) -> Step {
             body: None,
             expect: Expect::default(),
             captures: vec![],
+            ledger: None,
+            retry: None,
         }),
     }
 }

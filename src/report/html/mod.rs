@@ -43,6 +43,7 @@ pub fn render(report: &Report) -> String {
     let tl = timeline::Timeline::new(report);
     summary::header(&mut out, report);
     summary::slos(&mut out, report);
+    summary::invariants(&mut out, report);
     summary::metadata(&mut out, report);
     steps::section(&mut out, report, &tl);
     ws::section(&mut out, report, &tl);

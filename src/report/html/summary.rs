@@ -72,6 +72,51 @@ pub fn slos(out: &mut String, r: &Report) {
     out.push_str("</tbody></table></div>");
 }
 
+/// One row per business invariant, with the keys that break it.
+pub fn invariants(out: &mut String, r: &Report) {
+    let Some(inv) = &r.invariants else {
+        return;
+    };
+    out.push_str(r#"<h2 id="invariants">Business invariants</h2>"#);
+    let _ = write!(
+        out,
+        r#"<p class="note">Judged from {} checkout attempts ({} with an unknown outcome), {} tracking polls and {} comments, against the platform's state read {} ms after the load.</p>"#,
+        int(inv.attempts),
+        int(inv.unknown),
+        int(inv.polls),
+        int(inv.comments),
+        int(inv.settle_ms)
+    );
+    out.push_str(
+        r#"<div class="scroll"><table class="slos"><thead><tr><th>status</th><th>invariant</th><th class="n">checked</th><th class="n">violations</th><th>examples</th></tr></thead><tbody>"#,
+    );
+    for v in &inv.verdicts {
+        let (class, mark) = if v.holds {
+            ("ok", "✓ holds")
+        } else {
+            ("bad", "✗ broken")
+        };
+        let examples: Vec<String> = v.examples.iter().map(|e| esc(e)).collect();
+        let _ = write!(
+            out,
+            r#"<tr><td class="{class}">{mark}</td><td><code>{}</code></td><td class="n">{}</td><td class="n">{}</td><td>{}</td></tr>"#,
+            esc(&v.name),
+            int(v.checked),
+            int(v.violations),
+            examples.join("<br>")
+        );
+    }
+    for (name, why) in &inv.unread {
+        let _ = write!(
+            out,
+            r#"<tr><td class="none">? not judged</td><td><code>{}</code></td><td class="n">–</td><td class="n">–</td><td>{}</td></tr>"#,
+            esc(name),
+            esc(why)
+        );
+    }
+    out.push_str("</tbody></table></div>");
+}
+
 /// A figure in the SLO's unit; ratios keep their decimals.
 fn slo_value(s: &SloReport, v: f64) -> String {
     if s.unit == "%" {

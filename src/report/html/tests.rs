@@ -207,6 +207,7 @@ pub(super) fn fixture() -> Report {
         }),
         workers: Vec::new(),
         coverage: None,
+        invariants: None,
     }
 }
 

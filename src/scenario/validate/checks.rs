@@ -67,7 +67,7 @@ fn statuses(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<Vec<(u16, u16)>>
 }
 
 /// `201` or `2xx`, as an inclusive range.
-fn status(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<(u16, u16)> {
+pub(super) fn status(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<(u16, u16)> {
     let Some(text) = node.as_scalar() else {
         cx.wrong_type(node, path, "a status code");
         return None;

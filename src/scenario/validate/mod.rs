@@ -17,6 +17,7 @@ mod cx;
 mod dist;
 mod flows;
 mod json;
+mod ledger;
 mod load;
 mod phases;
 mod profile;
@@ -138,6 +139,7 @@ pub fn validate(
     let regions_node = top.get("regions");
     let regions = regions::regions(&mut cx, regions_node, &phases, input.base_dir, read);
     let chaos = chaos::chaos(&mut cx, top.get("chaos"), &regions, regions_node, &phases);
+    let invariants = ledger::invariants(&mut cx, top.get("invariants"), &flows);
     let slos = slos::slos(
         &mut cx,
         top.get("slos"),
@@ -183,6 +185,7 @@ pub fn validate(
             demo,
             regions,
             chaos,
+            invariants,
         }),
         // Every `None` above comes with a diagnostic; this is a safety net.
         _ => Err(vec![Diagnostic {

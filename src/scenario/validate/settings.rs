@@ -251,7 +251,7 @@ const MAX_WS_QUEUE: u64 = 65_536;
 pub fn demo(cx: &mut Cx<'_>, node: Option<&Node>) -> DemoSettings {
     let mut out = DemoSettings::default();
     let Some(node) = node else { return out };
-    let what = "a map with `stock`, `payment` and `ws`";
+    let what = "a map with `stock`, `payment`, `ws` and `tracking_step`";
     let Some(mut f) = Fields::of(cx, node, "demo", what) else {
         return out;
     };
@@ -285,6 +285,11 @@ pub fn demo(cx: &mut Cx<'_>, node: Option<&Node>) -> DemoSettings {
     }
     if let Some(n) = f.get("ws") {
         demo_ws(cx, n, &f.path("ws"), &mut out);
+    }
+    if let Some(n) = f.get("tracking_step") {
+        if let Some(d) = cx::duration(cx, n, &f.path("tracking_step"), true) {
+            out.tracking_step = d;
+        }
     }
     f.finish(cx);
     out

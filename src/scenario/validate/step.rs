@@ -15,6 +15,7 @@ use super::capture;
 use super::checks;
 use super::cx::{self, Cx, Fields};
 use super::json;
+use super::ledger;
 use super::settings::Defaults;
 use super::ws;
 
@@ -31,7 +32,7 @@ pub const METHODS: [(&str, Method); 6] = [
 ];
 
 /// Every field a step may have, HTTP or WebSocket.
-pub const STEP_FIELDS: [&str; 21] = [
+pub const STEP_FIELDS: [&str; 23] = [
     "name",
     "get",
     "post",
@@ -53,6 +54,8 @@ pub const STEP_FIELDS: [&str; 21] = [
     "room",
     "track",
     "reconnect",
+    "ledger",
+    "retry",
 ];
 
 /// A checked request step: its name (and where it is written; `None` if
@@ -124,6 +127,8 @@ pub fn step(
     let json_entry = f.entry("json");
     let body_entry = f.entry("body");
     let expect_node = f.get("expect");
+    let ledger_node = f.get("ledger");
+    let retry_node = f.get("retry");
     let captures = match f.get("capture") {
         None => Some(Vec::new()),
         Some(n) => capture::captures(cx, n, &f.path("capture"), scope),
@@ -201,26 +206,40 @@ pub fn step(
         None => Some(Expect::default()),
         Some(n) => checks::expect(cx, n, &cx::join(path, "expect")),
     };
+    let header_names: Vec<HeaderName> = merged.iter().map(|(h, _)| h.clone()).collect();
+    let ledger = match ledger_node {
+        None => Some(None),
+        Some(n) => ledger::ledger(cx, n, &cx::join(path, "ledger"), &header_names).map(Some),
+    };
+    let retry = match retry_node {
+        None => Some(None),
+        Some(n) => ledger::retry(cx, n, &cx::join(path, "retry")).map(Some),
+    };
 
     // Build the step only if checking it found nothing wrong.
     let clean = cx.problems() == before;
-    let step = match (&name, request, expect, timeout, captures) {
-        (Some((name, _)), Some((method, path)), Some(expect), Some(timeout), Some(captures))
-            if clean =>
-        {
-            Some(Step {
-                name: name.clone(),
-                timeout,
-                kind: StepKind::Http(Request {
-                    method,
-                    path,
-                    headers: merged,
-                    body,
-                    expect,
-                    captures,
-                }),
-            })
-        }
+    let step = match (&name, request, expect, timeout, captures, ledger.zip(retry)) {
+        (
+            Some((name, _)),
+            Some((method, path)),
+            Some(expect),
+            Some(timeout),
+            Some(captures),
+            Some((ledger, retry)),
+        ) if clean => Some(Step {
+            name: name.clone(),
+            timeout,
+            kind: StepKind::Http(Request {
+                method,
+                path,
+                headers: merged,
+                body,
+                expect,
+                captures,
+                ledger,
+                retry,
+            }),
+        }),
         _ => None,
     };
     Checked { name, step, chance }
