@@ -5,19 +5,36 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{fates, Attempt, FinalState, Verdict};
+use super::{fates, Attempt, FinalState, Outcome, Verdict};
+
+/// Per SKU: the distinct order ids acknowledged, and the attempts whose
+/// outcome is unknown. Unknowns are counted per attempt, not per key: on a
+/// platform that is not idempotent each of them may have placed an order
+/// of its own, and judging idempotency is `idempotent`'s job, not the
+/// accounting's.
+fn per_sku(history: &[Attempt]) -> (BTreeMap<&str, BTreeSet<&str>>, BTreeMap<&str, u64>) {
+    let mut acked: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let mut unknown: BTreeMap<&str, u64> = BTreeMap::new();
+    for a in history {
+        match &a.outcome {
+            Outcome::Ok { order_id } => {
+                acked.entry(a.sku.as_str()).or_default().insert(order_id.as_str());
+            }
+            Outcome::Unknown => *unknown.entry(a.sku.as_str()).or_default() += 1,
+            Outcome::Fail => {}
+        }
+    }
+    (acked, unknown)
+}
 
 /// `no_oversell`: per SKU, acknowledged orders ≤ initial stock, and units
 /// sold ≤ initial stock.
 pub fn no_oversell(history: &[Attempt], state: &FinalState) -> Verdict {
     let mut v = Verdict::new("no_oversell");
-    let mut acked: BTreeMap<String, u64> = BTreeMap::new();
-    for f in fates(history).values().filter(|f| f.is_acked()) {
-        *acked.entry(f.sku.clone()).or_default() += 1;
-    }
+    let (acked, _) = per_sku(history);
     for (sku, &initial) in &state.initial {
         v.checked += 1;
-        let a = acked.get(sku.as_str()).copied().unwrap_or(0);
+        let a = acked.get(sku.as_str()).map_or(0, |ids| ids.len() as u64);
         let sold = state.sold.get(sku).copied().unwrap_or(0);
         if a > initial || sold > initial {
             v.violation(format!(
@@ -32,18 +49,10 @@ pub fn no_oversell(history: &[Attempt], state: &FinalState) -> Verdict {
 /// and initial − remaining = sold.
 pub fn accounting(history: &[Attempt], state: &FinalState) -> Verdict {
     let mut v = Verdict::new("accounting");
-    let mut acked: BTreeMap<String, u64> = BTreeMap::new();
-    let mut unknown: BTreeMap<String, u64> = BTreeMap::new();
-    for f in fates(history).values() {
-        if f.is_acked() {
-            *acked.entry(f.sku.clone()).or_default() += 1;
-        } else if f.is_unknown() {
-            *unknown.entry(f.sku.clone()).or_default() += 1;
-        }
-    }
+    let (acked, unknown) = per_sku(history);
     for (sku, &initial) in &state.initial {
         v.checked += 1;
-        let a = acked.get(sku.as_str()).copied().unwrap_or(0);
+        let a = acked.get(sku.as_str()).map_or(0, |ids| ids.len() as u64);
         let u = unknown.get(sku.as_str()).copied().unwrap_or(0);
         let sold = state.sold.get(sku).copied().unwrap_or(0);
         let remaining = state.remaining.get(sku).copied().unwrap_or(initial);

@@ -269,3 +269,18 @@ fn the_elle_export_is_a_well_formed_set_full_history() {
     assert_eq!(read["f"], "read");
     assert_eq!(read["value"], serde_json::json!(["k1"]));
 }
+
+#[test]
+fn a_duplicate_after_an_unknown_attempt_breaks_idempotency_not_the_books() {
+    // k1's first answer was cut off (it placed o-1); its retry placed o-2
+    // instead of replaying o-1. Two sold, one acknowledged, one unknown:
+    // the books add up, the key bought twice.
+    let h = vec![unknown("k1", 1), ok("k1", 2, "o-2")];
+    let st = state(2, vec![order("o-1", "k1"), order("o-2", "k1")]);
+    assert!(accounting(&h, &st).holds, "{:?}", accounting(&h, &st));
+    assert!(no_oversell(&h, &st).holds);
+    assert!(no_lost_ack(&h, &st).holds);
+    let v = idempotent(&st);
+    assert!(!v.holds);
+    assert_eq!(v.examples, vec!["k1: 2 orders (o-1, o-2)".to_owned()]);
+}

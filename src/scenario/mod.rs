@@ -195,6 +195,8 @@ fn read_feeder_file(path: &Path) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod flow_tests;
 #[cfg(test)]
+mod ledger_tests;
+#[cfg(test)]
 mod regions_tests;
 #[cfg(test)]
 mod tests;

@@ -228,8 +228,15 @@ fn boolean(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<bool> {
 
 /// The top-level `invariants:`: a list of names, or a map with `check`
 /// and the reading settings. `flows` are the validated flows (their
-/// ledger steps are what the invariants judge).
-pub fn invariants(cx: &mut Cx<'_>, node: Option<&Node>, flows: &[Flow]) -> Invariants {
+/// ledger steps are what the invariants judge); unless `flows_complete`,
+/// some were left out for their own problems, so a missing ledger step is
+/// not reported again here.
+pub fn invariants(
+    cx: &mut Cx<'_>,
+    node: Option<&Node>,
+    flows: &[Flow],
+    flows_complete: bool,
+) -> Invariants {
     let mut out = Invariants::default();
     let Some(node) = node else {
         return out;
@@ -331,7 +338,7 @@ pub fn invariants(cx: &mut Cx<'_>, node: Option<&Node>, flows: &[Flow]) -> Invar
             InvariantKind::ExactlyOnceComments => (has_comment, "comment"),
             _ => (has_checkout, "checkout"),
         };
-        if !needed {
+        if !needed && flows_complete {
             cx.at(
                 item,
                 &p,

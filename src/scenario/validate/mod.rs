@@ -131,7 +131,9 @@ pub fn validate(
     let defaults = settings::defaults(&mut cx, top.get("defaults"), &scope);
     let demo = settings::demo(&mut cx, top.get("demo"));
     let flows_node = top.required(&mut cx, "flows");
+    let before_flows = cx.problems();
     let (flow_infos, flows) = flows::flows(&mut cx, flows_node, &scope, &defaults);
+    let flows_complete = cx.problems() == before_flows;
     let phases_node = top.required(&mut cx, "phases");
     let before = cx.problems();
     let (phase_infos, phases) = phases::phases(&mut cx, phases_node, &flow_infos);
@@ -139,7 +141,8 @@ pub fn validate(
     let regions_node = top.get("regions");
     let regions = regions::regions(&mut cx, regions_node, &phases, input.base_dir, read);
     let chaos = chaos::chaos(&mut cx, top.get("chaos"), &regions, regions_node, &phases);
-    let invariants = ledger::invariants(&mut cx, top.get("invariants"), &flows);
+    let invariants =
+        ledger::invariants(&mut cx, top.get("invariants"), &flows, flows_complete);
     let slos = slos::slos(
         &mut cx,
         top.get("slos"),

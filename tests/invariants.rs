@@ -1,0 +1,195 @@
+//! Business invariants end to end: the shipped flash-sale scenario (retries
+//! under packet loss and cut-off answers) runs against the embedded demo
+//! platform, correct and with each seeded fault, and the report, the
+//! JUnit file, the history and the exit code say what held.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const INVARIANTS: [&str; 5] = [
+    "no_oversell",
+    "accounting",
+    "idempotent",
+    "no_lost_ack",
+    "monotonic_tracking",
+];
+
+/// Seeds per platform here; `tests/bench/invariants.sh` runs twenty.
+const SEEDS: [u64; 3] = [1, 2, 3];
+
+fn scenario() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/flash-sale-invariants.yaml")
+}
+
+struct Ran {
+    out: Output,
+    dir: PathBuf,
+    report: Value,
+}
+
+fn run(fault: Option<&str>, seed: u64) -> Ran {
+    let dir = std::env::temp_dir().join(format!(
+        "flashcrowd-inv-{}-{seed}-{}",
+        fault.unwrap_or("correct"),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flashcrowd"));
+    cmd.arg("run")
+        .arg(scenario())
+        .args(["--quiet", "--seed", &seed.to_string(), "--out"])
+        .arg(&dir);
+    if let Some(f) = fault {
+        cmd.args(["--demo-fault", f]);
+    }
+    let out = cmd.output().unwrap();
+    let report = std::fs::read_to_string(dir.join("report.json"))
+        .map(|t| serde_json::from_str(&t).unwrap())
+        .unwrap_or_else(|e| {
+            panic!(
+                "no report ({e}):\n{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    Ran { out, dir, report }
+}
+
+/// Every (fault, seed) run, two at a time (the machine has two cores and
+/// each run is mostly waiting on its own schedule).
+fn run_all(fault: Option<&'static str>) -> Vec<(u64, Ran)> {
+    let mut out = Vec::new();
+    for pair in SEEDS.chunks(2) {
+        let handles: Vec<_> = pair
+            .iter()
+            .map(|&seed| std::thread::spawn(move || (seed, run(fault, seed))))
+            .collect();
+        out.extend(handles.into_iter().map(|h| h.join().unwrap()));
+    }
+    out
+}
+
+fn verdicts(report: &Value) -> Vec<(String, bool, u64, Vec<String>)> {
+    report["invariants"]["verdicts"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no invariants in {report:#}"))
+        .iter()
+        .map(|v| {
+            (
+                v["name"].as_str().unwrap().to_owned(),
+                v["holds"].as_bool().unwrap(),
+                v["violations"].as_u64().unwrap(),
+                v["examples"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e.as_str().unwrap().to_owned())
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_correct_platform_holds_every_invariant_under_retries_and_chaos() {
+    let mut unknown_total = 0;
+    let mut retried_total = 0;
+    for (seed, r) in run_all(None) {
+        let stderr = String::from_utf8_lossy(&r.out.stderr);
+        assert_eq!(r.out.status.code(), Some(0), "seed {seed}: {stderr}\n{:#}", r.report["invariants"]);
+        assert_eq!(support::schema_errors(&r.report), Vec::<String>::new());
+        let v = verdicts(&r.report);
+        assert_eq!(
+            v.iter().map(|x| x.0.as_str()).collect::<Vec<_>>(),
+            INVARIANTS,
+            "seed {seed}"
+        );
+        for (name, holds, _, examples) in &v {
+            assert!(holds, "seed {seed}: {name} broke: {examples:?}");
+        }
+        let inv = &r.report["invariants"];
+        unknown_total += inv["unknown"].as_u64().unwrap();
+        assert!(inv["polls"].as_u64().unwrap() > 100, "seed {seed}: {inv}");
+
+        // One history line per checkout attempt: as many as the step's
+        // requests in the report, retries included.
+        let checkout = r.report["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["step"] == "checkout")
+            .unwrap();
+        let history = std::fs::read_to_string(r.dir.join("history.jsonl")).unwrap();
+        let lines: Vec<Value> = history
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let attempts: Vec<&Value> = lines.iter().filter(|l| l["op"] == "checkout").collect();
+        assert_eq!(attempts.len() as u64, checkout["count"].as_u64().unwrap());
+        assert_eq!(attempts.len() as u64, inv["attempts"].as_u64().unwrap());
+        for a in &attempts {
+            assert!(a["key"].as_str().is_some_and(|k| k.len() == 36), "{a}");
+            assert!(["ok", "fail", "unknown"].contains(&a["outcome"].as_str().unwrap()));
+        }
+        // A retry reuses its key: some key has an attempt 2.
+        retried_total += attempts.iter().filter(|a| a["attempt"] != 1).count();
+
+        // The Jepsen export: an array of operations, indexed in order.
+        let elle: Vec<Value> =
+            serde_json::from_str(&std::fs::read_to_string(r.dir.join("history.elle.json")).unwrap())
+                .unwrap();
+        assert_eq!(elle.len(), attempts.len() * 2 + 2);
+        assert!(elle.iter().enumerate().all(|(i, op)| op["index"] == i));
+
+        // One JUnit test case per invariant, all passing.
+        let junit = std::fs::read_to_string(r.dir.join("junit.xml")).unwrap();
+        for name in INVARIANTS {
+            assert!(
+                junit.contains(&format!("classname=\"invariant\" name=\"{name}\"")),
+                "{junit}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&r.dir);
+    }
+    // The chaos window made outcomes unknown, and their retries came back.
+    assert!(unknown_total > 0, "no unknown outcomes in any run");
+    assert!(retried_total > 0, "no retries in any run");
+}
+
+/// Each fault, and the invariant it must break.
+const FAULTS: [(&str, &str); 4] = [
+    ("oversell-race", "no_oversell"),
+    ("duplicate-on-retry", "idempotent"),
+    ("lose-ack", "no_lost_ack"),
+    ("tracking-regress", "monotonic_tracking"),
+];
+
+#[test]
+fn each_seeded_fault_breaks_its_invariant_with_example_keys() {
+    for (fault, broken) in FAULTS {
+        for (seed, r) in run_all(Some(fault)) {
+            let stderr = String::from_utf8_lossy(&r.out.stderr);
+            assert_eq!(r.out.status.code(), Some(1), "{fault} seed {seed}: {stderr}");
+            assert_eq!(support::schema_errors(&r.report), Vec::<String>::new());
+            let v = verdicts(&r.report);
+            for (name, holds, violations, examples) in &v {
+                if name == broken {
+                    assert!(!holds, "{fault} seed {seed}: {name} held");
+                    assert!(*violations > 0 && !examples.is_empty());
+                    assert!(examples.len() <= 20);
+                } else if !(fault == "oversell-race" && name == "accounting") {
+                    assert!(holds, "{fault} seed {seed}: {name} broke too: {examples:?}");
+                }
+            }
+            let reasons = r.report["verdict_reasons"].to_string();
+            assert!(reasons.contains(&format!("invariant {broken} broken")), "{reasons}");
+            let junit = std::fs::read_to_string(r.dir.join("junit.xml")).unwrap();
+            assert!(junit.contains("type=\"invariant\""), "{junit}");
+            let _ = std::fs::remove_dir_all(&r.dir);
+        }
+    }
+}
