@@ -479,10 +479,10 @@ async fn catalogue_cart_and_inventory_reconcile_with_orders() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn seeded_lost_ack_fails_the_response_but_a_retry_replays_the_order() {
+async fn seeded_error_after_commit_fails_the_response_but_a_retry_replays_the_order() {
     let cfg = DemoConfig {
         faults: Faults {
-            lost_ack: 1.0,
+            error_after_commit: 1.0,
             ..Faults::default()
         },
         ..one_sku("drop-f", 5)
@@ -496,6 +496,68 @@ async fn seeded_lost_ack_fails_the_response_but_a_retry_replays_the_order() {
     assert_eq!(retry.status, StatusCode::CREATED);
     assert_eq!(retry.header("idempotent-replayed"), Some("true"));
     assert_eq!(inventory(addr, "drop-f").await["sold"], 1);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeded_lose_ack_acknowledges_an_order_the_api_then_cannot_find() {
+    let cfg = DemoConfig {
+        faults: Faults {
+            lose_ack: 1.0,
+            ..Faults::default()
+        },
+        ..one_sku("drop-l", 5)
+    };
+    let server = common::spawn(cfg).await;
+    let addr = server.addr;
+    let body = json!({"sku": "drop-l", "qty": 1});
+    let first = checkout(addr, &body, Some("k-l")).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let id = first.json["order_id"].as_str().unwrap().to_owned();
+    assert_eq!(get(addr, &format!("/api/orders/{id}")).await.status, 404);
+    let tracking = get(addr, &format!("/api/orders/{id}/tracking")).await;
+    assert_eq!(tracking.status, StatusCode::NOT_FOUND);
+    assert!(all_orders(addr, None, 10).await.is_empty());
+    let by_key = get(addr, "/api/orders?key=k-l").await;
+    assert_eq!(by_key.json["orders"], json!([]));
+    let retry = checkout(addr, &body, Some("k-l")).await;
+    assert_eq!(retry.status, StatusCode::CREATED);
+    assert_eq!(retry.json["order_id"], id.as_str());
+    let inv = inventory(addr, "drop-l").await;
+    assert_eq!(
+        (&inv["initial"], &inv["sold"], &inv["remaining"]),
+        (&json!(5), &json!(1), &json!(4))
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeded_tracking_regress_reads_a_delivered_order_as_earlier() {
+    let cfg = DemoConfig {
+        tracking_step: Duration::from_millis(10),
+        faults: Faults {
+            tracking_regress: 1.0,
+            ..Faults::default()
+        },
+        ..one_sku("drop-t", 5)
+    };
+    let server = common::spawn(cfg).await;
+    let addr = server.addr;
+    let placed = checkout(addr, &json!({"sku": "drop-t", "qty": 1}), None).await;
+    let id = placed.json["order_id"].as_str().unwrap().to_owned();
+    // Seven steps of 10 ms: delivered long since, yet every read is behind.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for _ in 0..10 {
+        let tracking = get(addr, &format!("/api/orders/{id}/tracking")).await;
+        assert_eq!(tracking.status, StatusCode::OK);
+        assert_ne!(tracking.json["status"], "delivered");
+        let history = tracking.json["history"].as_array().unwrap();
+        assert_eq!(history.last().unwrap()["status"], tracking.json["status"]);
+        let order = get(addr, &format!("/api/orders/{id}")).await;
+        assert_ne!(order.json["status"], "delivered");
+    }
+    // The listing is not a tracking read and stays truthful.
+    assert_eq!(all_orders(addr, None, 10).await[0]["status"], "delivered");
     server.shutdown().await;
 }
 

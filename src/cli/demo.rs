@@ -6,11 +6,18 @@
 use tokio_util::sync::CancellationToken;
 
 use super::{exit, DemoArgs};
-use crate::demo::{DemoConfig, DemoServer};
+use crate::demo::{DemoConfig, DemoServer, Faults};
 use crate::shutdown::Interrupts;
 
 pub(super) async fn run(args: DemoArgs, interrupts: Interrupts) -> u8 {
+    let mut faults = Faults::default();
+    for &(fault, p) in &args.faults {
+        faults.set(fault, p);
+    }
     let cfg = DemoConfig {
+        faults,
+        seed: args.seed,
+        tracking_step: args.tracking_step,
         payment_slots: args.payment_slots,
         payment_latency: args.payment_latency,
         ws_queue: args.ws_queue,
@@ -33,6 +40,14 @@ pub(super) async fn run(args: DemoArgs, interrupts: Interrupts) -> u8 {
     println!("  try: curl http://{}/api/products/drop-1", server.addr);
     println!("  live room: ws://{}/ws/live/main?user=ana", server.addr);
     println!("  stop with Ctrl-C");
+    if faults.any() {
+        // On stderr and loud: a platform that breaks invariants on purpose
+        // must not be mistaken for the real demo.
+        eprintln!(
+            "warning: seeded faults ON (seed {}): {faults}; this platform breaks business invariants on purpose",
+            args.seed
+        );
+    }
     interrupts.stop.cancelled().await;
     cancel.cancel();
     server.shutdown().await;

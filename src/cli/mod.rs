@@ -77,6 +77,7 @@ enum Command {
     /// Print the resolved timeline of a scenario; sends nothing.
     Plan(PlanArgs),
     /// Run the embedded demo live-commerce platform until interrupted.
+    #[command(after_help = DEMO_HELP)]
     Demo(DemoArgs),
     /// Run a Toxiproxy-compatible TCP chaos proxy until interrupted.
     #[command(after_help = PROXY_HELP)]
@@ -111,6 +112,20 @@ struct WorkerArgs {
     #[arg(long, value_name = "NAME")]
     region: Option<String>,
 }
+
+const DEMO_HELP: &str = "\
+Seeded faults (--fault NAME[=P]; default P in brackets). The first four each
+break one business invariant for the checks to catch; the last two none:
+  oversell-race       [1]     racing checkouts sell more than the stock
+  duplicate-on-retry  [1]     a retry of a key that succeeded orders again
+  lose-ack            [0.02]  an acknowledged order is never stored
+  tracking-regress    [0.05]  a tracking read reports an earlier status
+  error-after-commit  [0.05]  a placed order answers 500 (unknown outcome)
+  payment-decline     [0.1]   payment is declined (402), stock given back
+
+Examples:
+  flashcrowd demo
+  flashcrowd demo --fault oversell-race --fault lose-ack=0.05 --seed 7";
 
 const REPORT_HELP: &str = "\
 Outputs (in the run directory):
@@ -342,6 +357,22 @@ struct DemoArgs {
         value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
     )]
     ws_max_viewers: usize,
+    /// Switch on a seeded fault so invariant checks have something to
+    /// catch: NAME or NAME=P with P a probability (repeatable; the last
+    /// value for a name wins). See `flashcrowd help demo` for the names.
+    #[arg(long = "fault", value_name = "NAME[=P]", value_parser = parse_demo_fault)]
+    faults: Vec<(crate::demo::FaultName, f64)>,
+    /// Seed of the fault dice: the same seed and traffic fire the same
+    /// faults.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    seed: u64,
+    /// How long each order tracking status lasts before the next.
+    #[arg(long, value_name = "D", default_value = "2s", value_parser = parse_duration)]
+    tracking_step: Duration,
+}
+
+fn parse_demo_fault(s: &str) -> Result<(crate::demo::FaultName, f64), String> {
+    crate::demo::parse_fault(s).map_err(|e| e.to_string())
 }
 
 /// Entry point of the binary.
@@ -489,6 +520,66 @@ mod tests {
         assert!(parse_addrs("127.0.0.1-127.0.255.255").is_err());
         assert!(parse_addrs("localhost").is_err());
         assert!(parse_addrs(" , ").is_err());
+    }
+
+    fn demo(args: &[&str]) -> Result<super::DemoArgs, clap::Error> {
+        let argv = ["flashcrowd", "demo"].iter().chain(args);
+        match Cli::try_parse_from(argv)?.command {
+            Command::Demo(args) => Ok(args),
+            other => panic!("not a demo: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn demo_fault_flags_take_names_probabilities_seed_and_step() {
+        use crate::demo::FaultName;
+        let args = demo(&[
+            "--fault",
+            "oversell-race",
+            "--fault",
+            "lose-ack=0.5",
+            "--seed",
+            "7",
+            "--tracking-step",
+            "250ms",
+        ])
+        .unwrap();
+        assert_eq!(
+            args.faults,
+            [(FaultName::OversellRace, 1.0), (FaultName::LoseAck, 0.5)]
+        );
+        assert_eq!(args.seed, 7);
+        assert_eq!(args.tracking_step, std::time::Duration::from_millis(250));
+        let plain = demo(&[]).unwrap();
+        assert!(plain.faults.is_empty());
+        assert_eq!(plain.seed, 0);
+        assert_eq!(plain.tracking_step, std::time::Duration::from_secs(2));
+    }
+
+    #[test]
+    fn demo_refuses_bad_fault_specs_with_usage_errors_naming_the_faults() {
+        for bad in ["lost-ack", "lose-ack=2", "lose-ack=x", "=0.5"] {
+            let err = demo(&["--fault", bad]).unwrap_err();
+            assert!(err.use_stderr(), "{bad}");
+            assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+            let shown = err.to_string();
+            assert!(shown.contains(bad), "{shown}");
+            if !bad.starts_with("lose-ack") {
+                assert!(shown.contains(&crate::demo::fault_names()), "{shown}");
+            }
+        }
+        assert!(demo(&["--tracking-step", "0s"]).is_err());
+    }
+
+    #[test]
+    fn demo_help_lists_every_fault_with_its_default_probability() {
+        for fault in crate::demo::FaultName::ALL {
+            let p = format!("[{}]", fault.default_probability());
+            let listed = super::DEMO_HELP
+                .lines()
+                .any(|l| l.trim_start().starts_with(fault.name()) && l.contains(&p));
+            assert!(listed, "{fault} {p}");
+        }
     }
 
     #[test]

@@ -3,16 +3,23 @@
 //!
 //! Owns the per-SKU atomics and the accounting identity
 //! `initial == remaining + reserved + sold` (reserved is stock held by
-//! checkouts still in payment; it is zero at rest). It must not know about
-//! orders, idempotency or HTTP.
+//! checkouts still in payment; it is zero at rest), which only the seeded
+//! oversell race breaks. It must not know about orders, idempotency or HTTP.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 
 use super::config::{ProductSpec, CURRENCY};
+
+/// How long the seeded oversell race waits between checking the stock and
+/// taking it. Checkouts arriving within this window of each other while
+/// units are left all pass the check, so a crowd racing for the last units
+/// oversells reliably; the correct path never waits.
+pub(crate) const RACE_WINDOW: Duration = Duration::from_millis(1);
 
 /// One product and its live stock counters.
 #[derive(Debug)]
@@ -67,18 +74,30 @@ impl Product {
         }
     }
 
-    /// The seeded oversell bug: check, yield, then write back a value
-    /// computed from the stale read. Concurrent checkouts that interleave at
-    /// the yield overwrite each other's decrement, so more units are sold
-    /// than existed. Never used unless the `oversell_race` fault fires.
-    pub(crate) async fn reserve_racy(&self, qty: u64) -> Result<(), Insufficient> {
+    /// The seeded oversell bug, a check-then-act race: it checks the stock,
+    /// waits [`RACE_WINDOW`] (standing in for a round trip to a stock
+    /// service), then takes the units without checking again. Every
+    /// checkout that checked while units were left wins, so checkouts racing
+    /// for the last units sell more than existed. The decrement stops at
+    /// zero, so `remaining` reads 0 and the excess shows as `sold` above
+    /// `initial`. Returns the units actually taken, which is what a failed
+    /// checkout must give back. Never used unless the `oversell-race` fault
+    /// fires.
+    pub(crate) async fn reserve_racy(&self, qty: u64) -> Result<u64, Insufficient> {
         let seen = self.available.load(Ordering::Acquire);
         if seen < qty {
             return Err(Insufficient { remaining: seen });
         }
-        tokio::task::yield_now().await;
-        self.available.store(seen - qty, Ordering::Release);
-        Ok(())
+        tokio::time::sleep(RACE_WINDOW).await;
+        let before =
+            match self
+                .available
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+                    Some(left.saturating_sub(qty))
+                }) {
+                Ok(before) | Err(before) => before,
+            };
+        Ok(before.min(qty))
     }
 
     /// Gives reserved units back (payment declined, capacity exhausted).

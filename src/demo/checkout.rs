@@ -5,8 +5,10 @@
 //! stock is reserved atomically before payment and given back on every
 //! failure path (by a drop guard, so cancellation cannot leak it); an order
 //! is stored before it counts as sold; a key's outcome is stored before
-//! waiters are woken. It also decides where the seeded faults bite. It must
-//! not parse HTTP; it receives validated input and returns a reply.
+//! waiters are woken. It also decides where the seeded checkout faults bite
+//! (oversell race, duplicate on retry, lose-ack, error after commit,
+//! payment decline). It must not parse HTTP; it receives validated input
+//! and returns a reply.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +19,7 @@ use tokio::time::Instant;
 
 use super::catalog::Product;
 use super::error::DemoError;
-use super::faults::FaultKind;
+use super::faults::FaultName;
 use super::idempotency::{Claim, Fingerprint, Stored};
 use super::orders::{NewOrder, Order};
 use super::state::State;
@@ -71,6 +73,10 @@ impl Reply {
 struct Reservation {
     product: Arc<Product>,
     qty: u64,
+    /// Units actually taken from the stock: `qty`, except when the seeded
+    /// oversell race took what was left. Giving back more would create
+    /// stock out of nothing.
+    taken: u64,
     confirmed: bool,
 }
 
@@ -84,7 +90,7 @@ impl Reservation {
 impl Drop for Reservation {
     fn drop(&mut self) {
         if !self.confirmed {
-            self.product.release(self.qty);
+            self.product.release(self.taken);
         }
     }
 }
@@ -123,7 +129,7 @@ pub(crate) async fn checkout(
         match state.idempotency.claim(&key, &fingerprint) {
             Claim::Mismatch => return Err(DemoError::IdempotencyKeyMismatch),
             Claim::Replay(stored) => {
-                if stored.status.is_success() && state.dice.fires(FaultKind::DuplicateOnRetry) {
+                if stored.status.is_success() && state.dice.fires(FaultName::DuplicateOnRetry) {
                     let order = place(&state, &product, &req, Some(&key)).await?;
                     state.idempotency.record_duplicate(&key, order.seq);
                     return acknowledge(&state, created(&order));
@@ -178,37 +184,40 @@ async fn place(
     if !state.orders.has_room() {
         return Err(DemoError::Capacity("order"));
     }
-    let reserved = if state.dice.fires(FaultKind::OversellRace) {
+    let reserved = if state.dice.fires(FaultName::OversellRace) {
         product.reserve_racy(req.qty).await
     } else {
-        product.reserve(req.qty)
+        product.reserve(req.qty).map(|()| req.qty)
     };
-    if let Err(short) = reserved {
-        return Err(DemoError::SoldOut {
-            sku: product.sku.clone(),
-            requested: req.qty,
-            remaining: short.remaining,
-        });
-    }
+    let taken = reserved.map_err(|short| DemoError::SoldOut {
+        sku: product.sku.clone(),
+        requested: req.qty,
+        remaining: short.remaining,
+    })?;
     let hold = Reservation {
         product: Arc::clone(product),
         qty: req.qty,
+        taken,
         confirmed: false,
     };
     state.payment.authorise().await?;
-    if state.dice.fires(FaultKind::PaymentDecline) {
+    if state.dice.fires(FaultName::PaymentDecline) {
         return Err(DemoError::PaymentDeclined);
     }
-    let order = state.orders.place(
-        NewOrder {
-            sku: product.sku.clone(),
-            qty: req.qty,
-            user: req.user.clone(),
-            idempotency_key: key.map(str::to_owned),
-            unit_price_cents: product.price_cents,
-        },
-        &state.clock,
-    )?;
+    let new = NewOrder {
+        sku: product.sku.clone(),
+        qty: req.qty,
+        user: req.user.clone(),
+        idempotency_key: key.map(str::to_owned),
+        unit_price_cents: product.price_cents,
+    };
+    // The lose-ack fault: the checkout goes on as if the order were stored
+    // (acknowledged, sold, remembered under its key) but it never was.
+    let order = if state.dice.fires(FaultName::LoseAck) {
+        state.orders.lose(new, &state.clock)
+    } else {
+        state.orders.place(new, &state.clock)?
+    };
     hold.confirm();
     Ok(order)
 }
@@ -225,11 +234,11 @@ fn created(order: &Order) -> Reply {
     }
 }
 
-/// Where the seeded lost-acknowledgement fault bites: the order exists and
+/// Where the seeded error-after-commit fault bites: the order exists and
 /// its key remembers the real answer, but this response says it failed.
 fn acknowledge(state: &State, reply: Reply) -> Result<Reply, DemoError> {
-    if state.dice.fires(FaultKind::LostAck) {
-        return Err(DemoError::Internal("acknowledgement lost"));
+    if state.dice.fires(FaultName::ErrorAfterCommit) {
+        return Err(DemoError::Internal("failed after the order was committed"));
     }
     Ok(reply)
 }
@@ -239,6 +248,7 @@ mod tests {
     use super::*;
     use crate::demo::config::DemoConfig;
     use crate::demo::faults::Faults;
+    use crate::demo::orders::MAX_ORDER_PAGE;
 
     fn state(stock: u64, faults: Faults) -> Arc<State> {
         Arc::new(State::new(&DemoConfig {
@@ -307,15 +317,25 @@ mod tests {
         assert_eq!((inv.sold, inv.reserved, inv.remaining), (0, 0, 3));
     }
 
+    fn with(fault: FaultName, p: f64) -> Faults {
+        let mut faults = Faults::default();
+        faults.set(fault, p);
+        faults
+    }
+
+    /// Every order the book lists, in id order.
+    fn listed(st: &State) -> Vec<Arc<Order>> {
+        st.orders.list(None, 0, MAX_ORDER_PAGE).unwrap().0
+    }
+
+    fn order_id_of(reply: &Reply) -> String {
+        let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+        body["order_id"].as_str().unwrap().to_owned()
+    }
+
     #[tokio::test(start_paused = true)]
-    async fn lost_ack_still_places_the_order_and_replays_it() {
-        let st = state(
-            3,
-            Faults {
-                lost_ack: 1.0,
-                ..Faults::default()
-            },
-        );
+    async fn error_after_commit_still_places_the_order_and_replays_it() {
+        let st = state(3, with(FaultName::ErrorAfterCommit, 1.0));
         let err = checkout(Arc::clone(&st), req(1), Some("k".into()))
             .await
             .unwrap_err();
@@ -326,26 +346,145 @@ mod tests {
         assert!(retry.replayed);
         assert_eq!(retry.status, StatusCode::CREATED);
         assert_eq!(st.idempotency.orders_for("k"), vec![1]);
-        assert_eq!(st.catalog.get("drop").unwrap().inventory().sold, 1);
+        assert_eq!(listed(&st).len(), 1);
+        let inv = st.catalog.get("drop").unwrap().inventory();
+        assert_eq!((inv.initial, inv.sold, inv.remaining), (3, 1, 2));
     }
 
     #[tokio::test(start_paused = true)]
     async fn duplicate_on_retry_fault_places_a_second_order_under_the_key() {
-        let st = state(
-            3,
-            Faults {
-                duplicate_on_retry: 1.0,
-                ..Faults::default()
-            },
-        );
-        checkout(Arc::clone(&st), req(1), Some("k".into()))
+        let st = state(3, with(FaultName::DuplicateOnRetry, 1.0));
+        let first = checkout(Arc::clone(&st), req(1), Some("k".into()))
             .await
             .unwrap();
         let retry = checkout(Arc::clone(&st), req(1), Some("k".into()))
             .await
             .unwrap();
+        assert_eq!(retry.status, StatusCode::CREATED);
         assert!(!retry.replayed);
+        assert_ne!(order_id_of(&first), order_id_of(&retry));
         assert_eq!(st.idempotency.orders_for("k"), vec![1, 2]);
+        let keys: Vec<_> = listed(&st)
+            .iter()
+            .map(|o| o.idempotency_key.clone())
+            .collect();
+        assert_eq!(keys, [Some("k".to_owned()), Some("k".to_owned())]);
+        // Both orders were acknowledged and both took a unit: the books
+        // still balance, only the key is spent twice.
+        let inv = st.catalog.get("drop").unwrap().inventory();
+        assert_eq!((inv.initial, inv.sold, inv.remaining), (3, 2, 1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn duplicate_on_retry_never_fires_on_a_first_attempt() {
+        let st = state(10, with(FaultName::DuplicateOnRetry, 1.0));
+        for k in 0..5 {
+            let reply = checkout(Arc::clone(&st), req(1), Some(format!("k{k}")))
+                .await
+                .unwrap();
+            assert_eq!(reply.status, StatusCode::CREATED);
+        }
+        assert_eq!(listed(&st).len(), 5);
+        assert_eq!(st.catalog.get("drop").unwrap().inventory().sold, 5);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn lose_ack_acknowledges_and_sells_an_order_that_is_never_stored() {
+        let st = state(3, with(FaultName::LoseAck, 1.0));
+        let first = checkout(Arc::clone(&st), req(1), Some("k".into()))
+            .await
+            .unwrap();
+        assert_eq!(first.status, StatusCode::CREATED);
+        let id = order_id_of(&first);
+        assert_eq!(id, "o-1");
+        assert!(st.orders.get(1).is_none(), "GET /api/orders/{id} is 404");
+        assert!(listed(&st).is_empty(), "the listing lacks {id}");
+        assert!(st
+            .orders
+            .get_many(&st.idempotency.orders_for("k"))
+            .is_empty());
+        let inv = st.catalog.get("drop").unwrap().inventory();
+        assert_eq!((inv.initial, inv.sold, inv.remaining), (3, 1, 2));
+        let retry = checkout(Arc::clone(&st), req(1), Some("k".into()))
+            .await
+            .unwrap();
+        assert!(retry.replayed);
+        assert_eq!((retry.status, &retry.body), (first.status, &first.body));
+        assert_eq!(st.catalog.get("drop").unwrap().inventory().sold, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn lose_ack_at_its_rate_loses_some_acknowledged_orders_only() {
+        let st = state(500, with(FaultName::LoseAck, 0.1));
+        let mut acked = Vec::new();
+        for _ in 0..300 {
+            acked.push(order_id_of(
+                &checkout(Arc::clone(&st), req(1), None).await.unwrap(),
+            ));
+        }
+        let present: Vec<String> = listed(&st).iter().map(|o| o.id()).collect();
+        let lost = acked.iter().filter(|id| !present.contains(id)).count();
+        assert!((10..60).contains(&lost), "{lost} of 300 lost");
+        assert_eq!(present.len() + lost, 300);
+        let inv = st.catalog.get("drop").unwrap().inventory();
+        assert_eq!((inv.sold, inv.remaining), (300, 200));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_same_seed_loses_the_same_orders() {
+        let mut runs = Vec::new();
+        for _ in 0..2 {
+            let st = state(100, with(FaultName::LoseAck, 0.3));
+            for _ in 0..60 {
+                checkout(Arc::clone(&st), req(1), None).await.unwrap();
+            }
+            let present: Vec<u64> = listed(&st).iter().map(|o| o.seq).collect();
+            runs.push(present);
+        }
+        assert_eq!(runs[0], runs[1]);
+        assert!(runs[0].len() < 60);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn oversell_race_sells_more_than_the_stock_to_a_racing_crowd() {
+        let st = state(50, with(FaultName::OversellRace, 1.0));
+        let tasks: Vec<_> = (0..200)
+            .map(|_| tokio::spawn(checkout(Arc::clone(&st), req(1), None)))
+            .collect();
+        let mut acked = 0;
+        for t in tasks {
+            if t.await.unwrap().is_ok() {
+                acked += 1;
+            }
+        }
+        assert!(acked > 50, "only {acked} sold");
+        assert_eq!(listed(&st).len(), acked);
+        // `sold` counts every order; `remaining` stops at 0, so the
+        // identity initial − remaining = sold breaks with the oversell.
+        let inv = st.catalog.get("drop").unwrap().inventory();
+        assert_eq!(
+            (inv.initial, inv.sold, inv.reserved, inv.remaining),
+            (50, acked as u64, 0, 0)
+        );
+        let late = checkout(Arc::clone(&st), req(1), None).await.unwrap_err();
+        assert_eq!(late.code(), "sold_out");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn oversell_race_gives_back_only_what_it_took_on_a_decline() {
+        let faults = Faults {
+            payment_decline: 1.0,
+            ..with(FaultName::OversellRace, 1.0)
+        };
+        let st = state(3, faults);
+        let tasks: Vec<_> = (0..10)
+            .map(|_| tokio::spawn(checkout(Arc::clone(&st), req(1), None)))
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap().unwrap_err(), DemoError::PaymentDeclined);
+        }
+        let inv = st.catalog.get("drop").unwrap().inventory();
+        assert_eq!((inv.sold, inv.remaining), (0, 3));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -354,13 +493,7 @@ mod tests {
         // times so the test stays fast and deterministic enough.
         let mut oversold = false;
         for _ in 0..20 {
-            let st = state(
-                5,
-                Faults {
-                    oversell_race: 1.0,
-                    ..Faults::default()
-                },
-            );
+            let st = state(5, with(FaultName::OversellRace, 1.0));
             let tasks: Vec<_> = (0..50)
                 .map(|_| tokio::spawn(checkout(Arc::clone(&st), req(1), None)))
                 .collect();

@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use super::faults::Faults;
+use super::faults::{FaultName, Faults};
 
 /// Default currency of every product; the demo is single-currency on purpose
 /// so totals never need conversion.
@@ -132,7 +132,7 @@ pub enum ConfigError {
     DuplicateSku(String),
     /// A fault probability outside 0..=1.
     #[error("fault `{0}` must be a probability between 0 and 1")]
-    FaultOutOfRange(&'static str),
+    FaultOutOfRange(FaultName),
     /// A viewer queue that holds nothing or an unreasonable amount.
     #[error("ws_queue must be between 1 and {MAX_WS_QUEUE}, not {0}")]
     WsQueueOutOfRange(usize),

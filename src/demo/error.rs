@@ -87,7 +87,7 @@ pub enum DemoError {
     #[error("{0} capacity exhausted; try again later")]
     Capacity(&'static str),
     /// Something failed on the server's side (also what the seeded
-    /// lost-acknowledgement fault reports).
+    /// error-after-commit fault reports).
     #[error("internal error: {0}")]
     Internal(&'static str),
 }

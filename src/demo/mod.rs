@@ -4,8 +4,9 @@
 //! over HTTP/1.1.
 //!
 //! It gives the quick start, tests and benchmarks a known target, and can
-//! switch on seeded faults so invariant checks have something to catch.
-//! Every number it exposes obeys `initial == remaining + reserved + sold`
+//! switch on seeded faults so invariant checks have something to catch
+//! (see [`FaultName`]; each breaks one invariant). With every fault off,
+//! each number it exposes obeys `initial == remaining + reserved + sold`
 //! and, at rest, `sold == Σ qty of listed orders`.
 //!
 //! Capacity is deliberate: checkout holds one of `payment_slots` for
@@ -118,7 +119,7 @@ pub use config::{
     DEFAULT_WS_QUEUE, MAX_WS_QUEUE,
 };
 pub use error::DemoError;
-pub use faults::Faults;
+pub use faults::{fault_names, parse_fault, FaultName, FaultSpecError, Faults};
 pub use idempotency::MAX_KEY_LEN;
 pub use orders::{MAX_ORDERS, MAX_ORDER_PAGE};
 pub use requests::{MAX_BODY_BYTES, MAX_USER_CHARS};

@@ -1,7 +1,8 @@
 //! The order book: placed orders, their ids, and the listings used for
 //! end-of-run reconciliation.
 //!
-//! Owns order ids (`o-<n>`, allocated at commit so committed ids are dense),
+//! Owns order ids (`o-<n>`, allocated at commit so committed ids are dense
+//! unless the seeded lose-ack fault drops an order after its id was given),
 //! the order cap, and two indexes: by id (striped) and by SKU. It must not
 //! touch stock or decide whether an order may be placed; checkout does.
 
@@ -169,9 +170,24 @@ impl OrderBook {
             self.count.fetch_sub(1, Ordering::AcqRel);
             return Err(DemoError::UnknownSku(new.sku));
         };
+        let order = Arc::new(self.build(new, clock));
+        lock(self.id_shard(order.seq)).insert(order.seq, Arc::clone(&order));
+        lock(sku_index).insert(order.seq, Arc::clone(&order));
+        Ok(order)
+    }
+
+    /// Allocates an id and builds the order exactly as `place` would, but
+    /// stores nothing: the seeded lose-ack fault. The id is acknowledged to
+    /// the client and then missing from every listing and lookup, and it
+    /// leaves a gap in the otherwise dense ids.
+    pub(crate) fn lose(&self, new: NewOrder, clock: &Clock) -> Arc<Order> {
+        Arc::new(self.build(new, clock))
+    }
+
+    fn build(&self, new: NewOrder, clock: &Clock) -> Order {
         let placed = clock.now();
         let seq = self.next_seq.fetch_add(1, Ordering::AcqRel);
-        let order = Arc::new(Order {
+        Order {
             seq,
             sku: new.sku,
             qty: new.qty,
@@ -180,10 +196,7 @@ impl OrderBook {
             unit_price_cents: new.unit_price_cents,
             placed,
             placed_at: clock.rfc3339(placed),
-        });
-        lock(self.id_shard(seq)).insert(seq, Arc::clone(&order));
-        lock(sku_index).insert(seq, Arc::clone(&order));
-        Ok(order)
+        }
     }
 
     pub(crate) fn get(&self, seq: u64) -> Option<Arc<Order>> {
@@ -287,6 +300,20 @@ mod tests {
         assert_eq!(a.len(), 84);
         assert!(!more);
         assert!(book.list(Some("zzz"), 0, 10).is_err());
+    }
+
+    #[test]
+    fn a_lost_order_takes_an_id_but_is_never_found() {
+        let clock = Clock::new();
+        let book = OrderBook::new(["a"]);
+        book.place(new_order("a"), &clock).unwrap();
+        let lost = book.lose(new_order("a"), &clock);
+        book.place(new_order("a"), &clock).unwrap();
+        assert_eq!(lost.seq, 2);
+        assert!(book.get(2).is_none());
+        let (all, _) = book.list(None, 0, 10).unwrap();
+        assert_eq!(all.iter().map(|o| o.seq).collect::<Vec<_>>(), [1, 3]);
+        assert!(book.get_many(&[2]).is_empty());
     }
 
     #[test]

@@ -216,13 +216,17 @@ fn find_order(st: &State, id: &str) -> Result<Arc<Order>, DemoError> {
         .ok_or_else(|| DemoError::UnknownOrder(id.to_owned()))
 }
 
+/// Steps past `placed` one read of `order` reports now (see
+/// [`tracking::reported_steps`]).
+fn reported_steps(st: &State, order: &Order) -> usize {
+    tracking::reported_steps(order.placed, st.clock.now(), st.tracking_step, &st.dice)
+}
+
 async fn order(AxumState(st): St, id: Result<Path<String>, PathRejection>) -> Reply {
     let Path(id) = id?;
     let order = find_order(&st, &id)?;
-    json(
-        StatusCode::OK,
-        &order.view_at(st.clock.now(), st.tracking_step),
-    )
+    let status = tracking::status_after(reported_steps(&st, &order));
+    json(StatusCode::OK, &order.view(status))
 }
 
 async fn order_tracking(AxumState(st): St, id: Result<Path<String>, PathRejection>) -> Reply {
@@ -231,7 +235,7 @@ async fn order_tracking(AxumState(st): St, id: Result<Path<String>, PathRejectio
     let view = tracking::view(
         order.id(),
         order.placed,
-        st.clock.now(),
+        reported_steps(&st, &order),
         st.tracking_step,
         &st.clock,
     );

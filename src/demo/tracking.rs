@@ -2,8 +2,11 @@
 //! began, derived purely from the time elapsed since it was placed.
 //!
 //! Owns the status sequence and the time → status function. Because status
-//! is a function of monotonic time, it cannot regress. It must not store
-//! per-order state or read the clock itself; callers pass the instants.
+//! is a function of monotonic time, it cannot regress, except where the
+//! seeded tracking-regress fault makes one read report an earlier status
+//! (a stale read: the whole view, history included, is as it was then). It
+//! must not store per-order state or read the clock itself; callers pass
+//! the instants.
 
 use std::time::Duration;
 
@@ -11,6 +14,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::clock::Clock;
+use super::faults::FaultDice;
 
 /// Lifecycle of a shipped order, in the only order it can move.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -74,6 +78,24 @@ pub fn status_at(placed: Instant, now: Instant, step: Duration) -> TrackingStatu
     TrackingStatus::ALL[steps_done(now.saturating_duration_since(placed), step)]
 }
 
+/// Steps past `Placed` that one read of an order reports at `now`: those
+/// reached, fewer when the seeded tracking-regress fault fires for this
+/// read, never fewer than zero.
+pub(crate) fn reported_steps(
+    placed: Instant,
+    now: Instant,
+    step: Duration,
+    dice: &FaultDice,
+) -> usize {
+    let reached = steps_done(now.saturating_duration_since(placed), step);
+    reached - dice.regress_steps(reached).min(reached)
+}
+
+/// The status `steps` past `Placed` (`Delivered` beyond the last).
+pub(crate) fn status_after(steps: usize) -> TrackingStatus {
+    TrackingStatus::ALL[steps.min(TrackingStatus::ALL.len() - 1)]
+}
+
 /// One reached status and when it began.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub(crate) struct TrackingEvent {
@@ -92,16 +114,17 @@ pub(crate) struct TrackingView {
     pub(crate) next_status_at: Option<String>,
 }
 
-/// Builds the tracking view; history lists every reached status with its
+/// Builds the tracking view of an order `steps` past `Placed` (see
+/// [`reported_steps`]); history lists every status up to it with its
 /// projected start time, oldest first.
 pub(crate) fn view(
     order_id: String,
     placed: Instant,
-    now: Instant,
+    steps: usize,
     step: Duration,
     clock: &Clock,
 ) -> TrackingView {
-    let done = steps_done(now.saturating_duration_since(placed), step);
+    let done = steps.min(TrackingStatus::ALL.len() - 1);
     let at = |k: usize| clock.rfc3339_after(placed, step.saturating_mul(k as u32));
     let history = TrackingStatus::ALL[..=done]
         .iter()
@@ -126,6 +149,23 @@ mod tests {
 
     const STEP: Duration = Duration::from_secs(2);
 
+    fn dice(tracking_regress: f64) -> FaultDice {
+        FaultDice::new(
+            crate::demo::faults::Faults {
+                tracking_regress,
+                ..Default::default()
+            },
+            0,
+        )
+    }
+
+    /// Statuses of `reads` reads of one order at the current time.
+    fn reads(placed: Instant, dice: &FaultDice, reads: usize) -> Vec<TrackingStatus> {
+        (0..reads)
+            .map(|_| status_after(reported_steps(placed, Instant::now(), STEP, dice)))
+            .collect()
+    }
+
     #[tokio::test(start_paused = true)]
     async fn status_advances_one_step_per_interval_and_stops_at_delivered() {
         let placed = Instant::now();
@@ -145,14 +185,16 @@ mod tests {
         let clock = Clock::new();
         let placed = clock.now();
         tokio::time::advance(Duration::from_secs(5)).await;
-        let v = view("o-1".into(), placed, clock.now(), STEP, &clock);
+        let steps = reported_steps(placed, clock.now(), STEP, &dice(0.0));
+        let v = view("o-1".into(), placed, steps, STEP, &clock);
         assert_eq!(v.status, TrackingStatus::Packed);
         let statuses: Vec<_> = v.history.iter().map(|e| e.status).collect();
         assert_eq!(statuses, TrackingStatus::ALL[..3]);
         assert!(v.history.windows(2).all(|w| w[0].at < w[1].at));
         assert!(v.next_status_at.is_some());
         tokio::time::advance(Duration::from_secs(60)).await;
-        let v = view("o-1".into(), placed, clock.now(), STEP, &clock);
+        let steps = reported_steps(placed, clock.now(), STEP, &dice(0.0));
+        let v = view("o-1".into(), placed, steps, STEP, &clock);
         assert_eq!(v.status, TrackingStatus::Delivered);
         assert_eq!(v.history.len(), 7);
         assert!(v.next_status_at.is_none());
@@ -165,5 +207,44 @@ mod tests {
             status_at(now, now, Duration::ZERO),
             TrackingStatus::Delivered
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tracking_regress_reports_an_earlier_status_on_some_reads_only() {
+        let placed = Instant::now();
+        tokio::time::advance(Duration::from_secs(7)).await; // shipped
+        let faulty = reads(placed, &dice(0.05), 400);
+        let behind = faulty
+            .iter()
+            .filter(|&&s| s < TrackingStatus::Shipped)
+            .count();
+        assert!((5..50).contains(&behind), "{behind} of 400 reads behind");
+        assert!(faulty.iter().all(|&s| s <= TrackingStatus::Shipped));
+        assert!(faulty.contains(&TrackingStatus::Shipped));
+        let honest = reads(placed, &dice(0.0), 400);
+        assert!(honest.iter().all(|&s| s == TrackingStatus::Shipped));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tracking_regress_is_seeded_and_never_goes_below_placed() {
+        let placed = Instant::now();
+        let at_placed = reads(placed, &dice(1.0), 50);
+        assert!(at_placed.iter().all(|&s| s == TrackingStatus::Placed));
+        tokio::time::advance(Duration::from_secs(60)).await; // delivered
+        let a = reads(placed, &dice(1.0), 300);
+        assert!(a.iter().all(|&s| s < TrackingStatus::Delivered));
+        assert!(a.contains(&TrackingStatus::Placed), "goes back all the way");
+        assert_eq!(a, reads(placed, &dice(1.0), 300), "same seed, same reads");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_regressed_view_is_the_whole_earlier_view() {
+        let clock = Clock::new();
+        let placed = clock.now();
+        tokio::time::advance(Duration::from_secs(9)).await; // in transit
+        let v = view("o-1".into(), placed, 1, STEP, &clock);
+        assert_eq!(v.status, TrackingStatus::Paid);
+        assert_eq!(v.history.len(), 2);
+        assert!(v.next_status_at.is_some());
     }
 }
