@@ -100,7 +100,12 @@ fn the_correct_platform_holds_every_invariant_under_retries_and_chaos() {
     let mut retried_total = 0;
     for (seed, r) in run_all(None) {
         let stderr = String::from_utf8_lossy(&r.out.stderr);
-        assert_eq!(r.out.status.code(), Some(0), "seed {seed}: {stderr}\n{:#}", r.report["invariants"]);
+        assert_eq!(
+            r.out.status.code(),
+            Some(0),
+            "seed {seed}: {stderr}\n{:#}",
+            r.report["invariants"]
+        );
         assert_eq!(support::schema_errors(&r.report), Vec::<String>::new());
         let v = verdicts(&r.report);
         assert_eq!(
@@ -139,9 +144,10 @@ fn the_correct_platform_holds_every_invariant_under_retries_and_chaos() {
         retried_total += attempts.iter().filter(|a| a["attempt"] != 1).count();
 
         // The Jepsen export: an array of operations, indexed in order.
-        let elle: Vec<Value> =
-            serde_json::from_str(&std::fs::read_to_string(r.dir.join("history.elle.json")).unwrap())
-                .unwrap();
+        let elle: Vec<Value> = serde_json::from_str(
+            &std::fs::read_to_string(r.dir.join("history.elle.json")).unwrap(),
+        )
+        .unwrap();
         assert_eq!(elle.len(), attempts.len() * 2 + 2);
         assert!(elle.iter().enumerate().all(|(i, op)| op["index"] == i));
 
@@ -173,7 +179,11 @@ fn each_seeded_fault_breaks_its_invariant_with_example_keys() {
     for (fault, broken) in FAULTS {
         for (seed, r) in run_all(Some(fault)) {
             let stderr = String::from_utf8_lossy(&r.out.stderr);
-            assert_eq!(r.out.status.code(), Some(1), "{fault} seed {seed}: {stderr}");
+            assert_eq!(
+                r.out.status.code(),
+                Some(1),
+                "{fault} seed {seed}: {stderr}"
+            );
             assert_eq!(support::schema_errors(&r.report), Vec::<String>::new());
             let v = verdicts(&r.report);
             for (name, holds, violations, examples) in &v {
@@ -186,7 +196,10 @@ fn each_seeded_fault_breaks_its_invariant_with_example_keys() {
                 }
             }
             let reasons = r.report["verdict_reasons"].to_string();
-            assert!(reasons.contains(&format!("invariant {broken} broken")), "{reasons}");
+            assert!(
+                reasons.contains(&format!("invariant {broken} broken")),
+                "{reasons}"
+            );
             let junit = std::fs::read_to_string(r.dir.join("junit.xml")).unwrap();
             assert!(junit.contains("type=\"invariant\""), "{junit}");
             let _ = std::fs::remove_dir_all(&r.dir);

@@ -301,6 +301,11 @@ struct RunArgs {
     /// inconclusive.
     #[arg(long)]
     allow_partial: bool,
+    /// Run against an embedded demo platform with a seeded bug, NAME or
+    /// NAME=P (repeatable), to watch the invariant checks catch it; the
+    /// faults' dice follow the run's seed. Names: `flashcrowd help demo`.
+    #[arg(long = "demo-fault", value_name = "NAME[=P]", value_parser = parse_demo_fault)]
+    demo_faults: Vec<(crate::demo::FaultName, f64)>,
 }
 
 #[derive(Debug, Args)]

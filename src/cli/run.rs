@@ -42,6 +42,11 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
             return exit::INVALID_INPUT;
         }
     };
+    let embedded = explicit_target.is_none() && scenario.target == Target::Embedded;
+    if !args.demo_faults.is_empty() && !embedded {
+        eprintln!("error: --demo-fault needs the embedded demo platform (`target: embedded` and no --target)");
+        return exit::INVALID_INPUT;
+    }
     let schedule = Schedule::new(
         &scenario.phases,
         scenario.seed,
@@ -55,24 +60,33 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
     let (target, demo) = match (explicit_target, &scenario.target) {
         (Some(url), _) => (url, None),
         (None, Target::Url(url)) => (url.clone(), None),
-        (None, Target::Embedded) => match start_demo(&scenario, demo_cancel.clone()).await {
-            Ok(server) => {
-                let url = format!("http://{}", server.addr);
-                match url::Url::parse(&url) {
-                    Ok(u) => (u, Some(server)),
-                    Err(e) => {
-                        eprintln!("error: embedded demo address {url}: {e}");
-                        return exit::HARNESS_FAILURE;
+        (None, Target::Embedded) => {
+            match start_demo(&scenario, &args.demo_faults, demo_cancel.clone()).await {
+                Ok(server) => {
+                    let url = format!("http://{}", server.addr);
+                    match url::Url::parse(&url) {
+                        Ok(u) => (u, Some(server)),
+                        Err(e) => {
+                            eprintln!("error: embedded demo address {url}: {e}");
+                            return exit::HARNESS_FAILURE;
+                        }
                     }
                 }
+                Err(e) => {
+                    eprintln!("error: cannot start the embedded demo platform: {e}");
+                    return exit::HARNESS_FAILURE;
+                }
             }
-            Err(e) => {
-                eprintln!("error: cannot start the embedded demo platform: {e}");
-                return exit::HARNESS_FAILURE;
-            }
-        },
+        }
     };
     let demo_used = demo.is_some();
+    if !args.demo_faults.is_empty() {
+        let mut on = crate::demo::Faults::default();
+        for &(f, p) in &args.demo_faults {
+            on.set(f, p);
+        }
+        eprintln!("warning: the embedded demo platform runs with seeded faults ({on}): it breaks business invariants on purpose");
+    }
     let target_label = if demo_used {
         format!("{target} (embedded demo)")
     } else {
@@ -481,8 +495,16 @@ fn parse_target(s: &str) -> Result<url::Url, String> {
     }
 }
 
-async fn start_demo(scenario: &Scenario, cancel: CancellationToken) -> std::io::Result<DemoServer> {
+async fn start_demo(
+    scenario: &Scenario,
+    faults: &[(crate::demo::FaultName, f64)],
+    cancel: CancellationToken,
+) -> std::io::Result<DemoServer> {
     let d = &scenario.demo;
+    let mut seeded = crate::demo::Faults::default();
+    for &(f, p) in faults {
+        seeded.set(f, p);
+    }
     let cfg = DemoConfig {
         stock: d.stock.clone(),
         payment_slots: d.payment_slots,
@@ -495,7 +517,7 @@ async fn start_demo(scenario: &Scenario, cancel: CancellationToken) -> std::io::
         ws_max_viewers: d.ws_max_viewers,
         tracking_step: d.tracking_step,
         seed: scenario.seed,
-        ..DemoConfig::default()
+        faults: seeded,
     };
     DemoServer::spawn(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), cfg, cancel).await
 }

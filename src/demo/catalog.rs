@@ -74,30 +74,24 @@ impl Product {
         }
     }
 
-    /// The seeded oversell bug, a check-then-act race: it checks the stock,
-    /// waits [`RACE_WINDOW`] (standing in for a round trip to a stock
-    /// service), then takes the units without checking again. Every
-    /// checkout that checked while units were left wins, so checkouts racing
-    /// for the last units sell more than existed. The decrement stops at
-    /// zero, so `remaining` reads 0 and the excess shows as `sold` above
-    /// `initial`. Returns the units actually taken, which is what a failed
-    /// checkout must give back. Never used unless the `oversell-race` fault
-    /// fires.
+    /// The seeded oversell bug, a lost update: it reads the stock, waits
+    /// [`RACE_WINDOW`] (standing in for a round trip to a stock service),
+    /// then writes back what it read minus `qty`, overwriting whatever other
+    /// checkouts took meanwhile. Two checkouts that overlap both sell a unit
+    /// while the stock drops by one, so under a rush the units sold exceed
+    /// the stock long before the last one, and `initial − remaining` no
+    /// longer equals `sold` (the stock's own books are wrong, as they are
+    /// after a real lost update). Returns the units taken, which is what a
+    /// failed checkout gives back. Never used unless the `oversell-race`
+    /// fault fires.
     pub(crate) async fn reserve_racy(&self, qty: u64) -> Result<u64, Insufficient> {
         let seen = self.available.load(Ordering::Acquire);
         if seen < qty {
             return Err(Insufficient { remaining: seen });
         }
         tokio::time::sleep(RACE_WINDOW).await;
-        let before =
-            match self
-                .available
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
-                    Some(left.saturating_sub(qty))
-                }) {
-                Ok(before) | Err(before) => before,
-            };
-        Ok(before.min(qty))
+        self.available.store(seen - qty, Ordering::Release);
+        Ok(qty)
     }
 
     /// Gives reserved units back (payment declined, capacity exhausted).

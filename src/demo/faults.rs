@@ -6,17 +6,18 @@
 //!
 //! | Fault | Breaks | What `/api/inventory/{sku}` shows |
 //! |---|---|---|
-//! | `oversell-race` | `no_oversell` | `sold` > `initial`, `remaining` 0 |
+//! | `oversell-race` | `no_oversell` (and the stock's arithmetic) | `sold` > `initial`; `initial − remaining` < `sold` |
 //! | `duplicate-on-retry` | `idempotent` | consistent; the duplicate is sold |
 //! | `lose-ack` | `no_lost_ack` | consistent; the lost order is sold |
 //! | `tracking-regress` | `monotonic_tracking` | unaffected |
 //! | `error-after-commit` | nothing (creates unknown outcomes) | consistent |
 //! | `payment-decline` | nothing (a realistic failure) | consistent |
 //!
-//! Under `oversell-race` the platform's own `initial − remaining = sold`
-//! cannot hold either: `remaining` stops at zero while `sold` goes past
-//! `initial`, so a check of that identity fails as a consequence of the
-//! oversell, not as a second bug.
+//! `oversell-race` is a lost update on the stock (read, wait, write back
+//! what was read minus the order): overlapping checkouts each sell a unit
+//! while the stock drops once, so the platform's own `initial − remaining
+//! = sold` cannot hold either, and `accounting` fails with `no_oversell`
+//! as a consequence of the same bug, not as a second one.
 //!
 //! Owns the fault names, their parsing from `NAME[=P]`, the settings and
 //! the deterministic dice that decide, per checkout or per read, whether a

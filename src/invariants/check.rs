@@ -18,7 +18,10 @@ fn per_sku(history: &[Attempt]) -> (BTreeMap<&str, BTreeSet<&str>>, BTreeMap<&st
     for a in history {
         match &a.outcome {
             Outcome::Ok { order_id } => {
-                acked.entry(a.sku.as_str()).or_default().insert(order_id.as_str());
+                acked
+                    .entry(a.sku.as_str())
+                    .or_default()
+                    .insert(order_id.as_str());
             }
             Outcome::Unknown => *unknown.entry(a.sku.as_str()).or_default() += 1,
             Outcome::Fail => {}
@@ -40,6 +43,24 @@ pub fn no_oversell(history: &[Attempt], state: &FinalState) -> Verdict {
             v.violation(format!(
                 "{sku}: {a} acknowledged, {sold} sold, stock was {initial}"
             ));
+            // Name the purchases acknowledged once the stock was gone.
+            let mut late: Vec<&Attempt> = history
+                .iter()
+                .filter(|x| x.sku == *sku && matches!(x.outcome, Outcome::Ok { .. }))
+                .collect();
+            late.sort_by_key(|x| x.at_us);
+            let mut seen = BTreeSet::new();
+            for x in late {
+                let Outcome::Ok { order_id } = &x.outcome else {
+                    continue;
+                };
+                if seen.insert(order_id.as_str()) && seen.len() as u64 > initial {
+                    v.example(format!(
+                        "{}: order {order_id} acknowledged after the {initial} units of {sku} were gone",
+                        x.key
+                    ));
+                }
+            }
         }
     }
     v

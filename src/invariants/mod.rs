@@ -112,6 +112,11 @@ impl Verdict {
     fn violation(&mut self, example: String) {
         self.holds = false;
         self.violations += 1;
+        self.example(example);
+    }
+
+    /// One more example of what breaks it, while there is room.
+    fn example(&mut self, example: String) {
         if self.examples.len() < MAX_EXAMPLES {
             self.examples.push(example);
         }

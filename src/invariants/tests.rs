@@ -129,7 +129,15 @@ fn acknowledging_past_the_stock_is_an_oversell() {
     );
     let v = no_oversell(&h, &s);
     assert!(!v.holds);
-    assert_eq!(v.examples, ["drop-1: 4 acknowledged, 4 sold, stock was 3"]);
+    assert_eq!(v.violations, 1);
+    // The SKU, then the purchase acknowledged once the stock was gone.
+    assert_eq!(
+        v.examples,
+        [
+            "drop-1: 4 acknowledged, 4 sold, stock was 3",
+            "k4: order o-4 acknowledged after the 3 units of drop-1 were gone"
+        ]
+    );
 }
 
 #[test]

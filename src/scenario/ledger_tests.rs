@@ -140,7 +140,10 @@ fn every_mistake_is_reported_at_its_place() {
     let has = |needle: &str| text.iter().any(|t| t.contains(needle));
     assert!(has("idempotency-key` request header"), "{text:#?}");
     assert!(has("unknown ledger operation `refund`"), "{text:#?}");
-    assert!(has("cannot retry on `sometimes`") || has("cannot retry on"), "{text:#?}");
+    assert!(
+        has("cannot retry on `sometimes`") || has("cannot retry on"),
+        "{text:#?}"
+    );
     assert!(has("retries must be 1 to 20"), "{text:#?}");
     assert!(has("unknown invariant `no_such_thing`"), "{text:#?}");
     // The checkout step has its own problem, so the invariants that need
@@ -148,6 +151,10 @@ fn every_mistake_is_reported_at_its_place() {
     assert!(!has("no step is"), "{text:#?}");
     assert!(has("unknown placeholder `{page}`"), "{text:#?}");
     // Each at its own line, with the field path.
-    assert!(text.iter().any(|t| t.starts_with("12:15 flows.f[1].ledger")), "{text:#?}");
+    assert!(
+        text.iter()
+            .any(|t| t.starts_with("12:15 flows.f[1].ledger")),
+        "{text:#?}"
+    );
     assert!(d.iter().all(|d| d.line > 0 && d.col > 0));
 }

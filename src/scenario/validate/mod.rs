@@ -141,8 +141,7 @@ pub fn validate(
     let regions_node = top.get("regions");
     let regions = regions::regions(&mut cx, regions_node, &phases, input.base_dir, read);
     let chaos = chaos::chaos(&mut cx, top.get("chaos"), &regions, regions_node, &phases);
-    let invariants =
-        ledger::invariants(&mut cx, top.get("invariants"), &flows, flows_complete);
+    let invariants = ledger::invariants(&mut cx, top.get("invariants"), &flows, flows_complete);
     let slos = slos::slos(
         &mut cx,
         top.get("slos"),
