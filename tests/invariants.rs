@@ -206,3 +206,142 @@ fn each_seeded_fault_breaks_its_invariant_with_example_keys() {
         }
     }
 }
+
+/// Write `yaml` to a scenario file and run it with `extra` flags.
+fn run_yaml(name: &str, yaml: &str, extra: &[&str]) -> Ran {
+    let dir = std::env::temp_dir().join(format!("flashcrowd-inv-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("scenario.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let out_dir = dir.join("out");
+    let out = Command::new(env!("CARGO_BIN_EXE_flashcrowd"))
+        .arg("run")
+        .arg(&file)
+        .args(["--quiet", "--out"])
+        .arg(&out_dir)
+        .args(extra)
+        .output()
+        .unwrap();
+    let report = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.join("report.json")).unwrap_or_else(|e| {
+            panic!("no report ({e}): {}", String::from_utf8_lossy(&out.stderr))
+        }),
+    )
+    .unwrap();
+    Ran {
+        out,
+        dir: out_dir,
+        report,
+    }
+}
+
+fn history(dir: &Path) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("history.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Every checkout answers 500 although it placed the order: each first
+/// attempt is `unknown` and really happened.
+fn committed_but_500(same_key: bool) -> String {
+    format!(
+        r#"
+name: retry-{same_key}
+target: embedded
+seed: 11
+demo: {{ stock: {{ drop-1: 1000 }} }}
+phases:
+  - {{ name: buy, duration: 1s, load: {{ rate: 40/s }}, flow: buy }}
+flows:
+  buy:
+    - name: checkout
+      post: /api/checkout
+      headers: {{ Idempotency-Key: "{{{{ uuid() }}}}" }}
+      json: {{ sku: drop-1, qty: 1 }}
+      expect: 201
+      retry: {{ on: 5xx, max: 2, same_key: {same_key}, backoff: 10ms }}
+      ledger: checkout
+invariants: [no_oversell, accounting, idempotent, no_lost_ack]
+"#
+    )
+}
+
+#[test]
+fn a_retry_with_the_same_key_gets_the_first_order_and_a_new_key_orders_again() {
+    let fault = ["--demo-fault", "error-after-commit=1"];
+    // Same key: the retry is answered with the order the first attempt
+    // placed; one order per purchase, and every unknown resolved.
+    let same = run_yaml("same-key", &committed_but_500(true), &fault);
+    assert_eq!(
+        same.out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&same.out.stderr)
+    );
+    let h = history(&same.dir);
+    let keys: std::collections::BTreeSet<&str> =
+        h.iter().map(|a| a["key"].as_str().unwrap()).collect();
+    assert_eq!(h.len(), keys.len() * 2, "two attempts per key");
+    for a in &h {
+        let expected = if a["attempt"] == 1 { "unknown" } else { "ok" };
+        assert_eq!(a["outcome"], expected, "{a}");
+    }
+    // A new key per retry: every attempt placed an order the client never
+    // saw acknowledged. Sold = unknown attempts: the books still add up
+    // (unknowns widen them) and no key has two orders.
+    let fresh = run_yaml("new-key", &committed_but_500(false), &fault);
+    let h = history(&fresh.dir);
+    let keys: std::collections::BTreeSet<&str> =
+        h.iter().map(|a| a["key"].as_str().unwrap()).collect();
+    assert_eq!(keys.len(), h.len(), "one key per attempt");
+    assert!(h.iter().all(|a| a["outcome"] == "unknown"));
+    assert_eq!(h.len() % 3, 0, "three attempts per purchase");
+    for (name, holds, _, ex) in verdicts(&fresh.report) {
+        assert!(holds, "{name}: {ex:?}");
+    }
+    let _ = std::fs::remove_dir_all(same.dir.parent().unwrap());
+    let _ = std::fs::remove_dir_all(fresh.dir.parent().unwrap());
+}
+
+#[test]
+fn acknowledged_comments_are_found_once_in_the_feed() {
+    let r = run_yaml(
+        "comments",
+        r#"
+name: comments-once
+target: embedded
+seed: 3
+phases:
+  - { name: chat, duration: 1500ms, load: { rate: 100/s }, flow: chat }
+flows:
+  chat:
+    - name: comment
+      post: /api/rooms/main/comments
+      json: { user: "u{{ seq() }}", text: hi }
+      expect: 201
+      ledger: comment
+invariants: [exactly_once_comments]
+"#,
+        &[],
+    );
+    assert_eq!(
+        r.out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&r.out.stderr)
+    );
+    let v = verdicts(&r.report);
+    assert_eq!(v.len(), 1);
+    assert!(v[0].1);
+    assert_eq!(v[0].2, 0);
+    let posted = history(&r.dir)
+        .iter()
+        .filter(|l| l["op"] == "comment")
+        .count() as u64;
+    assert!(posted >= 140, "{posted}");
+    assert_eq!(r.report["invariants"]["verdicts"][0]["checked"], posted);
+    let _ = std::fs::remove_dir_all(r.dir.parent().unwrap());
+}
