@@ -85,6 +85,18 @@ pub struct Order {
     pub sku: String,
 }
 
+/// What an invariant's `checked` counts, for people reading a report.
+pub fn counted(name: &str) -> &'static str {
+    match name {
+        "no_oversell" | "accounting" => "SKUs",
+        "idempotent" => "keys",
+        "no_lost_ack" => "acknowledged orders",
+        "monotonic_tracking" => "polled orders",
+        "exactly_once_comments" => "acknowledged comments",
+        _ => "items",
+    }
+}
+
 /// How one invariant came out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verdict {

@@ -80,7 +80,7 @@ pub fn render(r: &Report) -> String {
             .map(|v| {
                 vec![
                     code(&v.name),
-                    v.checked.to_string(),
+                    format!("{} {}", v.checked, crate::invariants::counted(&v.name)),
                     v.violations.to_string(),
                     if v.holds { "holds" } else { "BROKEN" }.to_owned(),
                     cell(

@@ -126,10 +126,14 @@ pub fn render(r: &Report) -> String {
             inv.attempts, inv.unknown, inv.polls, inv.comments
         );
         for v in &inv.verdicts {
+            let unit = crate::invariants::counted(&v.name);
             let (mark, what) = if v.holds {
-                ("✓", format!("holds over {}", v.checked))
+                ("✓", format!("holds over {} {unit}", v.checked))
             } else {
-                ("✗", format!("{} of {} break it", v.violations, v.checked))
+                (
+                    "✗",
+                    format!("{} of {} {unit} break it", v.violations, v.checked),
+                )
             };
             let _ = writeln!(out, "  {mark} {:<22} {what}", v.name);
             for e in v.examples.iter().take(3) {

@@ -99,9 +99,10 @@ pub fn invariants(out: &mut String, r: &Report) {
         let examples: Vec<String> = v.examples.iter().map(|e| esc(e)).collect();
         let _ = write!(
             out,
-            r#"<tr><td class="{class}">{mark}</td><td><code>{}</code></td><td class="n">{}</td><td class="n">{}</td><td>{}</td></tr>"#,
+            r#"<tr><td class="{class}">{mark}</td><td><code>{}</code></td><td class="n">{} {}</td><td class="n">{}</td><td>{}</td></tr>"#,
             esc(&v.name),
             int(v.checked),
+            crate::invariants::counted(&v.name),
             int(v.violations),
             examples.join("<br>")
         );
