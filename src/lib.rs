@@ -26,6 +26,7 @@ pub mod netem;
 pub mod proxy;
 pub mod reconcile;
 pub mod report;
+pub mod safety;
 pub mod scenario;
 pub mod schedule;
 pub mod shutdown;

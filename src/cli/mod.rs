@@ -306,6 +306,20 @@ struct RunArgs {
     /// faults' dice follow the run's seed. Names: `flashcrowd help demo`.
     #[arg(long = "demo-fault", value_name = "NAME[=P]", value_parser = parse_demo_fault)]
     demo_faults: Vec<(crate::demo::FaultName, f64)>,
+    /// A host off this machine the run may send to, HOST or HOST:PORT
+    /// (repeatable; adds to the scenario's `allow_targets`). Anything not
+    /// loopback and not allowed is refused before a socket opens.
+    #[arg(long = "allow-target", value_name = "HOST[:PORT]", value_parser = parse_allowed)]
+    allow_targets: Vec<crate::safety::Allowed>,
+    /// Print the resolved plan (targets, rates, regions, chaos, invariants)
+    /// and send nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+fn parse_allowed(s: &str) -> Result<crate::safety::Allowed, String> {
+    crate::safety::Allowed::parse(s)
+        .ok_or_else(|| format!("`{s}` is not a host or host:port (e.g. staging.example.com:8080)"))
 }
 
 #[derive(Debug, Args)]

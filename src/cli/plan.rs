@@ -56,7 +56,7 @@ fn explain(s: &Scenario, schedule: &Schedule, n: usize) -> String {
     out
 }
 
-fn render(s: &Scenario, schedule: &Schedule, scale: f64) -> String {
+pub(super) fn render(s: &Scenario, schedule: &Schedule, scale: f64) -> String {
     let mut out = String::new();
     let target = match &s.target {
         Target::Embedded => "embedded demo platform".to_owned(),
@@ -125,6 +125,15 @@ fn render(s: &Scenario, schedule: &Schedule, scale: f64) -> String {
     let _ = writeln!(out, "\n  arrivals per second over the timeline:");
     let _ = write!(out, "{}", sparkline(schedule, total));
     regions_text(&mut out, s);
+    if s.invariants.declared() {
+        let names: Vec<&str> = s.invariants.check.iter().map(|k| k.name()).collect();
+        let _ = writeln!(
+            out,
+            "\n  invariants, checked {} ms after the load: {}",
+            s.invariants.settle.as_millis(),
+            names.join(", ")
+        );
+    }
     for slo in &s.slos {
         let _ = writeln!(out, "  slo: {}", slo.expr);
     }

@@ -23,6 +23,7 @@ use crate::engine::{self, EngineError, RunConfig};
 use crate::invariants;
 use crate::reconcile;
 use crate::report::{self, ChaosRun, RunInfo};
+use crate::safety;
 use crate::scenario::{Scenario, SlowViewers, Target};
 use crate::schedule::Schedule;
 use crate::shutdown::Interrupts;
@@ -43,6 +44,18 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
         }
     };
     let embedded = explicit_target.is_none() && scenario.target == Target::Embedded;
+    // Nothing is resolved or dialled before every destination passed.
+    let url_in_use = match (&explicit_target, &scenario.target) {
+        (Some(u), _) | (None, Target::Url(u)) => Some(u.clone()),
+        (None, Target::Embedded) => None,
+    };
+    let destinations = safety::destinations(&scenario, url_in_use.as_ref());
+    let mut allowed = scenario.allow_targets.clone();
+    allowed.extend(args.allow_targets.iter().cloned());
+    if let Err(e) = safety::check(&destinations, &allowed) {
+        eprintln!("error: {e}");
+        return exit::INVALID_INPUT;
+    }
     if !args.demo_faults.is_empty() && !embedded {
         eprintln!("error: --demo-fault needs the embedded demo platform (`target: embedded` and no --target)");
         return exit::INVALID_INPUT;
@@ -53,6 +66,25 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
         args.reshape.scale,
         args.reshape.duration,
     );
+    if args.dry_run {
+        print!(
+            "{}",
+            super::plan::render(&scenario, &schedule, args.reshape.scale)
+        );
+        println!("\n  destinations (dry run: nothing was sent):");
+        if destinations.is_empty() {
+            println!("    the embedded demo platform, on a loopback port");
+        }
+        for (what, host, port) in &destinations {
+            let why = if safety::is_loopback(host) {
+                "loopback"
+            } else {
+                "allowed"
+            };
+            println!("    {what:<15} {host}:{port}  ({why})");
+        }
+        return exit::PASS;
+    }
     let scenario = Arc::new(scenario);
 
     // The embedded platform lives exactly as long as the run.

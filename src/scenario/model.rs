@@ -42,6 +42,8 @@ pub struct Scenario {
     pub chaos: Chaos,
     /// Business invariants checked after the load.
     pub invariants: Invariants,
+    /// Hosts off this machine the run may send to (`allow_targets:`).
+    pub allow_targets: Vec<crate::safety::Allowed>,
 }
 
 impl Scenario {

@@ -112,6 +112,7 @@ pub fn validate(
         Some(t.to_owned())
     });
     let target = settings::target(&mut cx, top.get("target"));
+    let allow_targets = settings::allow_targets(&mut cx, top.get("allow_targets"));
     let seed = match top.get("seed") {
         None => Some(1),
         Some(n) => cx::uint(&mut cx, n, "seed"),
@@ -188,6 +189,7 @@ pub fn validate(
             regions,
             chaos,
             invariants,
+            allow_targets,
         }),
         // Every `None` above comes with a diagnostic; this is a safety net.
         _ => Err(vec![Diagnostic {

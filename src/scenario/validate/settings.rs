@@ -361,3 +361,36 @@ fn check_sku(cx: &mut Cx<'_>, sku: &str, pos: Pos, path: &str) {
         );
     }
 }
+
+/// `allow_targets: [host, host:port, ...]`: hosts off this machine the run
+/// may send to.
+pub fn allow_targets(cx: &mut Cx<'_>, node: Option<&Node>) -> Vec<crate::safety::Allowed> {
+    let Some(node) = node else {
+        return Vec::new();
+    };
+    let Some(items) = cx::list(
+        cx,
+        node,
+        "allow_targets",
+        "a list of hosts, e.g. `[staging.example.com, \"10.0.0.5:8080\"]`",
+    ) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let p = cx::index("allow_targets", i);
+        let Some(t) = cx::text(cx, item, &p) else {
+            continue;
+        };
+        match crate::safety::Allowed::parse(t) {
+            Some(a) => out.push(a),
+            None => cx.at(
+                item,
+                &p,
+                format!("`{t}` is not a host or host:port"),
+                Some("write a host name or address, optionally with a port: `staging.example.com`, `10.0.0.5:8080`, `[fd00::1]:443`".into()),
+            ),
+        }
+    }
+    out
+}
