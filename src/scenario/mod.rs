@@ -13,6 +13,7 @@ mod ledger;
 pub mod model;
 pub mod profile;
 mod regions;
+pub mod secrets;
 mod suggest;
 pub mod template;
 pub mod units;

@@ -9,7 +9,10 @@
 //! Expressions: `uuid()`, `seq()`, `int(A, B)`, `pick(listvar)`,
 //! `pick("a", "b", ...)`, a variable name (a scenario variable, else a
 //! session variable the flow captures), `feeder.column`, and a quoted
-//! string (`{{ "{{" }}` writes a literal `{{`).
+//! string (`{{ "{{" }}` writes a literal `{{`). Outside holes,
+//! `${env:NAME}` and `${file:PATH}` are secrets, read once by
+//! `scenario::secrets` when the template is parsed (the only I/O a
+//! template causes); the source text keeps the reference, never the value.
 //!
 //! A value that is not there when rendering (a session variable not
 //! captured yet, a `unique` feeder out of rows) writes nothing and counts in
@@ -77,6 +80,8 @@ enum Part {
     },
     /// A session variable, by slot.
     Session(usize),
+    /// A `${env:...}` or `${file:...}` value, resolved when loading.
+    Secret(super::secrets::Secret),
 }
 
 /// A named value templates may use.
@@ -182,6 +187,7 @@ impl Template {
         for part in &self.parts {
             let _ = match part {
                 Part::Lit(s) => w.write_str(s),
+                Part::Secret(s) => w.write_str(s.expose()),
                 Part::Uuid => write_uuid(ctx.rng, w),
                 Part::Seq => write!(w, "{}", ctx.seq),
                 Part::Int { lo, hi } if lo <= hi => {

@@ -4,7 +4,7 @@
 //! Owns the expression grammar and its error messages, with byte offsets
 //! so the validator can point at the character. Must not render.
 
-use super::super::suggest;
+use super::super::{secrets, suggest};
 use super::{Part, Scope, Template, TemplateError, VarValue};
 
 /// Most problems reported for one template.
@@ -22,7 +22,7 @@ pub(super) fn parse(text: &str, scope: &Scope<'_>) -> Result<Template, Vec<Templ
     let mut i = 0;
     while let Some(rel) = text[i..].find("{{") {
         let open = i + rel;
-        lit.push_str(&text[i..open]);
+        literal(text, i, open, &mut lit, &mut parts, &mut errors);
         let mut p = HoleParser {
             text,
             pos: open + 2,
@@ -53,10 +53,10 @@ pub(super) fn parse(text: &str, scope: &Scope<'_>) -> Result<Template, Vec<Templ
             }
         }
     }
+    literal(text, i, text.len(), &mut lit, &mut parts, &mut errors);
     if !errors.is_empty() {
         return Err(errors);
     }
-    lit.push_str(&text[i..]);
     if !lit.is_empty() {
         parts.push(Part::Lit(lit.into_boxed_str()));
     }
@@ -65,6 +65,45 @@ pub(super) fn parse(text: &str, scope: &Scope<'_>) -> Result<Template, Vec<Templ
         parts,
     })
 }
+
+/// Append the literal run `text[from..to]`, turning `${env:...}` and
+/// `${file:...}` references into secret parts resolved now.
+fn literal(
+    text: &str,
+    from: usize,
+    to: usize,
+    lit: &mut String,
+    parts: &mut Vec<Part>,
+    errors: &mut Vec<TemplateError>,
+) {
+    if from >= to {
+        return;
+    }
+    let pieces = match secrets::split(&text[from..to]) {
+        Ok(p) => p,
+        Err((at, msg)) => {
+            errors.push(terr(from + at, msg, Some(SECRET_HINT.into())));
+            return;
+        }
+    };
+    for piece in pieces {
+        match piece {
+            secrets::Piece::Text(t) => lit.push_str(t),
+            secrets::Piece::Ref { kind, name, at } => match secrets::resolve(kind, name) {
+                Ok(value) => {
+                    if !lit.is_empty() {
+                        parts.push(Part::Lit(std::mem::take(lit).into_boxed_str()));
+                    }
+                    parts.push(Part::Secret(value));
+                }
+                Err(msg) => errors.push(terr(from + at, msg, Some(SECRET_HINT.into()))),
+            },
+        }
+    }
+}
+
+const SECRET_HINT: &str =
+    "`${env:NAME}` reads an environment variable, `${file:PATH}` a file (its trailing newline removed)";
 
 /// What a hole resolved to at parse time.
 enum Value {

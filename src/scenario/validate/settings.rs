@@ -170,7 +170,15 @@ fn feeder(
     f.finish(cx);
     let (file, order) = (file?, order?);
     let file_name = cx::text(cx, file, &path)?;
-    let bytes = match read(&base_dir.join(file_name)) {
+    // `${env:DATA_DIR}/buyers.csv`; messages show the path as written.
+    let resolved = match crate::scenario::secrets::interpolate(file_name) {
+        Ok(r) => r,
+        Err((at, msg)) => {
+            cx.inside(file, at, &path, msg, None);
+            return None;
+        }
+    };
+    let bytes = match read(&base_dir.join(&resolved)) {
         Ok(bytes) => bytes,
         Err(reason) => {
             let hint = "feeder files are found relative to the scenario file's folder";
@@ -183,7 +191,7 @@ fn feeder(
             return None;
         }
     };
-    let is_json = Path::new(file_name)
+    let is_json = Path::new(&resolved)
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"));
     let parsed = if is_json {
