@@ -22,6 +22,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::h1::H1Conn;
+use crate::engine::tls::{TlsOptions, TlsTarget};
 use crate::invariants::{self, FinalState, Log, Order, Verdict};
 use crate::scenario::{InvariantKind, Invariants};
 
@@ -37,22 +38,30 @@ pub struct ReadTarget {
     pub addr: SocketAddr,
     pub host: String,
     pub base_path: String,
+    /// Set for `https://` targets.
+    pub tls: Option<TlsTarget>,
 }
 
 impl ReadTarget {
     /// Reads go to `addr` (the target resolved), with the target URL's
-    /// `Host` and path prefix.
-    pub fn new(url: &url::Url, addr: SocketAddr) -> Self {
+    /// `Host` and path prefix, over TLS (as the run's requests) for
+    /// `https://`.
+    pub fn new(url: &url::Url, addr: SocketAddr, tls: &TlsOptions) -> Result<Self, String> {
         let host = match (url.host_str(), url.port()) {
             (Some(h), Some(p)) => format!("{h}:{p}"),
             (Some(h), None) => h.to_owned(),
             (None, _) => addr.to_string(),
         };
-        ReadTarget {
+        let tls = match (url.scheme(), url.host_str()) {
+            ("https", Some(h)) => Some(TlsTarget::new(h, tls).map_err(|e| e.to_string())?),
+            _ => None,
+        };
+        Ok(ReadTarget {
             addr,
             host,
             base_path: url.path().trim_end_matches('/').to_owned(),
-        }
+            tls,
+        })
     }
 }
 
@@ -327,7 +336,7 @@ async fn get(
         env!("CARGO_PKG_VERSION"),
     );
     let exchange = async {
-        let mut conn = H1Conn::connect(target.addr)
+        let mut conn = H1Conn::connect_to(target.addr, target.tls.as_ref())
             .await
             .map_err(|e| err(e.to_string()))?;
         let mut body = Vec::new();

@@ -315,6 +315,14 @@ struct RunArgs {
     /// and send nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Also trust the CA certificates in this PEM file for https:// and
+    /// wss:// targets (besides the bundled Mozilla roots).
+    #[arg(long, value_name = "FILE.pem")]
+    ca_file: Option<PathBuf>,
+    /// Do not verify the target's TLS certificate. For test systems only;
+    /// every report of the run says so.
+    #[arg(long)]
+    insecure: bool,
 }
 
 fn parse_allowed(s: &str) -> Result<crate::safety::Allowed, String> {

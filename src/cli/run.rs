@@ -128,8 +128,23 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
     let mut config = RunConfig {
         connections: args.connections as usize,
         sources: args.source_addrs.clone().map(|a| a.0).unwrap_or_default(),
+        tls: engine::tls::TlsOptions {
+            ca_file: args.ca_file.clone(),
+            insecure: args.insecure,
+        },
         ..RunConfig::default()
     };
+    if let Err(e) = engine::check_tls(&target, &config.tls).await {
+        eprintln!("error: {e}");
+        if let Some(server) = demo {
+            demo_cancel.cancel();
+            server.shutdown().await;
+        }
+        return exit::INVALID_INPUT;
+    }
+    if args.insecure {
+        eprintln!("warning: --insecure: TLS certificates are NOT verified in this run; its reports say so");
+    }
     // Regions: one proxy each in front of the target, already carrying its
     // profile before the first request.
     let chaos_cancel = CancellationToken::new();
@@ -306,9 +321,18 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
     // Business invariants: the platform is read after the load (and the
     // chaos) is over, directly rather than through a region's proxy.
     let invariants = match (&result, scenario.invariants.declared()) {
-        (Ok(r), true) => {
-            Some(check_invariants(&scenario, &target, r, &out_dir, &interrupts, args.quiet).await)
-        }
+        (Ok(r), true) => Some(
+            check_invariants(
+                &scenario,
+                &target,
+                &config.tls,
+                r,
+                &out_dir,
+                &interrupts,
+                args.quiet,
+            )
+            .await,
+        ),
         _ => None,
     };
     if let Some(server) = demo {
@@ -353,6 +377,7 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
         workers: workers_info,
         allow_partial: args.allow_partial,
         invariants,
+        insecure: args.insecure,
     };
     let interrupted = result.interrupted;
     // Each worker's own figures beside the merged ones, so the merge can
@@ -377,9 +402,11 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
 /// Settle, read the platform's state, judge the declared invariants, and
 /// keep the history (`history.jsonl`, and `history.elle.json` for
 /// elle-cli's `set-full` model) in the run directory.
+#[allow(clippy::too_many_arguments)]
 async fn check_invariants(
     scenario: &Scenario,
     target: &url::Url,
+    tls: &engine::tls::TlsOptions,
     result: &engine::RunResult,
     out_dir: &std::path::Path,
     interrupts: &Interrupts,
@@ -397,11 +424,11 @@ async fn check_invariants(
             log.comments.len()
         );
     }
-    let (reconciled, state) = match resolve(target).await {
-        Ok(addr) => {
-            let read = reconcile::ReadTarget::new(target, addr);
-            reconcile::run(&scenario.invariants, &read, &log, &interrupts.stop).await
-        }
+    let read = resolve(target)
+        .await
+        .and_then(|addr| reconcile::ReadTarget::new(target, addr, tls));
+    let (reconciled, state) = match read {
+        Ok(read) => reconcile::run(&scenario.invariants, &read, &log, &interrupts.stop).await,
         Err(e) => {
             let mut r = reconcile::Reconciled::default();
             for k in &scenario.invariants.check {

@@ -13,6 +13,8 @@ use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::tls::{TlsTarget, Transport};
+
 /// Most header bytes accepted in one response.
 const MAX_HEAD: usize = 64 * 1024;
 /// Read buffer of a new connection. Small, because a viewer holds its
@@ -50,7 +52,7 @@ pub(crate) struct Head {
 
 /// One keep-alive connection.
 pub(crate) struct H1Conn {
-    stream: TcpStream,
+    stream: Transport,
     buf: Vec<u8>,
     /// Unread bytes are `buf[start..end]`.
     start: usize,
@@ -60,9 +62,18 @@ pub(crate) struct H1Conn {
 
 impl H1Conn {
     pub async fn connect(addr: SocketAddr) -> io::Result<H1Conn> {
-        let stream = TcpStream::connect(addr).await?;
+        Self::connect_to(addr, None).await
+    }
+
+    /// Connect to `addr`, with TLS when `tls` is given.
+    pub async fn connect_to(addr: SocketAddr, tls: Option<&TlsTarget>) -> io::Result<H1Conn> {
+        let tcp = TcpStream::connect(addr).await?;
         // Requests are small and latency-bound: never wait for Nagle.
-        stream.set_nodelay(true)?;
+        tcp.set_nodelay(true)?;
+        let stream = match tls {
+            None => Transport::Plain(tcp),
+            Some(t) => t.wrap(tcp).await?,
+        };
         Ok(H1Conn {
             stream,
             buf: vec![0; INITIAL_BUFFER],

@@ -28,6 +28,8 @@ pub(crate) struct HttpTarget {
     pub host: String,
     /// Path prefix of the target URL without a trailing slash ("" or "/shop").
     pub base_path: String,
+    /// Set for `https://` targets.
+    pub tls: Option<super::tls::TlsTarget>,
 }
 
 /// Buffers a session reuses from request to request.
@@ -263,7 +265,7 @@ async fn send(
         let c = match conn {
             Some(c) => c,
             None => conn.insert(
-                H1Conn::connect(target.addr)
+                H1Conn::connect_to(target.addr, target.tls.as_ref())
                     .await
                     .map_err(|_| Failure::Connect)?,
             ),
@@ -302,8 +304,12 @@ async fn send(
     Ok((Outcome::Ok { status }, kept))
 }
 
-/// Resolve a base URL to the address and headers requests need.
-pub(crate) async fn resolve(url: &url::Url) -> io::Result<HttpTarget> {
+/// Resolve a base URL to the address and headers requests need (and, for
+/// `https://`, the TLS client under `tls`).
+pub(crate) async fn resolve(
+    url: &url::Url,
+    tls: &super::tls::TlsOptions,
+) -> io::Result<HttpTarget> {
     let host = url
         .host_str()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "target URL has no host"))?;
@@ -328,10 +334,18 @@ pub(crate) async fn resolve(url: &url::Url) -> io::Result<HttpTarget> {
             "target host is not a valid header",
         ));
     }
+    let tls = match url.scheme() {
+        "https" => Some(
+            super::tls::TlsTarget::new(host, tls)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?,
+        ),
+        _ => None,
+    };
     Ok(HttpTarget {
         addr,
         host: authority,
         base_path: url.path().trim_end_matches('/').to_owned(),
+        tls,
     })
 }
 

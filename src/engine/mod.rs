@@ -18,6 +18,7 @@ mod keys;
 mod lane;
 mod ledger;
 mod session;
+pub mod tls;
 mod ws;
 mod ws_steps;
 
@@ -75,6 +76,8 @@ pub struct RunConfig {
     /// Run only one region's arrivals (a distributed worker placed in that
     /// region); replaces `segment`.
     pub pin: Option<Pin>,
+    /// Certificate handling for `https://` targets.
+    pub tls: tls::TlsOptions,
 }
 
 /// A worker's share of one region's arrivals: those of region `region`
@@ -113,6 +116,7 @@ impl Default for RunConfig {
             interval_sink: None,
             progress: None,
             pin: None,
+            tls: tls::TlsOptions::default(),
         }
     }
 }
@@ -151,6 +155,27 @@ pub enum EngineError {
     Merge(#[from] MergeError),
 }
 
+/// For an `https://` target, one TLS handshake before the run: a refused
+/// certificate is a setup problem to report now, with what to do about
+/// it, not thousands of failed requests. A target that cannot be reached
+/// at all is left to the run to record. `Err` carries the message.
+pub async fn check_tls(target: &url::Url, opts: &tls::TlsOptions) -> Result<(), String> {
+    if target.scheme() != "https" {
+        return Ok(());
+    }
+    let t = http::resolve(target, opts)
+        .await
+        .map_err(|e| e.to_string())?;
+    let attempt = h1::H1Conn::connect_to(t.addr, t.tls.as_ref());
+    match tokio::time::timeout(Duration::from_secs(5), attempt).await {
+        Ok(Err(e)) if tls::is_certificate_error(&e) => Err(format!(
+            "TLS: the certificate of {target} was refused ({e}); trust its CA with \
+             --ca-file FILE.pem, or, for a test system only, skip verification with --insecure"
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Replay `schedule` (built from `scenario`) against `target`. Returns when
 /// every arrival has been started or dropped and every request has ended.
 /// Cancelling `stop` ends scheduling early; requests still in flight get
@@ -162,21 +187,22 @@ pub async fn run(
     cfg: &RunConfig,
     stop: CancellationToken,
 ) -> Result<RunResult, EngineError> {
-    if target.scheme() != "http" {
+    if !matches!(target.scheme(), "http" | "https") {
         return Err(EngineError::Target {
             url: target.to_string(),
             reason: format!(
-                "scheme `{}` is not supported yet; use http://",
+                "scheme `{}` is not supported; use http:// or https://",
                 target.scheme()
             ),
         });
     }
-    let http_target = http::resolve(target)
-        .await
-        .map_err(|source| EngineError::Resolve {
-            url: target.to_string(),
-            source,
-        })?;
+    let http_target =
+        http::resolve(target, &cfg.tls)
+            .await
+            .map_err(|source| EngineError::Resolve {
+                url: target.to_string(),
+                source,
+            })?;
     let keys = StepKeys::new(&scenario);
     let abort = CancellationToken::new();
     let n_phases = scenario.phases.len();

@@ -24,6 +24,7 @@ use tokio_tungstenite::WebSocketStream;
 use super::fanout::{Arrival, Finder, Marker, Room};
 use super::http::HttpTarget;
 use super::lane::micros;
+use super::tls::{TlsTarget, Transport};
 use crate::metrics::{Outcome, Recorder};
 use crate::scenario::Reconnect;
 
@@ -46,7 +47,7 @@ pub(crate) const LEAVE_SETTLE: Duration = Duration::from_millis(250);
 /// refused connection does not become a busy loop.
 const IMMEDIATE_RETRY: Duration = Duration::from_secs(1);
 
-type Stream = WebSocketStream<TcpStream>;
+type Stream = WebSocketStream<Transport>;
 
 /// WebSocket measurements of a lane's live sockets, written as messages
 /// arrive rather than when the session ends (a viewer may hold its socket
@@ -89,12 +90,16 @@ pub(crate) struct Dial {
     pub timeout: Duration,
     /// Receive buffer to ask the OS for; `None`: its default (which grows).
     pub recv_buffer: Option<u32>,
+    /// Set for `wss://` (an `https://` target).
+    pub tls: Option<TlsTarget>,
 }
 
 impl Dial {
     pub fn new(target: &HttpTarget, path: &str, source: Option<IpAddr>, timeout: Duration) -> Self {
+        let scheme = if target.tls.is_some() { "wss" } else { "ws" };
         Dial {
-            url: format!("ws://{}{}{}", target.host, target.base_path, path),
+            url: format!("{scheme}://{}{}{}", target.host, target.base_path, path),
+            tls: target.tls.clone(),
             headers: Vec::new(),
             addr: target.addr,
             source,
@@ -110,6 +115,12 @@ pub(crate) async fn connect(dial: &Dial) -> Result<Stream, Outcome> {
     let attempt = async {
         let tcp = tcp(dial).await.map_err(|_| Outcome::Connect)?;
         let _ = tcp.set_nodelay(true);
+        let stream = match &dial.tls {
+            None => Transport::Plain(tcp),
+            // A refused certificate is a failed connection, like a refused
+            // port: nothing of the upgrade was sent.
+            Some(t) => t.wrap(tcp).await.map_err(|_| Outcome::Connect)?,
+        };
         let mut req = dial
             .url
             .as_str()
@@ -123,7 +134,7 @@ pub(crate) async fn connect(dial: &Dial) -> Result<Stream, Outcome> {
             .write_buffer_size(0)
             .max_message_size(Some(MAX_MESSAGE))
             .max_frame_size(Some(MAX_MESSAGE));
-        match tokio_tungstenite::client_async_with_config(req, tcp, Some(config)).await {
+        match tokio_tungstenite::client_async_with_config(req, stream, Some(config)).await {
             Ok((stream, _response)) => Ok(stream),
             Err(WsError::Http(resp)) => Err(Outcome::BadStatus {
                 status: resp.status().as_u16(),

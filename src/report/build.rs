@@ -47,6 +47,8 @@ pub struct RunInfo<'a> {
     pub allow_partial: bool,
     /// The business invariants checked after the load, if any were declared.
     pub invariants: Option<crate::reconcile::Reconciled>,
+    /// TLS certificates were not verified (`--insecure`).
+    pub insecure: bool,
 }
 
 /// What the chaos layer did during the run.
@@ -334,6 +336,7 @@ pub fn build(
         regions: regions(scenario, info.chaos.as_ref()),
         chaos: chaos(scenario, info.chaos.as_ref()),
         invariants: info.invariants.clone(),
+        insecure: info.insecure,
         coverage: info.workers.as_ref().map(|_| Coverage {
             planned: schedule.total(),
             started: rec.schedule.started,

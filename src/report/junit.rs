@@ -262,6 +262,7 @@ fn properties(out: &mut String, r: &Report) {
         ("target", r.target.clone()),
         ("verdict", verdict_word(r.verdict).to_owned()),
         ("partial", r.partial.to_string()),
+        ("tls_verified", (!r.insecure).to_string()),
     ];
     let _ = writeln!(out, "    <properties>");
     for (name, value) in props {

@@ -33,6 +33,12 @@ pub fn render(r: &Report) -> String {
         cell(&r.target),
         cell(&r.flashcrowd_version),
     );
+    if r.insecure {
+        let _ = writeln!(
+            out,
+            "> **Insecure run:** TLS certificates were not verified (`--insecure`).\n"
+        );
+    }
     for reason in &r.verdict_reasons {
         let _ = writeln!(out, "- {}", cell(reason));
     }

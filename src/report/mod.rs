@@ -75,6 +75,10 @@ pub struct Report {
     /// platform's final state (absent when the scenario declares none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invariants: Option<crate::reconcile::Reconciled>,
+    /// TLS certificate verification was off (`--insecure`): the numbers
+    /// were measured against a server whose identity nobody checked.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
 }
 
 /// How much of the planned schedule ran.

@@ -23,6 +23,12 @@ pub fn render(r: &Report) -> String {
         r.duration_s,
         r.target
     );
+    if r.insecure {
+        let _ = writeln!(
+            out,
+            "  ⚠ INSECURE RUN: TLS certificates were not verified (--insecure)"
+        );
+    }
     let header = [
         "phase", "step", "count", "rps", "p50", "p99", "p99.9", "max", "errors",
     ];

@@ -25,6 +25,9 @@ pub fn header(out: &mut String, r: &Report) {
     if r.generator.saturated {
         out.push_str(r#"<span class="badge warn" title="the generator could not keep its schedule">generator saturated</span>"#);
     }
+    if r.insecure {
+        out.push_str(r#"<span class="badge fail" id="insecure" title="TLS certificates were not verified (--insecure)">insecure: TLS not verified</span>"#);
+    }
     let _ = write!(
         out,
         r#"<div class="sub">started {} · {} · target <code>{}</code> · seed {} · scale {}</div></header>"#,

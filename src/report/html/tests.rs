@@ -208,6 +208,7 @@ pub(super) fn fixture() -> Report {
         workers: Vec::new(),
         coverage: None,
         invariants: None,
+        insecure: false,
     }
 }
 
