@@ -232,21 +232,29 @@ fn expected_requests(program: &[Action]) -> Option<f64> {
     Some(total)
 }
 
-/// Expected live sessions in a phase's steady state.
-fn live_text(load: &Load, ps: &PhaseSchedule) -> String {
+/// Expected live sessions in a phase's steady state (Little's law); `None`
+/// for an open-model phase, which has none.
+pub(super) fn expected_live(load: &Load, ps: &PhaseSchedule) -> Option<f64> {
     match load {
-        Load::Open { .. } => "-".to_owned(),
-        Load::Users { count } => count.to_string(),
+        Load::Open { .. } => None,
+        Load::Users { count } => Some(f64::from(*count)),
         Load::Sessions { dwell, .. } => {
             let d = ps.duration.as_secs_f64();
             if d <= 0.0 {
-                return "0".to_owned();
+                return Some(0.0);
             }
             let mean_join = ps.expected() / d;
             let stay = dwell.as_ref().map_or(d, |w| w.mean().as_secs_f64().min(d));
-            format!("≈{}", (mean_join * stay).round())
+            Some(mean_join * stay)
         }
     }
+}
+
+fn live_text(load: &Load, ps: &PhaseSchedule) -> String {
+    expected_live(load, ps).map_or("-".to_owned(), |n| match load {
+        Load::Users { .. } => format!("{n}"),
+        _ => format!("≈{}", n.round()),
+    })
 }
 
 fn load_text(load: &Load, ps: &PhaseSchedule) -> String {

@@ -66,6 +66,7 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
         args.reshape.scale,
         args.reshape.duration,
     );
+    check_open_files(&scenario, &schedule, args.connections);
     if args.dry_run {
         print!(
             "{}",
@@ -452,6 +453,36 @@ async fn check_invariants(
         }
     }
     reconciled
+}
+
+/// Warn, before anything starts, when the open-file limit (raised to its
+/// hard limit at start-up) is below what the rehearsal may hold at once:
+/// every viewer and user holds a socket, and the rest share
+/// `--connections`. Running out shows up as connection errors that are
+/// the generator's, not the platform's.
+fn check_open_files(scenario: &Scenario, schedule: &Schedule, connections: u32) {
+    let Ok((soft, _)) = rlimit::getrlimit(rlimit::Resource::NOFILE) else {
+        return;
+    };
+    let live: f64 = scenario
+        .phases
+        .iter()
+        .zip(&schedule.phases)
+        .filter_map(|(p, ps)| super::plan::expected_live(&p.load, ps))
+        .sum();
+    // Descriptors for the runtime, the log files, the demo platform's own
+    // side of loopback connections and the chaos proxies' two sides.
+    let proxies = if scenario.regions.is_empty() { 1.0 } else { 3.0 };
+    let demo = if scenario.target == Target::Embedded { 2.0 } else { 1.0 };
+    let need = ((f64::from(connections) + live) * demo * proxies + 64.0).ceil();
+    if (soft as f64) < need {
+        eprintln!(
+            "warning: the open-file limit is {soft}, and this rehearsal may need about {need:.0} \
+             descriptors at once ({connections} connections, about {live:.0} live sessions); \
+             raise it (`ulimit -n`, or the container's nofile limit) or lower the scale, \
+             or expect connection errors that are the generator's own"
+        );
+    }
 }
 
 /// `workers/worker-<i>.json`: what each worker sent at the end.
