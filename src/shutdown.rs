@@ -20,9 +20,16 @@ impl Interrupts {
     pub fn listen() -> Interrupts {
         let me = Interrupts::default();
         let tokens = me.clone();
+        // Installed here, before the caller prints or binds anything: a
+        // signal that arrived before a lazily started listener had run
+        // would take the default action and kill the process outright.
+        let listener = Listener::install();
         tokio::spawn(async move {
+            let Some(mut listener) = listener else {
+                return;
+            };
             for token in [&tokens.stop, &tokens.force] {
-                if !wait_for_signal().await {
+                if !listener.next().await {
                     return;
                 }
                 token.cancel();
@@ -32,24 +39,43 @@ impl Interrupts {
     }
 }
 
-/// Wait for SIGINT or SIGTERM; false if no listener could be installed.
-async fn wait_for_signal() -> bool {
+/// The installed SIGINT and SIGTERM handlers.
+struct Listener {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut int), Ok(mut term)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
-            return false;
-        };
-        tokio::select! {
-            _ = int.recv() => true,
-            _ = term.recv() => true,
+    int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl Listener {
+    /// `None` if no handler could be installed.
+    fn install() -> Option<Listener> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Some(Listener {
+                int: signal(SignalKind::interrupt()).ok()?,
+                term: signal(SignalKind::terminate()).ok()?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Some(Listener {})
         }
     }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await.is_ok()
+
+    /// Wait for the next SIGINT or SIGTERM; false if the handlers are gone.
+    async fn next(&mut self) -> bool {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                r = self.int.recv() => r.is_some(),
+                r = self.term.recv() => r.is_some(),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            tokio::signal::ctrl_c().await.is_ok()
+        }
     }
 }
