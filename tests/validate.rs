@@ -2,17 +2,99 @@
 //! every malformed fixture produces exactly the diagnostics written next to
 //! it.
 //!
-//! `tests/fixtures/invalid/NAME.yaml` is checked against
-//! `tests/fixtures/invalid/NAME.expected`, the exact text a user would see.
-//! After changing a message on purpose, regenerate the files with
-//! `UPDATE_EXPECTED=1 cargo test --test validate` and review the diff.
+//! The corpus is `tests/fixtures/invalid/`: each `NAME.yaml` is loaded and
+//! the result compared with `NAME.expected`, the exact text
+//! `flashcrowd validate NAME.yaml` prints (every `FILE:LINE:COL: path:
+//! message` line, its `hint:` line, and the count). A few inputs are too
+//! big or too repetitive to commit (a file over the size cap, 10,000
+//! nesting levels); [`GENERATED`] writes them in memory and they are
+//! checked against `NAME.expected` the same way. Every diagnostic must
+//! also have a line and a column of at least 1.
+//!
+//! After changing a message on purpose, or adding a fixture, write the
+//! expected files again and review the diff:
+//!
+//! ```text
+//! FLASHCROWD_BLESS=1 cargo test --test validate
+//! ```
+//!
+//! (`UPDATE_EXPECTED=1` does the same.)
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use flashcrowd::scenario::{self, Diagnostic, LoadError, MAX_FILE_BYTES};
+use flashcrowd::scenario::{self, Diagnostic, LoadError, Scenario, MAX_FILE_BYTES};
 
 const FIXTURES: &str = "tests/fixtures/invalid";
+
+/// A malformed input built by code: its name (`FIXTURES/NAME.expected`)
+/// and the function that writes it.
+type Generated = (&'static str, fn() -> String);
+
+const GENERATED: &[Generated] = &[
+    ("generated-over-size-cap", over_size_cap),
+    ("generated-deep-flow-10000-levels", deep_flow),
+    ("generated-deep-block-2000-levels", deep_block),
+    ("generated-long-flow-list", long_flow_list),
+    ("generated-billion-laughs", billion_laughs),
+    ("generated-too-many-problems", too_many_problems),
+];
+
+/// One byte over the cap, all of it a comment: refused before parsing.
+fn over_size_cap() -> String {
+    let line = "# padding to push the file over the size cap\n";
+    let mut text = line.repeat(MAX_FILE_BYTES as usize / line.len() + 1);
+    text.truncate(MAX_FILE_BYTES as usize + 1);
+    text
+}
+
+fn deep_flow() -> String {
+    format!(
+        "name: deep\nvars:\n  x: {}{}\n",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    )
+}
+
+/// Block nesting, one level per line: the parser streams it, the tree's
+/// depth cap stops it.
+fn deep_block() -> String {
+    let mut text = String::from("name: deep\nvars:\n");
+    for level in 1..=2000 {
+        text.push_str(&" ".repeat(2 * level));
+        text.push_str("x:\n");
+    }
+    text
+}
+
+fn long_flow_list() -> String {
+    let skus: Vec<String> = (0..20_000).map(|i| format!("sku-{i}")).collect();
+    format!("name: long\nvars:\n  skus: [{}]\n", skus.join(", "))
+}
+
+/// Nine anchors, each a list of nine uses of the one before: 9^9 nodes
+/// if expanded, refused by the node budget after a few hundred thousand.
+fn billion_laughs() -> String {
+    let mut text =
+        String::from("name: lol\nvars:\n  a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for (prev, cur) in "abcdefgh".chars().zip("bcdefghi".chars()) {
+        let uses = vec![format!("*{prev}"); 9].join(", ");
+        text.push_str(&format!("  {cur}: &{cur} [{uses}]\n"));
+    }
+    text
+}
+
+/// More problems than are listed: the list stops at its cap.
+fn too_many_problems() -> String {
+    let mut text = String::from("name: many\nphases:\n");
+    for i in 0..150 {
+        text.push_str(&format!(
+            "  - {{ name: p{i}, duration: {i} parsecs, load: {{ rate: 1/s }}, flow: f }}\n"
+        ));
+    }
+    text.push_str("flows:\n  f:\n    - get: /a\n");
+    text
+}
 
 fn diagnostics(path: &Path) -> Vec<Diagnostic> {
     match scenario::load(path) {
@@ -32,53 +114,72 @@ fn located(d: &[Diagnostic]) -> Vec<(usize, usize, &str, &str)> {
         .collect()
 }
 
-#[test]
-fn every_shipped_scenario_loads_without_diagnostics() {
-    let mut count = 0;
-    for entry in fs::read_dir("scenarios").unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-            if let Err(e) = scenario::load(&path) {
-                panic!("{} does not load:\n{e}", path.display());
-            }
-            count += 1;
+/// What `flashcrowd validate` prints for a load result, and any diagnostic
+/// that is not at a 1-based line and column.
+fn printed(path: &Path, result: Result<Scenario, LoadError>) -> (String, Vec<String>) {
+    match result {
+        Err(LoadError::Invalid(d)) => {
+            let unlocated = d
+                .iter()
+                .filter(|d| d.line < 1 || d.col < 1)
+                .map(|d| format!("{}: {d}", path.display()))
+                .collect();
+            (format!("{d}\n"), unlocated)
         }
+        Ok(_) => ("loaded without diagnostics\n".to_owned(), Vec::new()),
+        Err(e) => (format!("{e}\n"), Vec::new()),
     }
-    assert!(
-        count >= 3,
-        "expected the quick start and at least two more scenarios"
-    );
 }
 
 #[test]
 fn every_invalid_fixture_matches_its_expected_diagnostics() {
-    let update = std::env::var_os("UPDATE_EXPECTED").is_some();
+    let bless = ["FLASHCROWD_BLESS", "UPDATE_EXPECTED"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty() && v != "0"));
     let mut paths: Vec<PathBuf> = fs::read_dir(FIXTURES)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .collect();
     paths.sort();
-    assert!(paths.len() >= 12, "only {} fixtures", paths.len());
+    assert!(paths.len() >= 30, "only {} fixtures", paths.len());
+    let mut cases: Vec<(PathBuf, (String, Vec<String>))> = paths
+        .iter()
+        .map(|p| (p.clone(), printed(p, scenario::load(p))))
+        .collect();
+    for (name, make) in GENERATED {
+        let path = fixture(&format!("{name}.yaml"));
+        let result = scenario::load_str(&path, &make());
+        cases.push((path.clone(), printed(&path, result)));
+    }
     let mut mismatches = Vec::new();
-    for path in &paths {
-        let got = match scenario::load(path) {
-            Err(LoadError::Invalid(d)) => format!("{d}\n"),
-            Ok(_) => "loaded without diagnostics\n".to_owned(),
-            Err(e) => format!("{e}\n"),
-        };
+    for (path, (got, unlocated)) in &cases {
+        mismatches.extend(unlocated.iter().map(|u| format!("not located: {u}")));
         let expected_path = path.with_extension("expected");
-        if update {
-            fs::write(&expected_path, &got).unwrap();
+        if bless {
+            fs::write(&expected_path, got).unwrap();
             continue;
         }
-        let expected = fs::read_to_string(&expected_path)
-            .unwrap_or_else(|_| panic!("{} is missing", expected_path.display()));
-        if got != expected {
-            mismatches.push(format!(
+        match fs::read_to_string(&expected_path) {
+            Ok(expected) if expected == *got => {}
+            Ok(expected) => mismatches.push(format!(
                 "== {}\n-- expected\n{expected}-- got\n{got}",
                 path.display()
-            ));
+            )),
+            Err(_) => mismatches.push(format!(
+                "== {} has no {}; write it with FLASHCROWD_BLESS=1\n-- got\n{got}",
+                path.display(),
+                expected_path.display()
+            )),
+        }
+    }
+    // An expected file whose input is gone would pass silently forever.
+    for entry in fs::read_dir(FIXTURES).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "expected")
+            && !cases.iter().any(|(c, _)| c.with_extension("expected") == p)
+        {
+            mismatches.push(format!("{} belongs to no fixture", p.display()));
         }
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
@@ -235,4 +336,70 @@ fn weights_that_miss_one_hundred_percent_are_reported_at_their_list() {
         "phases[4].load.sessions.dwell.mixture",
         "the weights add up to 90%, not 100%"
     )));
+}
+
+/// Hostile YAML is refused fast and without building what it describes.
+/// The bound is 100 ms in a release build and 1 s in a debug build (ten
+/// times slower code on a shared machine); each input gets the best of
+/// three runs, so one descheduling does not fail the test. Memory is
+/// bounded by the budgets themselves: each input must be refused by the
+/// limit named next to it, before the tree is built past it.
+#[test]
+fn alias_bombs_and_deep_nesting_are_refused_within_100_ms() {
+    let bound = if cfg!(debug_assertions) {
+        std::time::Duration::from_secs(1)
+    } else {
+        std::time::Duration::from_millis(100)
+    };
+    let budget = "expands to more than 200000 nodes or 16 MiB of text";
+    let depth = "nesting is deeper than 64 levels";
+    let long = "collection is longer than 128 KiB";
+    // 1 MiB of text behind an anchor, used twenty times: 20 MiB of text.
+    let text_bomb = format!(
+        "name: x\nvars:\n  a: &a \"{}\"\n  b: [{}]\n",
+        "x".repeat(1 << 20),
+        vec!["*a"; 20].join(", ")
+    );
+    // Nodes that double at each level: 2^40 if expanded.
+    let mut doubling = String::from("name: x\nvars:\n  a0: &a0 [x]\n");
+    for i in 1..40 {
+        doubling.push_str(&format!("  a{i}: &a{i} [*a{p}, *a{p}]\n", p = i - 1));
+    }
+    let inputs: Vec<(&str, String, &str)> = vec![
+        ("billion laughs", billion_laughs(), budget),
+        ("doubling aliases", doubling, budget),
+        ("text bomb", text_bomb, budget),
+        ("10,000 levels of [", deep_flow(), depth),
+        ("10,000 unclosed {a:", "{a: ".repeat(10_000), depth),
+        ("2,000 levels of block maps", deep_block(), depth),
+        ("a 200 KiB flow list", long_flow_list(), long),
+        (
+            // The parser would buffer ~470 MB of tokens for this one.
+            "a 3.9 MB flow list behind an anchor",
+            format!("&a [{}]\n", "x, ".repeat(1_300_000)),
+            long,
+        ),
+        (
+            "a flow list after a comment ended by a lone CR",
+            format!("name: x\r# note\r{}", long_flow_list()),
+            long,
+        ),
+    ];
+    for (what, text, refused_by) in &inputs {
+        let mut best = std::time::Duration::MAX;
+        for _ in 0..3 {
+            let start = std::time::Instant::now();
+            let result = scenario::load_str(Path::new("hostile.yaml"), text);
+            best = best.min(start.elapsed());
+            match result {
+                Err(LoadError::Invalid(d)) => assert!(
+                    d.len() == 1 && d.0[0].message.contains(refused_by),
+                    "{what}: refused for another reason:\n{d}"
+                ),
+                other => panic!("{what}: not refused: {other:?}"),
+            }
+        }
+        eprintln!("{what}: refused in {best:.2?} ({} bytes)", text.len());
+        assert!(best < bound, "{what}: took {best:?}, more than {bound:?}");
+    }
 }

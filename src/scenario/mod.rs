@@ -28,6 +28,7 @@ use sha2::{Digest, Sha256};
 
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use model::*;
+pub use validate::ReadFile;
 
 /// Largest scenario file accepted; bigger files are refused before parsing.
 pub const MAX_FILE_BYTES: u64 = 4 << 20;
@@ -120,8 +121,11 @@ pub fn load_str(file: &Path, text: &str) -> Result<Scenario, LoadError> {
     load_with(file, text, &mut read_feeder_file)
 }
 
-/// [`load_str`] with a chosen way of reading feeder files.
-fn load_with(
+/// [`load_str`] with a chosen way of reading the files a scenario refers
+/// to (feeders, profile files): `read` gets the path joined to `file`'s
+/// folder and answers the bytes or why not. Lets tests and fuzzing serve
+/// those files from memory, so hostile text never reaches the disk.
+pub fn load_with(
     file: &Path,
     text: &str,
     read: &mut validate::ReadFile<'_>,

@@ -159,6 +159,17 @@ impl Node {
     }
 }
 
+/// Byte offsets where lines start after the first, counting line breaks
+/// as YAML does: `\n`, `\r\n` and a lone `\r`. The parser numbers lines
+/// this way, so every position computed from the text must too, or a file
+/// saved with old Mac line endings gets columns past the end of its lines.
+pub fn line_starts(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    bytes.iter().enumerate().filter_map(|(i, &b)| {
+        let breaks = b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n'));
+        breaks.then_some(i + 1)
+    })
+}
+
 /// The file's text with an index of line starts, to map positions back to
 /// bytes.
 pub struct Source<'a> {
@@ -168,15 +179,18 @@ pub struct Source<'a> {
 
 impl<'a> Source<'a> {
     pub fn new(text: &'a str) -> Self {
-        let mut line_starts = vec![0];
-        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        Source { text, line_starts }
+        let mut starts = vec![0];
+        starts.extend(line_starts(text.as_bytes()));
+        Source {
+            text,
+            line_starts: starts,
+        }
     }
 
     fn byte_of(&self, p: Pos) -> Option<usize> {
         let start = *self.line_starts.get(p.line.checked_sub(1)?)?;
         let end = self.text[start..]
-            .find('\n')
+            .find(['\n', '\r'])
             .map_or(self.text.len(), |i| start + i);
         let line = &self.text[start..end];
         let mut chars = line.char_indices();
@@ -196,16 +210,17 @@ impl<'a> Source<'a> {
     /// The position of a byte offset (used for invalid UTF-8 and the like).
     pub fn pos_of_byte(bytes: &[u8], offset: usize) -> Pos {
         let before = &bytes[..offset.min(bytes.len())];
-        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-        let line_start = before
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |i| i + 1);
+        // A `\r` just before `offset` may be the first half of a `\r\n`.
+        let starts = line_starts(bytes).take_while(|&s| s <= before.len());
+        let (breaks, line_start) = starts.fold((0, 0), |(n, _), s| (n + 1, s));
         let col = String::from_utf8_lossy(&before[line_start..])
             .chars()
             .count()
             + 1;
-        Pos { line, col }
+        Pos {
+            line: breaks + 1,
+            col,
+        }
     }
 }
 
@@ -225,6 +240,15 @@ fn issue(m: Marker, path: &str, message: impl Into<String>, hint: Option<&str>) 
         path: path.to_owned(),
         message: message.into(),
         hint: hint.map(str::to_owned),
+    }
+}
+
+fn too_deep(pos: Pos, path: &str) -> Issue {
+    Issue {
+        pos,
+        path: path.to_owned(),
+        message: format!("nesting is deeper than {MAX_DEPTH} levels"),
+        hint: Some("a scenario needs a few levels of maps and lists, never this many".into()),
     }
 }
 
@@ -256,7 +280,8 @@ pub struct Document {
 /// Read one YAML document. `Err` is a problem after which nothing else in
 /// the file can be trusted (syntax, size, depth, a second document).
 pub fn parse(text: &str) -> Result<Document, Issue> {
-    if let Some(pos) = flow_guard::first_long_flow(text) {
+    let flows = flow_guard::scan(text, MAX_DEPTH);
+    if let Some(pos) = flows.too_long {
         return Err(Issue {
             pos,
             path: String::new(),
@@ -269,14 +294,23 @@ pub fn parse(text: &str) -> Result<Document, Issue> {
             ),
         });
     }
+    let end = EndOfText::of(text);
     let mut b = Builder::default();
     let mut parser = Parser::new_from_str(text);
     let mut documents = 0;
     while let Some(ev) = parser.next_event() {
         let (ev, span) = ev.map_err(|e| {
+            let marker = end.clamp(*e.marker());
             let info = e.info();
+            // The parser's own flow-depth limit (255) trips before our
+            // cap would see an event: say it our way, at the level that
+            // crossed our cap.
+            if info.contains("recursion limit") {
+                let at = flows.too_deep.unwrap_or_else(|| Pos::of(marker));
+                return too_deep(at, "");
+            }
             issue(
-                *e.marker(),
+                marker,
                 "",
                 format!("invalid YAML: {info}"),
                 syntax_hint(info),
@@ -295,13 +329,43 @@ pub fn parse(text: &str) -> Result<Document, Issue> {
                 }
             }
             Event::StreamEnd => break,
-            ev => b.event(ev, span.start, span.end)?,
+            ev => b.event(ev, end.clamp(span.start), end.clamp(span.end))?,
         }
     }
     Ok(Document {
         root: b.root,
         issues: b.issues,
     })
+}
+
+/// Where the text ends, as a parser marker. The parser places the end of
+/// a file without a final line break on the line after the last one;
+/// positions are pulled back to the last character's end, so every
+/// diagnostic points at a place the file has.
+struct EndOfText {
+    index: usize,
+    line: usize,
+    /// 0-based, as markers count columns.
+    col: usize,
+}
+
+impl EndOfText {
+    fn of(text: &str) -> EndOfText {
+        let (lines, last) = line_starts(text.as_bytes()).fold((1, 0), |(n, _), s| (n + 1, s));
+        EndOfText {
+            index: text.chars().count(),
+            line: lines,
+            col: text[last..].chars().count(),
+        }
+    }
+
+    fn clamp(&self, m: Marker) -> Marker {
+        if (m.line(), m.col()) > (self.line, self.col) {
+            Marker::new(self.index, self.line, self.col)
+        } else {
+            m
+        }
+    }
 }
 
 enum FrameKind {
@@ -413,12 +477,7 @@ impl Builder {
                     ));
                 }
                 if self.frames.len() >= MAX_DEPTH {
-                    return Err(issue(
-                        start,
-                        &path,
-                        format!("nesting is deeper than {MAX_DEPTH} levels"),
-                        None,
-                    ));
+                    return Err(too_deep(Pos::of(start), &path));
                 }
                 self.charge(start, 1, 0)?;
                 let kind = if is_seq {
@@ -616,9 +675,72 @@ mod tests {
     }
 
     #[test]
+    fn flow_nesting_past_the_parsers_own_limit_is_refused_at_our_cap() {
+        // Past 255 flow levels the parser stops before any event; the
+        // problem is still said as the depth cap, where it was crossed.
+        for n in [300, 10_000] {
+            let text = format!("x: {}{}\n", "[".repeat(n), "]".repeat(n));
+            let e = parse(&text).unwrap_err();
+            assert_eq!(e.message, "nesting is deeper than 64 levels");
+            assert_eq!(
+                e.pos,
+                Pos {
+                    line: 1,
+                    col: 4 + 64
+                }
+            );
+            assert!(e.hint.is_some());
+        }
+        let unclosed = "{a: ".repeat(10_000);
+        let e = parse(&unclosed).unwrap_err();
+        assert_eq!(e.message, "nesting is deeper than 64 levels");
+        assert_eq!(
+            e.pos,
+            Pos {
+                line: 1,
+                col: 1 + 4 * 64
+            }
+        );
+    }
+
+    #[test]
+    fn lines_break_at_lf_crlf_and_a_lone_cr_as_the_parser_counts_them() {
+        let text = "a: 1\r\nb: 2\rc: [\n";
+        let e = parse(text).unwrap_err();
+        assert_eq!(e.pos.line, 4);
+        assert_eq!(
+            line_starts(text.as_bytes()).collect::<Vec<_>>(),
+            [6, 11, 16]
+        );
+        assert_eq!(
+            Source::pos_of_byte(b"ab\r\ncd\ref", 8),
+            Pos { line: 3, col: 2 }
+        );
+        // Positions inside a scalar on a line after a lone `\r`.
+        let text = "a: 1\rb: x {{ y }}\r";
+        let src = Source::new(text);
+        let n = root(text);
+        let Kind::Map(e) = &n.kind else { panic!() };
+        let v = &e[1].value;
+        let at = v.pos_in_scalar(&src, v.as_scalar().unwrap().find("{{").unwrap());
+        assert_eq!(at, Pos { line: 2, col: 6 });
+    }
+
+    #[test]
     fn syntax_errors_carry_their_position() {
         let e = parse("a: [1, 2\nb: 3\n").unwrap_err();
         assert_eq!(e.pos.line, 2);
+    }
+
+    #[test]
+    fn an_error_at_the_end_of_a_file_without_a_final_newline_stays_on_its_last_line() {
+        assert_eq!(parse("[").unwrap_err().pos, Pos { line: 1, col: 2 });
+        assert_eq!(
+            parse("a: 1\nb: [x").unwrap_err().pos,
+            Pos { line: 2, col: 6 }
+        );
+        // With a final newline the end is the start of the empty last line.
+        assert_eq!(parse("[\n").unwrap_err().pos, Pos { line: 2, col: 1 });
     }
 
     #[test]

@@ -258,6 +258,15 @@ pub fn parse(expr: &str) -> Result<Slo, SloError> {
         ));
     }
     let threshold = parse_threshold(metric, value).map_err(|(m, h)| err(vstart, m, h))?;
+    // Hundreds of digits parse to infinity, which a report cannot hold
+    // (JSON has no infinity) and no measurement can be compared with.
+    if !threshold.is_finite() {
+        return Err(err(
+            vstart,
+            format!("threshold `{value}` is too large"),
+            None,
+        ));
+    }
     Ok(Slo {
         expr: expr.trim().to_owned(),
         metric,
@@ -462,6 +471,18 @@ mod tests {
         assert!(e.message.contains("unknown filter `zone`"));
         let e = parse("p99(checkout, region=) < 1s").unwrap_err();
         assert!(e.message.contains("one region name"));
+    }
+
+    #[test]
+    fn a_threshold_too_large_for_a_number_is_refused_at_the_threshold() {
+        let huge = "9".repeat(400);
+        let e = parse(&format!("p99(checkout) < {huge}ms")).unwrap_err();
+        assert_eq!(e.offset, 16);
+        assert!(e.message.contains("is too large"), "{}", e.message);
+        // Finite before its unit, infinite after.
+        let e = parse(&format!("p99(x) < 1{}s", "0".repeat(305))).unwrap_err();
+        assert!(e.message.contains("is too large"), "{}", e.message);
+        assert!(parse(&format!("count(x) < 1{}", "0".repeat(300))).is_ok());
     }
 
     #[test]
