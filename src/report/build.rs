@@ -47,6 +47,8 @@ pub struct RunInfo<'a> {
     pub allow_partial: bool,
     /// The business invariants checked after the load, if any were declared.
     pub invariants: Option<crate::reconcile::Reconciled>,
+    /// The engine that sent the requests, when it was not flashcrowd's own.
+    pub engine: Option<EngineInfo>,
 }
 
 /// What the chaos layer did during the run.
@@ -299,6 +301,7 @@ pub fn build(
             cpu_percent,
             cores,
             saturated,
+            engine: info.engine.clone(),
         },
         phases: scenario
             .phases
