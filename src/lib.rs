@@ -7,6 +7,8 @@
 //! `scenario` (file → validated model) → `schedule` (model → intended arrival
 //! times) → `engine` (arrivals → requests, recorded by `metrics`) → `slo`
 //! (merged metrics → verdict) → `report` (everything → files and terminal).
+//! `goose_engine` (the `goose` feature) replays closed-model flows through
+//! Goose instead of `engine`, to cross-check it.
 //! `demo` is the embedded live-commerce target; `proxy` is an embedded
 //! Toxiproxy-compatible chaos proxy to put between them; `k8s` renders the
 //! Kubernetes manifests of a distributed run; `cli` wires it all together.
@@ -19,6 +21,8 @@ pub mod cli;
 pub mod demo;
 pub mod dist;
 pub mod engine;
+#[cfg(feature = "goose")]
+pub mod goose_engine;
 pub mod invariants;
 pub mod k8s;
 pub mod metrics;

@@ -51,6 +51,7 @@ async fn run_and_report(scenario: Scenario, cfg: RunConfig) -> Report {
         allow_partial: false,
         invariants: None,
         insecure: false,
+        engine: None,
     };
     report::build(&scenario, &schedule, &run, &info)
 }

@@ -6,6 +6,8 @@
 //! belong in those modules, not here.
 
 mod compare;
+#[cfg(feature = "goose")]
+mod crosscheck;
 mod demo;
 pub mod exit;
 mod k8s;
@@ -90,6 +92,10 @@ enum Command {
     /// Compare a candidate run with a base run (exit 1 on a regression).
     #[command(after_help = COMPARE_HELP)]
     Compare(CompareArgs),
+    /// Run a closed-model scenario with flashcrowd's engine and with Goose,
+    /// and check that their latencies agree (exit 1 when they do not).
+    #[command(after_help = CROSSCHECK_HELP)]
+    Crosscheck(CrosscheckArgs),
     /// Kubernetes manifests for a distributed run (`k8s render`).
     K8s(k8s::K8sArgs),
 }
@@ -192,6 +198,101 @@ struct CompareArgs {
     /// Do not print the comparison tables.
     #[arg(long, short)]
     quiet: bool,
+}
+
+const CROSSCHECK_HELP: &str = "\
+Both engines replay the same closed-model scenario (`load: { users: N }`
+phases, HTTP steps) against the same target, one after the other: first
+flashcrowd's own, then Goose 0.19 (an embedded target is started afresh for
+each, so both meet the same initial state). Per step, p50, p90 and p99 are
+set side by side with their relative difference.
+
+Two numbers agree when they differ by at most the tolerance (relative to the
+larger of them) plus 0.88% for the precision of the histograms (Goose keeps
+its times in buckets within 0.78%, flashcrowd's HDR histograms within 0.1%),
+or by at most --floor, below which the two HTTP clients' own costs (tens of
+microseconds) dominate. The tolerance stands for run-to-run noise.
+
+Needs a build with the `goose` feature (cargo build --release --features goose).
+
+Exit codes: 0 the engines agree, 1 they disagree, 2 invalid input (or a
+scenario Goose cannot run), 3 a step without samples in one of the runs,
+4 the harness failed, 130 interrupted.
+
+Examples:
+  flashcrowd crosscheck scenarios/crosscheck.yaml
+  flashcrowd crosscheck shop.yaml --target http://staging:8080 --tolerance 5%";
+
+#[derive(Debug, Args)]
+struct CrosscheckArgs {
+    /// Scenario file (YAML) with closed-model phases only.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// Send to this base URL instead of the scenario's target.
+    #[arg(long, value_name = "URL")]
+    target: Option<String>,
+    #[command(flatten)]
+    reshape: Reshape,
+    /// Directory for both runs' reports and crosscheck.md [default:
+    /// reports/<run-id>/].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Most connections of flashcrowd's engine (each Goose user has its own).
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    connections: u32,
+    /// Run-to-run noise allowed at p50 and p90, relative to the larger value.
+    #[arg(long, value_name = "PCT", default_value = "10%", value_parser = parse_percent)]
+    tolerance: f64,
+    /// Run-to-run noise allowed at p99: a p99 rests on 1% of the samples,
+    /// so a few hiccups of the target in one run move it far.
+    #[arg(long, value_name = "PCT", default_value = "50%", value_parser = parse_percent)]
+    tail_tolerance: f64,
+    /// Differences up to this always agree.
+    #[arg(long, value_name = "D", default_value = "1ms", value_parser = parse_duration)]
+    floor: Duration,
+    /// Print only the comparison.
+    #[arg(long, short)]
+    quiet: bool,
+    /// A host off this machine both runs may send to (repeatable; as for
+    /// `run`).
+    #[arg(long = "allow-target", value_name = "HOST[:PORT]", value_parser = parse_allowed)]
+    allow_targets: Vec<crate::safety::Allowed>,
+}
+
+/// `10%` (or `10`) as 0.10.
+fn parse_percent(s: &str) -> Result<f64, String> {
+    let n = s.trim().trim_end_matches('%');
+    let v: f64 = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a percentage (e.g. 10%)"))?;
+    if v.is_finite() && (0.0..=1000.0).contains(&v) {
+        Ok(v / 100.0)
+    } else {
+        Err("a percentage between 0% and 1000%".to_owned())
+    }
+}
+
+/// Which engine sends a run's requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+enum Engine {
+    /// flashcrowd's own: open and closed models, WebSocket, regions,
+    /// distributed runs.
+    #[default]
+    Flashcrowd,
+    /// Goose 0.19: closed-model HTTP flows only, to cross-check
+    /// flashcrowd's numbers (needs a build with the `goose` feature).
+    Goose,
+}
+
+#[cfg(feature = "goose")]
+impl Engine {
+    fn name(self) -> &'static str {
+        match self {
+            Engine::Flashcrowd => "flashcrowd",
+            Engine::Goose => "goose",
+        }
+    }
 }
 
 /// Every output format, the default of `run` and `report`.
@@ -323,6 +424,11 @@ struct RunArgs {
     /// every report of the run says so.
     #[arg(long)]
     insecure: bool,
+    /// Engine that sends the requests: `flashcrowd` (its own) or `goose`
+    /// (Goose 0.19, for closed-model HTTP flows: a second opinion on the
+    /// same scenario; needs a build with the `goose` feature).
+    #[arg(long, value_enum, value_name = "ENGINE", default_value_t = Engine::Flashcrowd)]
+    engine: Engine,
 }
 
 fn parse_allowed(s: &str) -> Result<crate::safety::Allowed, String> {
@@ -451,6 +557,13 @@ pub fn main() -> ExitCode {
                 Command::Proxy(args) => proxy::run(args, interrupts).await,
                 Command::Worker(args) => worker::run(args, interrupts).await,
                 Command::K8s(args) => k8s::run(&args),
+                #[cfg(feature = "goose")]
+                Command::Crosscheck(args) => crosscheck::run(args, interrupts).await,
+                #[cfg(not(feature = "goose"))]
+                Command::Crosscheck(_) => {
+                    eprintln!("error: crosscheck: {}", WITHOUT_GOOSE);
+                    exit::INVALID_INPUT
+                }
                 Command::Validate { .. } | Command::Report(_) | Command::Compare(_) => exit::PASS,
             }
         };
@@ -467,9 +580,16 @@ pub fn main() -> ExitCode {
     exit::code(code)
 }
 
+/// Why Goose is not there, and how to get it.
+#[cfg(not(feature = "goose"))]
+const WITHOUT_GOOSE: &str = "this flashcrowd was built without the Goose engine; \
+    rebuild it with `cargo build --release --features goose`";
+
 fn init_tracing() {
+    // Goose warns about every failed request on its own; the report counts
+    // them, so only its errors are shown.
     let filter = tracing_subscriber::EnvFilter::try_from_env("FLASHCROWD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,goose=error"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

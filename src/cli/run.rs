@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{exit, progress, RunArgs};
+use super::{exit, progress, Engine, RunArgs};
 use crate::chaos;
 use crate::demo::{DemoConfig, DemoServer, SlowPolicy};
 use crate::dist;
@@ -43,6 +43,9 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
             return exit::INVALID_INPUT;
         }
     };
+    if let Err(code) = engine_can_run(&args, &scenario) {
+        return code;
+    }
     let embedded = explicit_target.is_none() && scenario.target == Target::Embedded;
     // Nothing is resolved or dialled before every destination passed.
     let url_in_use = match (&explicit_target, &scenario.target) {
@@ -146,6 +149,13 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
     if args.insecure {
         eprintln!("warning: --insecure: TLS certificates are NOT verified in this run; its reports say so");
     }
+    #[cfg(feature = "goose")]
+    if args.engine == Engine::Goose {
+        // Each Goose user has a client (and so a connection) of its own,
+        // all recorded on one path.
+        config.connections = crate::goose_engine::users(&schedule) as usize;
+        config.lanes = 1;
+    }
     // Regions: one proxy each in front of the target, already carrying its
     // profile before the first request.
     let chaos_cancel = CancellationToken::new();
@@ -224,6 +234,19 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
     let mut worker_finals = Vec::new();
     let load = async {
         let out = match args.workers {
+            #[cfg(feature = "goose")]
+            // Goose's clock starts when it has launched its users; the
+            // engine says when.
+            None if args.engine == Engine::Goose => crate::goose_engine::run(
+                scenario.clone(),
+                &schedule,
+                &target,
+                &config,
+                interrupts.stop.clone(),
+                Some(t0_tx),
+            )
+            .await
+            .map_err(LoadError::Goose),
             None => {
                 let t0 = Instant::now() + CHAOS_LEAD;
                 config.t0 = Some(t0);
@@ -365,6 +388,15 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
             eprintln!("error: {e}");
             return exit::HARNESS_FAILURE;
         }
+        #[cfg(feature = "goose")]
+        Err(LoadError::Goose(e)) => {
+            eprintln!("error: {e}");
+            use crate::goose_engine::GooseEngineError as G;
+            return match e {
+                G::Unsupported(_) | G::Target { .. } => exit::INVALID_INPUT,
+                G::Goose(_) | G::Merge(_) => exit::HARNESS_FAILURE,
+            };
+        }
     };
 
     let info = RunInfo {
@@ -379,6 +411,7 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
         allow_partial: args.allow_partial,
         invariants,
         insecure: args.insecure,
+        engine: engine_info(args.engine),
     };
     let interrupted = result.interrupted;
     // Each worker's own figures beside the merged ones, so the merge can
@@ -472,8 +505,16 @@ fn check_open_files(scenario: &Scenario, schedule: &Schedule, connections: u32) 
         .sum();
     // Descriptors for the runtime, the log files, the demo platform's own
     // side of loopback connections and the chaos proxies' two sides.
-    let proxies = if scenario.regions.is_empty() { 1.0 } else { 3.0 };
-    let demo = if scenario.target == Target::Embedded { 2.0 } else { 1.0 };
+    let proxies = if scenario.regions.is_empty() {
+        1.0
+    } else {
+        3.0
+    };
+    let demo = if scenario.target == Target::Embedded {
+        2.0
+    } else {
+        1.0
+    };
     let need = ((f64::from(connections) + live) * demo * proxies + 64.0).ceil();
     if (soft as f64) < need {
         eprintln!(
@@ -506,6 +547,56 @@ fn write_worker_finals(
 enum LoadError {
     Engine(EngineError),
     Dist(dist::DistError),
+    #[cfg(feature = "goose")]
+    Goose(crate::goose_engine::GooseEngineError),
+}
+
+/// Refuse, before anything starts, a run the chosen engine cannot do: the
+/// Goose engine in a build without it, with workers, or on a scenario using
+/// what Goose has no counterpart for (each such use named).
+fn engine_can_run(args: &RunArgs, scenario: &Scenario) -> Result<(), u8> {
+    if args.engine != Engine::Goose {
+        return Ok(());
+    }
+    #[cfg(not(feature = "goose"))]
+    {
+        let _ = scenario;
+        eprintln!("error: --engine goose: {}", super::WITHOUT_GOOSE);
+        Err(exit::INVALID_INPUT)
+    }
+    #[cfg(feature = "goose")]
+    {
+        if args.workers.is_some() {
+            eprintln!("error: --engine goose runs in one process; --workers needs flashcrowd's own engine");
+            return Err(exit::INVALID_INPUT);
+        }
+        let found = crate::goose_engine::unsupported(scenario);
+        if found.is_empty() {
+            return Ok(());
+        }
+        eprintln!(
+            "error: {}: the Goose engine cannot run this scenario ({} problem{}):",
+            args.file.display(),
+            found.len(),
+            if found.len() == 1 { "" } else { "s" }
+        );
+        for u in &found {
+            eprintln!("  {u}");
+        }
+        Err(exit::INVALID_INPUT)
+    }
+}
+
+/// What the report says about the engine, when it is not flashcrowd's own.
+fn engine_info(engine: Engine) -> Option<report::EngineInfo> {
+    match engine {
+        Engine::Flashcrowd => None,
+        #[cfg(feature = "goose")]
+        Engine::Goose => Some(crate::goose_engine::engine_info()),
+        // Refused before the run starts.
+        #[cfg(not(feature = "goose"))]
+        Engine::Goose => None,
+    }
 }
 
 /// The coordinator's settings from the flags: local worker processes of

@@ -19,7 +19,7 @@ use crate::metrics::Outcome;
 use crate::scenario::{json_lookup, JsonPathSeg, LedgerOp, RetryOn};
 
 /// Whether `outcome` is one `on` retries.
-pub(super) fn retryable(on: &RetryOn, outcome: Outcome) -> bool {
+pub(crate) fn retryable(on: &RetryOn, outcome: Outcome) -> bool {
     match outcome {
         Outcome::Timeout => on.timeout,
         Outcome::Io => on.reset,
@@ -32,7 +32,7 @@ pub(super) fn retryable(on: &RetryOn, outcome: Outcome) -> bool {
 /// The wait before retry number `attempt` (1 for the first): `base`
 /// doubled per retry, capped at 30 s, with equal jitter (half fixed, half
 /// drawn) so that clients cut off together do not come back together.
-pub(super) fn backoff(base: Duration, attempt: u32, rng: &mut Pcg64Mcg) -> Duration {
+pub(crate) fn backoff(base: Duration, attempt: u32, rng: &mut Pcg64Mcg) -> Duration {
     let full = base
         .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
         .min(Duration::from_secs(30));

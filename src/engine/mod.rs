@@ -9,15 +9,17 @@
 //! within a grace period → abort the rest → stop connection tasks.
 //! Must not parse scenarios, judge SLOs or print anything.
 
-mod cpu;
+// Crate-visible: the Goose engine measures the process's CPU the same way.
+pub(crate) mod cpu;
 mod fanout;
 // Crate-visible: the Toxiproxy backend posts the one toxic its client lacks.
 pub(crate) mod h1;
 mod http;
 mod keys;
 mod lane;
-mod ledger;
-mod session;
+// Crate-visible: the Goose engine retries and captures as this engine does.
+pub(crate) mod ledger;
+pub(crate) mod session;
 pub mod tls;
 mod ws;
 mod ws_steps;
@@ -248,12 +250,20 @@ pub async fn run(
     let mut handles = Vec::with_capacity(lanes);
     let (parts_tx, parts_rx) = mpsc::unbounded_channel();
     // Ends when every lane has dropped its sender, after their last parts.
-    let collector = tokio::spawn(collect(
-        parts_rx,
-        shared.clone(),
-        cfg.interval_sink.clone(),
-        cfg.progress.clone(),
-    ));
+    let collector = {
+        let gauge = shared.clone();
+        tokio::spawn(collect(
+            parts_rx,
+            Collecting {
+                t0,
+                keys: keys.len(),
+                regions: shared.scenario.regions.len(),
+                sink: cfg.interval_sink.clone(),
+                progress: cfg.progress.clone(),
+            },
+            move || gauge.active_sessions.load(Ordering::Relaxed),
+        ))
+    };
     for _ in 0..lanes {
         let (tx, rx) = mpsc::channel(per_lane_backlog);
         senders.push(tx);
@@ -275,8 +285,14 @@ pub async fn run(
         .phases
         .iter()
         .any(|p| !matches!(p.load, Load::Open { .. }));
-    let sampler =
-        has_sessions.then(|| tokio::spawn(sample_sessions(shared.clone(), sampling.clone())));
+    let sampler = has_sessions.then(|| {
+        let gauge = shared.clone();
+        tokio::spawn(sample_sessions(
+            t0,
+            move || gauge.active_sessions.load(Ordering::Relaxed),
+            sampling.clone(),
+        ))
+    });
 
     let dispatcher = {
         let schedule = schedule.clone();
@@ -351,19 +367,30 @@ pub async fn run(
 /// second, and a long-lived session every second too.
 const CLOSE_AFTER: u32 = 2;
 
-/// Merge the lanes' per-second parts, close each second once no more
-/// parts are expected for it, hand closed seconds to `sink`, and return
-/// the summaries.
-async fn collect(
+/// Where the per-second figures of a run go, and how its keys group.
+pub(crate) struct Collecting {
+    /// The run's time origin: second 0 starts here.
+    pub t0: Instant,
+    /// Step keys, grouped by `regions` into steps.
+    pub keys: usize,
+    pub regions: usize,
+    pub sink: Option<mpsc::UnboundedSender<Closed>>,
+    pub progress: Option<tokio::sync::watch::Sender<Progress>>,
+}
+
+/// Merge the recording tasks' per-second parts, close each second once no
+/// more parts are expected for it, hand closed seconds to the sink, and
+/// return the summaries. `sessions` reads the live-session gauge for the
+/// progress line. Ends when every sender of `rx` is gone.
+pub(crate) async fn collect(
     mut rx: mpsc::UnboundedReceiver<Vec<IntervalPart>>,
-    shared: Arc<Shared>,
-    sink: Option<mpsc::UnboundedSender<Closed>>,
-    progress: Option<tokio::sync::watch::Sender<Progress>>,
+    to: Collecting,
+    sessions: impl Fn() -> u64,
 ) -> Summaries {
-    let t0 = shared.t0;
-    let mut c = Collector::new(shared.keys.len(), shared.scenario.regions.len());
+    let t0 = to.t0;
+    let mut c = Collector::new(to.keys, to.regions);
     let send = |closed: Closed| {
-        if let Some(s) = &sink {
+        if let Some(s) = &to.sink {
             // A sink that is gone (its writer failed) is reported there.
             let _ = s.send(closed);
         }
@@ -385,10 +412,10 @@ async fn collect(
                 for closed in c.close_before(now.saturating_sub(CLOSE_AFTER)) {
                     send(closed);
                 }
-                if let Some(p) = &progress {
+                if let Some(p) = &to.progress {
                     p.send_replace(Progress {
                         latest: c.latest,
-                        sessions: shared.active_sessions.load(Ordering::Relaxed),
+                        sessions: sessions(),
                     });
                 }
             }
@@ -409,17 +436,20 @@ async fn collect(
 /// How often the number of live sessions is sampled.
 pub const SESSION_SAMPLE_EVERY: Duration = Duration::from_millis(250);
 
-/// Sample the live-session gauge until `done`: (seconds since start, live).
-async fn sample_sessions(shared: Arc<Shared>, done: CancellationToken) -> Vec<(f64, u64)> {
+/// Sample the live-session gauge until `done`: (seconds since `t0`, live).
+pub(crate) async fn sample_sessions(
+    t0: Instant,
+    live: impl Fn() -> u64,
+    done: CancellationToken,
+) -> Vec<(f64, u64)> {
     let mut out = Vec::new();
-    let mut tick = tokio::time::interval_at(shared.t0, SESSION_SAMPLE_EVERY);
+    let mut tick = tokio::time::interval_at(t0, SESSION_SAMPLE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
             _ = done.cancelled() => break,
             at = tick.tick() => {
-                let live = shared.active_sessions.load(Ordering::Relaxed);
-                out.push((at.saturating_duration_since(shared.t0).as_secs_f64(), live));
+                out.push((at.saturating_duration_since(t0).as_secs_f64(), live()));
             }
         }
     }

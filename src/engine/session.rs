@@ -323,7 +323,7 @@ async fn run_loop<'a>(
 
 /// The branch whose weight band holds `x` (uniform in [0, 1)); the last one
 /// if rounding leaves `x` past every band.
-fn pick(branches: &[(f64, Vec<Action>)], mut x: f64) -> Option<&[Action]> {
+pub(crate) fn pick(branches: &[(f64, Vec<Action>)], mut x: f64) -> Option<&[Action]> {
     for (w, body) in branches {
         if x < *w {
             return Some(body);
@@ -476,30 +476,41 @@ impl Session<'_> {
         body: &[u8],
         header: impl Fn(&str) -> Option<String>,
     ) {
-        let mut json: Option<Option<serde_json::Value>> = None;
-        for c in captures {
-            let value = match &c.from {
-                CaptureFrom::Header(name) => header(name.as_str()),
-                CaptureFrom::Regex { re, group } => std::str::from_utf8(body)
-                    .ok()
-                    .and_then(|text| re.captures(text))
-                    .and_then(|m| m.get(*group))
-                    .map(|m| m.as_str().to_owned()),
-                CaptureFrom::Json(path) => {
-                    let doc = json.get_or_insert_with(|| serde_json::from_slice(body).ok());
-                    doc.as_ref()
-                        .and_then(|d| json_lookup(d, path))
-                        .map(|v| match v {
-                            serde_json::Value::String(s) => s.clone(),
-                            other => other.to_string(),
-                        })
-                }
-            };
-            if let Some(slot) = self.vars.get_mut(c.var) {
-                // A value the response lacks leaves the variable unset, so a
-                // later use counts as unresolved rather than sending garbage.
-                *slot = value;
+        apply_captures(&mut self.vars, captures, body, header);
+    }
+}
+
+/// Set the session variables `captures` take from a response: its body
+/// (JSON or text) and, for header sources, `header`.
+pub(crate) fn apply_captures(
+    vars: &mut [Option<String>],
+    captures: &[Capture],
+    body: &[u8],
+    header: impl Fn(&str) -> Option<String>,
+) {
+    let mut json: Option<Option<serde_json::Value>> = None;
+    for c in captures {
+        let value = match &c.from {
+            CaptureFrom::Header(name) => header(name.as_str()),
+            CaptureFrom::Regex { re, group } => std::str::from_utf8(body)
+                .ok()
+                .and_then(|text| re.captures(text))
+                .and_then(|m| m.get(*group))
+                .map(|m| m.as_str().to_owned()),
+            CaptureFrom::Json(path) => {
+                let doc = json.get_or_insert_with(|| serde_json::from_slice(body).ok());
+                doc.as_ref()
+                    .and_then(|d| json_lookup(d, path))
+                    .map(|v| match v {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
             }
+        };
+        if let Some(slot) = vars.get_mut(c.var) {
+            // A value the response lacks leaves the variable unset, so a
+            // later use counts as unresolved rather than sending garbage.
+            *slot = value;
         }
     }
 }

@@ -49,6 +49,8 @@ pub struct RunInfo<'a> {
     pub invariants: Option<crate::reconcile::Reconciled>,
     /// TLS certificates were not verified (`--insecure`).
     pub insecure: bool,
+    /// The engine that sent the requests, when it was not flashcrowd's own.
+    pub engine: Option<EngineInfo>,
 }
 
 /// What the chaos layer did during the run.
@@ -301,6 +303,7 @@ pub fn build(
             cpu_percent,
             cores,
             saturated,
+            engine: info.engine.clone(),
         },
         phases: scenario
             .phases

@@ -166,6 +166,9 @@ pub fn render(r: &Report) -> String {
         t.ok,
         t.errors,
     );
+    if let Some(e) = &r.generator.engine {
+        let _ = writeln!(out, "\n{}.", super::terminal::engine_line(e));
+    }
     // Regions without events still bring a chaos backend; only a timeline
     // that did something is worth a line.
     if let Some(c) = r

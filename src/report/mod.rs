@@ -5,11 +5,14 @@
 //! `reports/schema/report.v1.json`) and the arithmetic that turns merged
 //! histograms into figures. Renderers (`terminal`, `json`, `html`,
 //! `junit`, `markdown`, and the `hlog` interval log) only format this
-//! model, `compare` sets two of them side by side and `output` maps formats
-//! to files; none computes statistics of its own.
+//! model, `compare` sets two of them side by side (`crosscheck` two runs of
+//! different engines) and `output` maps formats to files; none computes
+//! statistics of its own.
 
 mod build;
 pub mod compare;
+#[cfg(feature = "goose")]
+pub mod crosscheck;
 pub mod hlog;
 pub mod html;
 pub mod json;
@@ -21,6 +24,8 @@ pub mod terminal;
 use serde::{Deserialize, Serialize};
 
 pub use build::{build, ChaosRun, RunInfo};
+#[cfg(feature = "goose")]
+pub(crate) use output::write_atomic;
 pub use output::{read, write_formats, Format, ReportError};
 
 use crate::metrics::Counts;
@@ -197,6 +202,26 @@ pub struct Generator {
     /// behind, or it used (nearly) every core while sending to an external
     /// target.
     pub saturated: bool,
+    /// The engine that sent the requests, when it was not flashcrowd's own
+    /// (`run --engine goose`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<EngineInfo>,
+}
+
+/// Another engine than flashcrowd's own, and how far its figures can be
+/// trusted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EngineInfo {
+    /// `goose`.
+    pub name: String,
+    pub version: String,
+    /// How far a latency in this report may be from what the engine
+    /// measured, relative to it (0.0078 = ±0.78%): the engine keeps its
+    /// times in buckets of that precision, and flashcrowd's histograms are
+    /// rebuilt from them.
+    pub latency_precision: f64,
+    /// How the engine times a request, in words.
+    pub timing: String,
 }
 
 /// One (phase, step).

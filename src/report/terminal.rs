@@ -101,6 +101,9 @@ pub fn render(r: &Report) -> String {
         "  requests: {} sent, {} ok, {} errors",
         t.sent, t.ok, t.errors
     );
+    if let Some(e) = &r.generator.engine {
+        let _ = writeln!(out, "  {}", engine_line(e));
+    }
     if !r.slos.is_empty() {
         let _ = writeln!(out, "\n  SLOs");
         let w = r
@@ -353,6 +356,17 @@ pub(crate) fn pct(v: f64) -> String {
 /// Microseconds as milliseconds for the summary.
 fn ms(us: u64) -> String {
     format!("{} ms", num(us as f64 / 1_000.0))
+}
+
+/// Which engine sent the requests and how precise its latencies are.
+pub fn engine_line(e: &super::EngineInfo) -> String {
+    format!(
+        "engine: {} {} · latencies within ±{}% of what it measured · {}",
+        e.name,
+        e.version,
+        num(e.latency_precision * 100.0),
+        e.timing
+    )
 }
 
 #[cfg(test)]

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Benchmark flashcrowd's engine against wrk and oha, side by side, in one run.
+# Benchmark flashcrowd's engine against wrk, oha and Goose, side by side, in one run.
 #
 # A local nginx (pinned to one CPU) serves a two-byte body on 127.0.0.1; each
 # load generator in turn is pinned to the other CPU and runs for the same
 # duration. Two modes:
 #   open   - a fixed arrival rate: flashcrowd vs `oha -q`
 #   closed - maximum throughput on 64 connections: wrk and oha vs flashcrowd
-#            with `load: { users: 64 }` (the closed model)
+#            with `load: { users: 64 }` (the closed model), and the same
+#            scenario through Goose (`run --engine goose`)
 # Prints one table: requests/s, CPU seconds per 100k requests, p50/p99.
 #
 # Usage: tests/bench/engine.sh            (see tests/bench/README.md)
@@ -18,6 +19,7 @@
 #   FLASHCROWD_BENCH_CONNECTIONS=64       connections for every tool
 #   FLASHCROWD_BENCH_CLOSED=users         or `overdriven` (an open-model rate far above capacity)
 #   FLASHCROWD_BENCH_OHA=0                1: `cargo install oha --locked` if missing
+#   FLASHCROWD_BENCH_GOOSE=1              0: skip the Goose engine (and build without it)
 #   FLASHCROWD_BENCH_INSTALL=1            0: never call apt-get or cargo install
 #   FLASHCROWD_BENCH_GEN_CPU=0            CPUs for the load generators (taskset -c list)
 #   FLASHCROWD_BENCH_TARGET_CPU=1         CPUs for nginx
@@ -36,6 +38,7 @@ RATE=${FLASHCROWD_BENCH_RATE:-40000}
 OVERDRIVE_RATE=${FLASHCROWD_BENCH_OVERDRIVE_RATE:-400000}
 CONNS=${FLASHCROWD_BENCH_CONNECTIONS:-64}
 WANT_OHA=${FLASHCROWD_BENCH_OHA:-0}
+WANT_GOOSE=${FLASHCROWD_BENCH_GOOSE:-1}
 INSTALL=${FLASHCROWD_BENCH_INSTALL:-1}
 GEN_CPU=${FLASHCROWD_BENCH_GEN_CPU:-0}
 TARGET_CPU=${FLASHCROWD_BENCH_TARGET_CPU:-1}
@@ -120,8 +123,11 @@ for c in "$GEN_CPU" "$TARGET_CPU"; do
   taskset -c "$c" true 2>/dev/null || die "cannot pin to CPU $c (this machine has $cpus)"
 done
 
-say "building flashcrowd (cargo build --release --locked)"
-timeout 1800 cargo build --release --locked --quiet
+[[ $WANT_GOOSE == 0 || $WANT_GOOSE == 1 ]] || die "FLASHCROWD_BENCH_GOOSE must be 0 or 1, not '$WANT_GOOSE'"
+BUILD_FLAGS=(--release --locked --quiet)
+((WANT_GOOSE)) && BUILD_FLAGS+=(--features goose)
+say "building flashcrowd (cargo build ${BUILD_FLAGS[*]})"
+timeout 1800 cargo build "${BUILD_FLAGS[@]}"
 FLASHCROWD=${CARGO_TARGET_DIR:-$ROOT/target}/release/flashcrowd
 [[ -x $FLASHCROWD ]] || die "built binary not found at $FLASHCROWD"
 
@@ -342,10 +348,12 @@ flows:
 EOF
 }
 
-run_flashcrowd() { # NAME LOAD
-  scenario "$WORK/$1.yaml" "$2"
-  measure "$1" "$FLASHCROWD" run "$WORK/$1.yaml" --target "$URL" \
-    --connections "$CONNS" --out "$WORK/$1.report" --quiet
+run_flashcrowd() { # NAME LOAD [EXTRA FLAGS...]
+  local name=$1 load=$2
+  shift 2
+  scenario "$WORK/$name.yaml" "$load"
+  measure "$name" "$FLASHCROWD" run "$WORK/$name.yaml" --target "$URL" \
+    --connections "$CONNS" --out "$WORK/$name.report" --quiet "$@"
 }
 
 OHA_OUT_FLAGS=()
@@ -380,6 +388,11 @@ for round in $(seq "$ROUNDS"); do
     run_flashcrowd "fc-closed-r$round" "users: $CONNS"
   else
     run_flashcrowd "fc-closed-r$round" "rate: ${OVERDRIVE_RATE}/s"
+  fi
+  # The same closed-model scenario through Goose: one user (and one HTTP
+  # client) per connection.
+  if ((WANT_GOOSE)); then
+    run_flashcrowd "goose-closed-r$round" "users: $CONNS" --engine goose
   fi
 done
 
@@ -519,9 +532,25 @@ def host_load(name, tool_cpu):
 
 
 busy_runs = []
+def goose(name, mode):
+    # `run --engine goose` writes flashcrowd's report; its users are the
+    # closed model whatever FLASHCROWD_BENCH_CLOSED says.
+    try:
+        with open(os.path.join(work, f"{name}.report", "report.json")) as f:
+            r = json.load(f)
+    except (OSError, ValueError):
+        return None, failure(name)
+    t = r["totals"]
+    lat = r["steps"][0]["latency_us"] if r["steps"] else {}
+    rps = t["sent"] / r["duration_s"] if r["duration_s"] else 0.0
+    note = f"{rps:,.0f}/s, {t['errors']:,} errors; verdict {r['verdict']}"
+    return dict(rps=rps, requests=t["sent"], p50=lat.get("p50"), p99=lat.get("p99"), note=note,
+                errors=t["errors"], kept=None), None
+
+
 plan = [("flashcrowd", OPEN, "fc-open", flashcrowd), ("oha", OPEN, "oha-open", oha),
         ("wrk", CLOSED, "wrk-closed", wrk), ("oha", CLOSED, "oha-closed", oha),
-        ("flashcrowd", CLOSED_FC, "fc-closed", flashcrowd)]
+        ("flashcrowd", CLOSED_FC, "fc-closed", flashcrowd), ("goose", CLOSED, "goose-closed", goose)]
 groups, problems = [], []
 for tool, mode, stem, parse in plan:
     runs = []
@@ -593,7 +622,7 @@ print()
 print("  ratios, flashcrowd ÷ other (requests/s: higher is better; CPU per 100k: lower is better)")
 for prefix in ("open", "closed"):
     me = next((g for g in groups if g["tool"] == "flashcrowd" and g["mode"].startswith(prefix)), None)
-    for other in ("wrk", "oha"):
+    for other in ("wrk", "oha", "goose"):
         o = next((g for g in groups if g["tool"] == other and g["mode"].startswith(prefix)), None)
         if not (me and o):
             continue
@@ -611,6 +640,10 @@ notes = []
 if any(g["mode"] == OPEN for g in groups):
     notes.append("open-model latency is measured from each request's intended start "
                  "(flashcrowd always; oha with --latency-correction)")
+if any(g["tool"] == "goose" for g in groups):
+    notes.append("goose: flashcrowd's `run --engine goose`, the same scenario through Goose "
+                 "0.19 (a user and an HTTP client per connection); latency to the response "
+                 "headers, from Goose's buckets (within 0.8%)")
 if closed_mode != "users":
     notes.append("flashcrowd has no closed-loop load yet: its closed row is an open-model run "
                  f"asked for {overdrive:,}/s on {conns} connections, sent/elapsed; "

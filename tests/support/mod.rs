@@ -238,6 +238,53 @@ pub fn free_port() -> u16 {
         .unwrap()
 }
 
+/// A target that answers every request after exactly `service`: a thread
+/// per kept-alive connection, reading a request head, sleeping, writing a
+/// fixed answer. No HTTP stack and no async timer (which would round each
+/// sleep up to the next millisecond), so the service time is what the
+/// engines should measure, give or take tens of microseconds.
+pub fn spawn_fixed_service(service: Duration) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        // Enough connections for any test here; the process ends with the
+        // tests.
+        for conn in listener.incoming().take(1_000).flatten() {
+            std::thread::spawn(move || serve_fixed(conn, service));
+        }
+    });
+    addr
+}
+
+fn serve_fixed(mut conn: std::net::TcpStream, service: Duration) {
+    use std::io::{Read, Write};
+    // Wake from each sleep within a microsecond rather than Linux's
+    // default 50 µs slack.
+    #[cfg(target_os = "linux")]
+    let _ = nix::sys::prctl::set_timerslack(1_000);
+    let _ = conn.set_nodelay(true);
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(120)));
+    let mut pending: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; 4096];
+    for _ in 0..10_000_000 {
+        let head_end = loop {
+            if let Some(i) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            match conn.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => pending.extend_from_slice(&chunk[..n]),
+            }
+        };
+        pending.drain(..head_end);
+        std::thread::sleep(service);
+        let answer = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok";
+        if conn.write_all(answer).is_err() {
+            return;
+        }
+    }
+}
+
 /// Every way `report` breaks the committed report schema.
 pub fn schema_errors(report: &serde_json::Value) -> Vec<String> {
     let path =

@@ -165,7 +165,7 @@ pub fn metadata(out: &mut String, r: &Report) {
     } else {
         "no".to_owned()
     };
-    let rows: Vec<(&str, String)> = vec![
+    let mut rows: Vec<(&str, String)> = vec![
         ("connections", int(g.connections as u64)),
         ("lanes", int(g.lanes as u64)),
         (
@@ -187,6 +187,22 @@ pub fn metadata(out: &mut String, r: &Report) {
         ("CPU", cpu),
         ("saturated", saturated),
     ];
+    if let Some(e) = &g.engine {
+        // From report.json, which `flashcrowd report` reads back: escaped.
+        rows.insert(
+            0,
+            (
+                "engine",
+                esc(&format!(
+                    "{} {} (latencies within ±{} % of what it measured; {})",
+                    e.name,
+                    e.version,
+                    num(e.latency_precision * 100.0),
+                    e.timing
+                )),
+            ),
+        );
+    }
     dl_rows(out, &rows);
     out.push_str("</dl>");
 

@@ -152,6 +152,7 @@ pub(super) fn fixture() -> Report {
             cpu_percent: Some(12.5),
             cores: 8,
             saturated: false,
+            engine: None,
         },
         phases: vec![PhaseReport {
             name: "steady".to_owned(),
