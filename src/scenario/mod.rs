@@ -14,6 +14,7 @@ pub mod model;
 pub mod profile;
 mod regions;
 mod suggest;
+mod telemetry;
 pub mod template;
 pub mod units;
 mod validate;
@@ -198,6 +199,8 @@ mod flow_tests;
 mod ledger_tests;
 #[cfg(test)]
 mod regions_tests;
+#[cfg(test)]
+mod telemetry_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub use super::dist::Dist;
 use super::feeder::Feeder;
 pub use super::ledger::*;
 pub use super::regions::*;
+pub use super::telemetry::*;
 use super::template::{JsonTemplate, Template};
 use crate::slo::Slo;
 
@@ -42,6 +43,9 @@ pub struct Scenario {
     pub chaos: Chaos,
     /// Business invariants checked after the load.
     pub invariants: Invariants,
+    /// What the run exports over OpenTelemetry, and which requests carry
+    /// trace context.
+    pub telemetry: Telemetry,
 }
 
 impl Scenario {

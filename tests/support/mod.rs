@@ -59,6 +59,7 @@ pub fn constant_get(
         regions: Vec::new(),
         chaos: Default::default(),
         invariants: Default::default(),
+        telemetry: Default::default(),
     }
 }
 
