@@ -201,6 +201,7 @@ async fn forward(
             index,
             parts: std::mem::take(&mut pending),
             sessions: progress.borrow().sessions,
+            sockets: progress.borrow().sockets,
         };
         match client::post::<_, Ack>(coordinator, proto::BATCH, &b, CALL_TIMEOUT).await {
             Ok(ack) => {

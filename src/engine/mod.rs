@@ -18,6 +18,7 @@ mod keys;
 mod lane;
 mod ledger;
 mod session;
+mod trace;
 mod ws;
 mod ws_steps;
 
@@ -32,6 +33,7 @@ use tokio_util::task::TaskTracker;
 
 pub use cpu::host_name;
 pub use keys::StepKeys;
+pub use trace::{Ids, SpanRecord, TraceSetup};
 
 use crate::metrics::interval::{Closed, Collector, Summaries, Totals};
 use crate::metrics::{IntervalPart, MergeError, Recorder};
@@ -75,6 +77,9 @@ pub struct RunConfig {
     /// Run only one region's arrivals (a distributed worker placed in that
     /// region); replaces `segment`.
     pub pin: Option<Pin>,
+    /// The run's side of trace propagation (run id, where spans go); the
+    /// scenario's `telemetry.trace` decides whether anything is sampled.
+    pub trace: Option<TraceSetup>,
 }
 
 /// A worker's share of one region's arrivals: those of region `region`
@@ -93,6 +98,8 @@ pub struct Progress {
     pub latest: Option<Totals>,
     /// Viewer and user sessions alive now.
     pub sessions: u64,
+    /// WebSocket connections open now.
+    pub sockets: u64,
 }
 
 impl Default for RunConfig {
@@ -113,6 +120,7 @@ impl Default for RunConfig {
             interval_sink: None,
             progress: None,
             pin: None,
+            trace: None,
         }
     }
 }
@@ -194,6 +202,7 @@ pub async fn run(
             .collect()
     };
     let seed = scenario.seed;
+    let tracer = trace::Tracer::new(&scenario, &keys, cfg.trace.as_ref());
     let shared = Arc::new(Shared {
         scenario,
         keys: keys.clone(),
@@ -209,6 +218,7 @@ pub async fn run(
         // recognises the others' messages, and reruns send the same bytes.
         run_tag: crate::schedule::mix(seed, 0xfa17) as u32,
         sources: cfg.sources.clone(),
+        tracer,
     });
 
     let lanes = cfg.lanes.max(1);
@@ -363,6 +373,7 @@ async fn collect(
                     p.send_replace(Progress {
                         latest: c.latest,
                         sessions: shared.active_sessions.load(Ordering::Relaxed),
+                        sockets: shared.rooms.open_sockets(),
                     });
                 }
             }
