@@ -418,7 +418,7 @@ impl Recorder {
             // Each side kept its own slowest few; together they hold at
             // most both lists, and the report takes the slowest of those.
             a.extend(b.iter().cloned());
-            a.sort_by(|x, y| y.latency_us.cmp(&x.latency_us));
+            a.sort_by_key(|x| std::cmp::Reverse(x.latency_us));
         }
         self.schedule.add(&other.schedule);
         for (a, b) in self.phases.iter_mut().zip(&other.phases) {
