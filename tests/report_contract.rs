@@ -50,6 +50,7 @@ async fn run_and_report(scenario: Scenario, cfg: RunConfig) -> Report {
         workers: None,
         allow_partial: false,
         invariants: None,
+        telemetry: None,
     };
     report::build(&scenario, &schedule, &run, &info)
 }

@@ -60,6 +60,8 @@ pub struct Options {
 pub struct LocalWorkers {
     pub exe: PathBuf,
     pub scenario: PathBuf,
+    /// Flags passed on to every worker (e.g. `--otlp URL`).
+    pub args: Vec<String>,
 }
 
 /// One worker as the report shows it.
@@ -354,6 +356,7 @@ fn spawn_local(
                 .arg(&local.scenario)
                 .args(["--coordinator", &addr.to_string()])
                 .args(["--index", &i.to_string(), "--workers", &count.to_string()])
+                .args(&local.args)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .kill_on_drop(true)

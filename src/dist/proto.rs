@@ -55,6 +55,10 @@ pub struct StartAt {
     /// worker has one, each runs only its region's arrivals.
     #[serde(default)]
     pub worker_regions: Vec<Option<String>>,
+    /// The coordinator's run id: in sampled requests' baggage and the
+    /// workers' exported spans, and what keeps trace ids apart across runs.
+    #[serde(default)]
+    pub run_id: String,
 }
 
 impl StartAt {

@@ -98,13 +98,23 @@ pub struct Feeds {
 
 /// A running exporter.
 pub struct Exporter {
-    origin: watch::Sender<Option<(Instant, SystemTime)>>,
+    origin: Starter,
     finish: CancellationToken,
     builder: tokio::task::JoinHandle<()>,
     sender: tokio::task::JoinHandle<()>,
     counts: Arc<Counts>,
     /// Sampled requests the engine could not hand over.
     pub engine_dropped: Arc<AtomicU64>,
+}
+
+/// Tells an exporter when the run started.
+#[derive(Clone)]
+pub struct Starter(Arc<watch::Sender<Option<(Instant, SystemTime)>>>);
+
+impl Starter {
+    pub fn start(&self, t0: Instant, wall: SystemTime) {
+        self.0.send_replace(Some((t0, wall)));
+    }
 }
 
 #[derive(Default)]
@@ -168,7 +178,7 @@ impl Exporter {
         ));
         (
             Exporter {
-                origin: origin_tx,
+                origin: Starter(Arc::new(origin_tx)),
                 finish,
                 builder,
                 sender,
@@ -186,7 +196,13 @@ impl Exporter {
 
     /// The run's time origin: exports start from here.
     pub fn start(&self, t0: Instant, wall: SystemTime) {
-        self.origin.send_replace(Some((t0, wall)));
+        self.origin.start(t0, wall);
+    }
+
+    /// A handle that can tell the exporter the run's time origin from
+    /// elsewhere (where the origin becomes known).
+    pub fn starter(&self) -> Starter {
+        self.origin.clone()
     }
 
     /// Build the last exports from everything handed over so far and send

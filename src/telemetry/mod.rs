@@ -32,7 +32,7 @@ use std::time::Duration;
 
 pub use client::ExportError;
 pub use config::{resolve, ConfigError, OtlpConfig, Protocol, Signal};
-pub use exporter::{ExportStats, Exporter, Feeds, Setup, LOG_QUEUE, SPAN_QUEUE};
+pub use exporter::{ExportStats, Exporter, Feeds, Setup, Starter, LOG_QUEUE, SPAN_QUEUE};
 pub use wire::RunIdentity;
 
 /// Export period when neither the scenario nor
