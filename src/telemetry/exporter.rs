@@ -232,6 +232,14 @@ impl Exporter {
         );
         // Queued but neither sent nor failed: cut off by the deadline.
         let unsent = queued.saturating_sub(sent + failed);
+        let mut last_error = c
+            .last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if unsent > 0 && last_error.is_none() {
+            last_error = Some("the collector did not answer before the run ended".to_owned());
+        }
         ExportStats {
             endpoint: c.endpoint.clone(),
             sent,
@@ -240,11 +248,7 @@ impl Exporter {
             spans: c.spans_sent.load(Ordering::Relaxed),
             spans_dropped: c.spans_dropped.load(Ordering::Relaxed)
                 + self.engine_dropped.load(Ordering::Relaxed),
-            last_error: c
-                .last_error
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone(),
+            last_error,
         }
     }
 }
