@@ -445,13 +445,14 @@ fn readme_metrics(readme: &str) -> BTreeMap<String, (String, String, BTreeSet<St
     out
 }
 
+/// Every client connection's bytes, as a relay keeps them.
+type Streams = Arc<Mutex<Vec<Arc<Mutex<Vec<u8>>>>>>;
+
 /// A TCP relay to `upstream` that keeps every byte clients sent.
-async fn recording_relay(
-    upstream: SocketAddr,
-) -> (SocketAddr, Arc<Mutex<Vec<Arc<Mutex<Vec<u8>>>>>>) {
+async fn recording_relay(upstream: SocketAddr) -> (SocketAddr, Streams) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let streams: Arc<Mutex<Vec<Arc<Mutex<Vec<u8>>>>>> = Arc::default();
+    let streams: Streams = Arc::default();
     let all = streams.clone();
     tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {

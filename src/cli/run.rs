@@ -274,7 +274,7 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
     if let (Some(a), true) = (&attached, scenario.telemetry.chaos) {
         chaos_to.push(a.feeds.chaos.clone());
     }
-    let (announce, _chaos_task) = otel::fan_out(chaos_to);
+    let (announce, chaos_task) = otel::fan_out(chaos_to);
     let timeline = async {
         let t0 = started.clone().await?;
         match &regions {
@@ -313,6 +313,11 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
         }
         _ => None,
     };
+    // The timeline is over: every transition reaches the exporter before
+    // its last export.
+    if let Some(t) = chaos_task {
+        let _ = t.await;
+    }
     // Every closed second is in: the interval log is finished, and the
     // exporter sends its last figures (bounded, collector down or not).
     config.interval_sink = None;
