@@ -734,3 +734,108 @@ async fn a_collector_down_for_the_whole_run_changes_nothing_but_a_warning() {
         base.wall, down.wall, hung.wall
     );
 }
+
+/// What a gRPC receiver got: (method path, decoded export) of each call.
+type GrpcCalls = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
+/// An OTLP/gRPC receiver on 127.0.0.1:0 (cleartext HTTP/2), answering
+/// every `Export` with an empty response and `grpc-status: 0` in the
+/// trailers, as a collector does.
+async fn grpc_receiver() -> (SocketAddr, GrpcCalls) {
+    use http_body_util::{BodyExt, StreamBody};
+    use hyper::body::Frame;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let calls = GrpcCalls::default();
+    let all = calls.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let calls = all.clone();
+            let service =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let calls = calls.clone();
+                    async move {
+                        let path = req.uri().path().to_owned();
+                        let grpc = req
+                            .headers()
+                            .get("content-type")
+                            .is_some_and(|v| v == "application/grpc");
+                        let body = req.into_body().collect().await.unwrap().to_bytes();
+                        // One uncompressed, length-prefixed message.
+                        let ok = grpc
+                            && body.len() >= 5
+                            && body[0] == 0
+                            && u32::from_be_bytes([body[1], body[2], body[3], body[4]]) as usize
+                                == body.len() - 5;
+                        if ok {
+                            calls.lock().unwrap().push((path, body[5..].to_vec()));
+                        }
+                        let mut trailers = http::HeaderMap::new();
+                        trailers.insert("grpc-status", if ok { "0" } else { "3" }.parse().unwrap());
+                        let frames = vec![
+                            Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from_static(&[
+                                0, 0, 0, 0, 0,
+                            ]))),
+                            Ok(Frame::trailers(trailers)),
+                        ];
+                        let resp = hyper::Response::builder()
+                            .header("content-type", "application/grpc")
+                            .body(StreamBody::new(futures_util::stream::iter(frames)))
+                            .unwrap();
+                        Ok::<_, std::convert::Infallible>(resp)
+                    }
+                });
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tcp), service)
+                    .await;
+            });
+        }
+    });
+    (addr, calls)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_exports_call_each_services_export_method() {
+    let (addr, calls) = grpc_receiver().await;
+    let text = STEADY.replace("3s", "1s").replace("10%", "100%");
+    let file = scenario_file("grpc", &text);
+    let url = format!("http://{addr}");
+    let ran = tokio::task::spawn_blocking(move || {
+        run(&file, "grpc", &["--otlp", &url, "--otlp-protocol", "grpc"])
+    })
+    .await
+    .unwrap();
+    assert!(ran.out.status.success(), "{}", ran.stderr());
+    assert!(!ran.stderr().contains("OpenTelemetry"), "{}", ran.stderr());
+    let calls = calls.lock().unwrap();
+    let mut requests = 0;
+    let mut spans = 0;
+    for (path, msg) in calls.iter() {
+        match path.as_str() {
+            "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export" => {
+                let got = Received {
+                    metrics: vec![ExportMetricsServiceRequest::decode(msg.as_slice()).unwrap()],
+                    ..Received::default()
+                };
+                // Cumulative: the largest total is the last one.
+                requests = requests.max(counter_totals(&got, "flashcrowd.requests").values().sum());
+            }
+            "/opentelemetry.proto.collector.trace.v1.TraceService/Export" => {
+                let t = ExportTraceServiceRequest::decode(msg.as_slice()).unwrap();
+                spans += t
+                    .resource_spans
+                    .iter()
+                    .flat_map(|r| &r.scope_spans)
+                    .map(|s| s.spans.len())
+                    .sum::<usize>();
+            }
+            other => panic!("unexpected method {other}"),
+        }
+    }
+    let sent = ran.report["totals"]["sent"].as_u64().unwrap();
+    assert_eq!(requests, sent);
+    assert_eq!(spans as u64, sent);
+    assert_eq!(ran.report["telemetry"]["export"]["failed"], 0);
+}
