@@ -35,3 +35,4 @@ pub mod scenario;
 pub mod schedule;
 pub mod shutdown;
 pub mod slo;
+pub mod telemetry;

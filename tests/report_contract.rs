@@ -52,6 +52,7 @@ async fn run_and_report(scenario: Scenario, cfg: RunConfig) -> Report {
         invariants: None,
         insecure: false,
         engine: None,
+        telemetry: None,
     };
     report::build(&scenario, &schedule, &run, &info)
 }

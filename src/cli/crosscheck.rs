@@ -109,6 +109,7 @@ fn run_args(args: &CrosscheckArgs, engine: Engine, out: PathBuf) -> RunArgs {
         dry_run: false,
         ca_file: None,
         insecure: false,
+        otlp: super::OtlpFlags::default(),
         engine,
     }
 }

@@ -11,6 +11,7 @@ mod crosscheck;
 mod demo;
 pub mod exit;
 mod k8s;
+mod otel;
 mod plan;
 mod progress;
 mod proxy;
@@ -117,6 +118,23 @@ struct WorkerArgs {
     /// The region this worker runs in (shown in the report).
     #[arg(long, value_name = "NAME")]
     region: Option<String>,
+    #[command(flatten)]
+    otlp: OtlpFlags,
+}
+
+/// Where OpenTelemetry exports go (shared by `run` and `worker`); the
+/// scenario's `telemetry:` block says what is exported.
+#[derive(Debug, Args, Clone, Default)]
+struct OtlpFlags {
+    /// Export metrics, spans and chaos events to this OpenTelemetry
+    /// collector (OTLP base URL, e.g. http://localhost:4318); overrides
+    /// OTEL_EXPORTER_OTLP_ENDPOINT. An unreachable collector is a warning.
+    #[arg(long, value_name = "URL")]
+    otlp: Option<String>,
+    /// OTLP protocol: http/protobuf (default) or grpc; overrides
+    /// OTEL_EXPORTER_OTLP_PROTOCOL.
+    #[arg(long, value_name = "PROTO", value_parser = ["http/protobuf", "grpc"])]
+    otlp_protocol: Option<String>,
 }
 
 const DEMO_HELP: &str = "\
@@ -429,6 +447,8 @@ struct RunArgs {
     /// same scenario; needs a build with the `goose` feature).
     #[arg(long, value_enum, value_name = "ENGINE", default_value_t = Engine::Flashcrowd)]
     engine: Engine,
+    #[command(flatten)]
+    otlp: OtlpFlags,
 }
 
 fn parse_allowed(s: &str) -> Result<crate::safety::Allowed, String> {
@@ -585,14 +605,20 @@ pub fn main() -> ExitCode {
 const WITHOUT_GOOSE: &str = "this flashcrowd was built without the Goose engine; \
     rebuild it with `cargo build --release --features goose`";
 
+/// The harness's own log lines: to stderr, and to the OpenTelemetry
+/// layer, which passes them on only while a run exports logs
+/// (`telemetry: { logs: true }`).
 fn init_tracing() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     // Goose warns about every failed request on its own; the report counts
     // them, so only its errors are shown.
     let filter = tracing_subscriber::EnvFilter::try_from_env("FLASHCROWD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,goose=error"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(crate::telemetry::logs::layer())
         .try_init();
 }
 

@@ -176,6 +176,7 @@ mod tests {
                 p99: Some(12_500),
             }),
             sessions: 0,
+            sockets: 0,
         };
         let line = status(&scenario, &schedule, Duration::from_secs(16), &p);
         assert!(line.contains("[  16.0s / 20s] rush"), "{line}");

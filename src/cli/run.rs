@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{exit, progress, Engine, RunArgs};
+use super::{exit, otel, progress, Engine, RunArgs};
 use crate::chaos;
 use crate::demo::{DemoConfig, DemoServer, SlowPolicy};
 use crate::dist;
@@ -46,6 +46,15 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
     if let Err(code) = engine_can_run(&args, &scenario) {
         return code;
     }
+    // Where telemetry goes is checked before anything starts: a typo in
+    // an endpoint is invalid input, not a run without its dashboards.
+    let otlp = match otel::config(&args.otlp) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::INVALID_INPUT;
+        }
+    };
     let embedded = explicit_target.is_none() && scenario.target == Target::Embedded;
     // Nothing is resolved or dialled before every destination passed.
     let url_in_use = match (&explicit_target, &scenario.target) {
@@ -217,16 +226,40 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
             return exit::HARNESS_FAILURE;
         }
     };
-    config.interval_sink = Some(hlog.sink.clone());
+    // Live progress, for the status line and the exporter's gauges.
+    let (progress_tx, progress_rx) = watch::channel(engine::Progress::default());
+    let attached = otlp.map(|c| {
+        otel::attach(
+            c,
+            &scenario,
+            &schedule,
+            &target,
+            &run_id,
+            args.workers,
+            progress_rx.clone(),
+        )
+    });
+    let starter = attached.as_ref().map(|a| a.exporter.starter());
+    config.trace = Some(otel::trace_setup(
+        &run_id,
+        attached.as_ref(),
+        args.workers.is_some(),
+    ));
+    // Closed seconds go to the interval log and, when exporting, to the
+    // exporter.
+    let mut closed_to = vec![hlog.sink.clone()];
+    if let Some(a) = &attached {
+        closed_to.push(a.feeds.closed.clone());
+    }
+    let (closed_tee, tee_task) = otel::fan_out(closed_to);
+    config.interval_sink = closed_tee;
     // The engine (or the workers), the chaos timeline, the progress line
     // and the interval log share one time origin, so transitions line up
     // with the request series. A distributed run knows it only once its
     // barrier is full.
     let (t0_tx, mut t0_rx) = watch::channel(None::<(Instant, SystemTime)>);
-    // Live progress on stderr, unless asked to be quiet.
-    let (progress_tx, progress_rx) = watch::channel(engine::Progress::default());
     let (chaos_tx, chaos_rx) = tokio::sync::mpsc::unbounded_channel();
-    if !args.quiet {
+    if !args.quiet || attached.is_some() {
         config.progress = Some(progress_tx);
     }
     let run_over = CancellationToken::new();
@@ -262,7 +295,7 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
                 .map_err(LoadError::Engine)
             }
             Some(n) => {
-                let opts = coordinator_options(&args, n, &scenario, &target, &config);
+                let opts = coordinator_options(&args, n, &scenario, &target, &config, &run_id);
                 dist::coordinator::run(
                     scenario.clone(),
                     &schedule,
@@ -295,15 +328,24 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
                 t = t0_rx.wait_for(Option::is_some) => t.ok().and_then(|t| *t),
                 _ = over.cancelled() => None,
             };
-            if let Some((_, wall)) = t0 {
+            if let Some((t, wall)) = t0 {
                 let _ = hlog_start.send(wall);
+                otel::start(starter.as_ref(), t, wall);
             }
             t0.map(|(t, _)| t)
         }
     };
     let started = started.shared();
-    // Moved into the timeline, so the channel closes when it ends.
-    let announce = (!args.quiet).then_some(chaos_tx);
+    // Moved into the timeline, so the channels close when it ends:
+    // transitions go to the status line and to the exporter.
+    let mut chaos_to = Vec::new();
+    if !args.quiet {
+        chaos_to.push(chaos_tx);
+    }
+    if let (Some(a), true) = (&attached, scenario.telemetry.chaos) {
+        chaos_to.push(a.feeds.chaos.clone());
+    }
+    let (announce, chaos_task) = otel::fan_out(chaos_to);
     let timeline = async {
         let t0 = started.clone().await?;
         match &regions {
@@ -342,6 +384,30 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
         }
         _ => None,
     };
+    // The timeline is over: every transition reaches the exporter before
+    // its last export.
+    if let Some(t) = chaos_task {
+        let _ = t.await;
+    }
+    // Every closed second is in: the interval log is finished, and the
+    // exporter sends its last figures (bounded, collector down or not).
+    config.interval_sink = None;
+    drop(hlog.sink);
+    if let Some(t) = tee_task {
+        let _ = t.await;
+    }
+    let hlog_written = match hlog.done.await {
+        Ok(Ok(path)) => Some(path),
+        Ok(Err(e)) => {
+            eprintln!("warning: {} is incomplete: {e}", report::hlog::FILE);
+            None
+        }
+        Err(_) => None,
+    };
+    let export_stats = match attached {
+        Some(a) => Some(otel::finish(a).await),
+        None => None,
+    };
     // Business invariants: the platform is read after the load (and the
     // chaos) is over, directly rather than through a region's proxy.
     let invariants = match (&result, scenario.invariants.declared()) {
@@ -363,17 +429,6 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
         demo_cancel.cancel();
         server.shutdown().await;
     }
-    // Every sender gone: the writer finishes the file.
-    config.interval_sink = None;
-    drop(hlog.sink);
-    let hlog_written = match hlog.done.await {
-        Ok(Ok(path)) => Some(path),
-        Ok(Err(e)) => {
-            eprintln!("warning: {} is incomplete: {e}", report::hlog::FILE);
-            None
-        }
-        Err(_) => None,
-    };
     let result = match result {
         Ok(r) => r,
         Err(LoadError::Engine(e @ EngineError::Target { .. })) => {
@@ -412,6 +467,7 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
         invariants,
         insecure: args.insecure,
         engine: engine_info(args.engine),
+        telemetry: otel::report(&scenario, export_stats),
     };
     let interrupted = result.interrupted;
     // Each worker's own figures beside the merged ones, so the merge can
@@ -607,10 +663,12 @@ fn coordinator_options(
     scenario: &Scenario,
     target: &url::Url,
     config: &RunConfig,
+    run_id: &str,
 ) -> dist::coordinator::Options {
     let local = (!args.remote_workers).then(|| dist::coordinator::LocalWorkers {
         exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("flashcrowd")),
         scenario: args.file.clone(),
+        args: otel::worker_args(&args.otlp),
     });
     let listen = args.coordinator_listen.unwrap_or_else(|| {
         if args.remote_workers {
@@ -635,6 +693,7 @@ fn coordinator_options(
             // Each worker holds its share of the connections.
             connections: (args.connections / workers).max(1),
             worker_regions: Vec::new(),
+            run_id: run_id.to_owned(),
         },
     }
 }

@@ -35,11 +35,19 @@ pub(super) async fn run(args: WorkerArgs, interrupts: Interrupts) -> u8 {
         );
         return exit::INVALID_INPUT;
     }
+    let otlp = match super::otel::config(&args.otlp) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::INVALID_INPUT;
+        }
+    };
     let opts = dist::worker::Options {
         coordinator,
         index: args.index,
         count: args.workers,
         region: args.region,
+        otlp,
     };
     match dist::worker::run(Arc::new(scenario), opts, interrupts.stop.clone()).await {
         Ok(()) if interrupts.stop.is_cancelled() => exit::INTERRUPTED,

@@ -60,6 +60,8 @@ pub struct Options {
 pub struct LocalWorkers {
     pub exe: PathBuf,
     pub scenario: PathBuf,
+    /// Flags passed on to every worker (e.g. `--otlp URL`).
+    pub args: Vec<String>,
 }
 
 /// One worker as the report shows it.
@@ -104,6 +106,7 @@ struct Slot {
     done: Option<Final>,
     lost: bool,
     sessions: u64,
+    sockets: u64,
 }
 
 struct Shared {
@@ -191,6 +194,7 @@ async fn register(State(s): State<Arc<Shared>>, Json(r): Json<Register>) -> Resp
         done: None,
         lost: false,
         sessions: 0,
+        sockets: 0,
     });
     Json(serde_json::json!({ "ok": true })).into_response()
 }
@@ -218,6 +222,7 @@ async fn batch(State(s): State<Arc<Shared>>, Json(b): Json<Batch>) -> Response {
             Some(slot) if !slot.lost => {
                 slot.last_seen = Some(Instant::now());
                 slot.sessions = b.sessions;
+                slot.sockets = b.sockets;
             }
             _ => return refuse(StatusCode::GONE, "unknown or lost worker"),
         }
@@ -351,6 +356,7 @@ fn spawn_local(
                 .arg(&local.scenario)
                 .args(["--coordinator", &addr.to_string()])
                 .args(["--index", &i.to_string(), "--workers", &count.to_string()])
+                .args(&local.args)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .kill_on_drop(true)
@@ -469,10 +475,10 @@ async fn drive(
                 exited[i] = true;
             }
         }
-        let (all_settled, sessions) = {
+        let (all_settled, sessions, sockets) = {
             let mut slots = shared.slots();
             let mut settled = 0;
-            let mut sessions = 0;
+            let (mut sessions, mut sockets) = (0, 0);
             for (i, slot) in slots.iter_mut().enumerate() {
                 let Some(slot) = slot else { continue };
                 if slot.done.is_none() && !slot.lost {
@@ -501,14 +507,16 @@ async fn drive(
                 }
                 if !slot.lost {
                     sessions += slot.sessions;
+                    sockets += slot.sockets;
                 }
             }
-            (settled == count, sessions)
+            (settled == count, sessions, sockets)
         };
         if let Some(p) = &progress {
             p.send_replace(Progress {
                 latest: shared.collector().latest,
                 sessions,
+                sockets,
             });
         }
         if all_settled {

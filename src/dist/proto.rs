@@ -10,7 +10,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::{wire, IntervalPart, Recorder};
+use crate::metrics::{wire, IntervalPart, Recorder, Split};
 
 pub const REGISTER: &str = "/v1/register";
 pub const START: &str = "/v1/start";
@@ -55,6 +55,10 @@ pub struct StartAt {
     /// worker has one, each runs only its region's arrivals.
     #[serde(default)]
     pub worker_regions: Vec<Option<String>>,
+    /// The coordinator's run id: in sampled requests' baggage and the
+    /// workers' exported spans, and what keeps trace ids apart across runs.
+    #[serde(default)]
+    pub run_id: String,
 }
 
 impl StartAt {
@@ -92,6 +96,9 @@ pub struct WirePart {
     pub key: u32,
     pub sent: u64,
     pub errors: u64,
+    /// The same requests by status class and error kind.
+    #[serde(default)]
+    pub split: Split,
     #[serde(with = "wire::hist")]
     pub latency: Histogram<u64>,
 }
@@ -103,6 +110,7 @@ impl From<IntervalPart> for WirePart {
             key: u32::try_from(p.key).unwrap_or(u32::MAX),
             sent: p.sent,
             errors: p.errors,
+            split: p.split,
             latency: p.latency,
         }
     }
@@ -115,6 +123,7 @@ impl From<WirePart> for IntervalPart {
             key: p.key as usize,
             sent: p.sent,
             errors: p.errors,
+            split: p.split,
             latency: p.latency,
         }
     }
@@ -127,6 +136,9 @@ pub struct Batch {
     pub parts: Vec<WirePart>,
     /// Its viewer and user sessions alive now.
     pub sessions: u64,
+    /// Its WebSocket connections open now.
+    #[serde(default)]
+    pub sockets: u64,
 }
 
 /// The coordinator's answer to a batch.

@@ -22,6 +22,7 @@ use crate::engine::{self, Progress, RunConfig};
 use crate::metrics::interval::Closed;
 use crate::scenario::Scenario;
 use crate::schedule::{Schedule, Segment};
+use crate::telemetry;
 
 /// Failed batches in a row after which the coordinator counts as gone.
 const COORDINATOR_LOST_AFTER: u32 = 3;
@@ -42,6 +43,9 @@ pub struct Options {
     pub index: u32,
     pub count: u32,
     pub region: Option<String>,
+    /// Where this worker exports the spans of its sampled requests (the
+    /// coordinator exports the merged metrics).
+    pub otlp: Option<telemetry::OtlpConfig>,
 }
 
 /// Run this worker's slice. `stop` ends it early (Ctrl-C).
@@ -98,7 +102,26 @@ pub async fn run(
     let pin = at
         .pin(opts.index, &names)
         .map(|(region, rank, of)| engine::Pin { region, rank, of });
+    let mut scenario_run = (*scenario).clone();
+    scenario_run.seed = at.seed;
+    let scenario_run = Arc::new(scenario_run);
+    let exporter = spans_exporter(
+        &scenario_run,
+        &opts,
+        &at,
+        &schedule,
+        &target,
+        progress_rx.clone(),
+    );
     let cfg = RunConfig {
+        trace: Some(engine::TraceSetup {
+            run_id: at.run_id.clone(),
+            spans: exporter.as_ref().map(|(_, f)| f.spans.clone()),
+            dropped: exporter
+                .as_ref()
+                .map(|(e, _)| e.engine_dropped.clone())
+                .unwrap_or_default(),
+        }),
         pin,
         connections: at.connections as usize,
         segment: Segment {
@@ -122,8 +145,9 @@ pub async fn run(
         coordinator_lost.clone(),
         t0,
     ));
-    let mut scenario_run = (*scenario).clone();
-    scenario_run.seed = at.seed;
+    if let Some((e, _)) = &exporter {
+        e.start(t0, t0_wall);
+    }
     // The engine sets itself up before t0 and waits for it; the wall clock
     // read at t0 beside it is the worker's start skew.
     let clock = async {
@@ -133,7 +157,7 @@ pub async fn run(
             .map_or(0, |d| d.as_millis() as u64)
     };
     let load = engine::run(
-        Arc::new(scenario_run),
+        scenario_run.clone(),
         &schedule,
         &target,
         &cfg,
@@ -145,6 +169,19 @@ pub async fn run(
     // its last seconds and end.
     drop(cfg);
     let _ = forwarder.await;
+    if let Some((e, feeds)) = exporter {
+        drop(feeds);
+        let stats = e.finish(Instant::now() + telemetry::FINAL_FLUSH).await;
+        if stats.lost() > 0 {
+            tracing::warn!(
+                "worker {}: {} of {} span exports to {} were lost",
+                opts.index,
+                stats.lost(),
+                stats.lost() + stats.sent,
+                stats.endpoint
+            );
+        }
+    }
     if coordinator_lost.is_cancelled() {
         return Err(DistError::CoordinatorLost);
     }
@@ -161,6 +198,45 @@ pub async fn run(
     client::post::<_, serde_json::Value>(opts.coordinator, proto::FINAL, &fin, CALL_TIMEOUT * 2)
         .await?;
     Ok(())
+}
+
+/// The exporter of this worker's client spans, when it has a collector
+/// and its scenario samples requests.
+fn spans_exporter(
+    scenario: &Arc<Scenario>,
+    opts: &Options,
+    at: &StartAt,
+    schedule: &Schedule,
+    target: &url::Url,
+    progress: watch::Receiver<Progress>,
+) -> Option<(telemetry::Exporter, telemetry::Feeds)> {
+    let config = opts.otlp.clone()?;
+    if scenario.telemetry.sample() <= 0.0 {
+        return None;
+    }
+    let identity = telemetry::RunIdentity {
+        run_id: at.run_id.clone(),
+        scenario: scenario.name.clone(),
+        scenario_sha256: scenario.sha256.clone(),
+        seed: scenario.seed,
+        worker: Some((opts.index, opts.region.clone())),
+        workers: None,
+    };
+    let resource =
+        telemetry::wire::resource(&config.resource, &scenario.telemetry.attributes, &identity);
+    Some(telemetry::Exporter::spawn(telemetry::Setup {
+        config,
+        resource,
+        scenario: scenario.clone(),
+        keys: engine::StepKeys::new(scenario),
+        phases: schedule.phases.clone(),
+        server: (
+            target.host_str().unwrap_or_default().to_owned(),
+            target.port_or_known_default().unwrap_or(80),
+        ),
+        metrics: false,
+        progress: Some(progress),
+    }))
 }
 
 /// Send closed seconds every second (an empty batch is the heartbeat);
@@ -201,6 +277,7 @@ async fn forward(
             index,
             parts: std::mem::take(&mut pending),
             sessions: progress.borrow().sessions,
+            sockets: progress.borrow().sockets,
         };
         match client::post::<_, Ack>(coordinator, proto::BATCH, &b, CALL_TIMEOUT).await {
             Ok(ack) => {

@@ -14,6 +14,7 @@
 //! touch sockets or the clock.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use memchr::memmem;
@@ -31,7 +32,7 @@ const PREFIX: &str = "fc1.";
 /// the sender counted it. Taken per connect, per leave and per tracked
 /// message sent, never per message received.
 #[derive(Debug, Default)]
-pub(crate) struct Room(Mutex<RoomState>);
+pub(crate) struct Room(Mutex<RoomState>, Arc<AtomicU64>);
 
 #[derive(Debug, Default)]
 struct RoomState {
@@ -54,12 +55,16 @@ impl Room {
     pub fn join(&self) -> u64 {
         let mut st = self.state();
         st.members += 1;
+        self.1.fetch_add(1, Ordering::Relaxed);
         st.sent + 1
     }
 
     /// A member left; returns the last message seq it should receive.
     pub fn leave(&self) -> u64 {
         let mut st = self.state();
+        if st.members > 0 {
+            self.1.fetch_sub(1, Ordering::Relaxed);
+        }
         st.members = st.members.saturating_sub(1);
         st.sent
     }
@@ -80,11 +85,20 @@ impl Room {
 pub(crate) struct Rooms {
     by_name: Mutex<HashMap<String, Arc<Room>>>,
     finders: Mutex<HashMap<String, Arc<Finder>>>,
+    /// Sockets open in every room together (a live gauge).
+    open: Arc<AtomicU64>,
 }
 
 impl Rooms {
     pub fn get(&self, name: &str) -> Arc<Room> {
-        shared_entry(&self.by_name, name, Room::default)
+        shared_entry(&self.by_name, name, || {
+            Room(Mutex::default(), self.open.clone())
+        })
+    }
+
+    /// WebSocket connections open right now, over every room.
+    pub fn open_sockets(&self) -> u64 {
+        self.open.load(Ordering::Relaxed)
     }
 
     /// The finder for `track` in run `run` (a run has one tag, so the
@@ -376,5 +390,8 @@ mod tests {
         // A late joiner expects messages from 3 on.
         assert_eq!(r.join(), 3);
         assert_eq!(rooms.get("other").next_message(false), (1, 0));
+        rooms.get("other").join();
+        // Three members of live-1 and one of other are open.
+        assert_eq!(rooms.open_sockets(), 4);
     }
 }

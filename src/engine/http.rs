@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::h1::{H1Conn, H1Error};
+use super::trace::{Ids, Tracer};
 use crate::metrics::Outcome;
 use crate::scenario::template::RenderCtx;
 use crate::scenario::{Body, Request};
@@ -43,6 +44,8 @@ pub(crate) struct Scratch {
     json: Vec<u8>,
     /// The response body, when checks or captures need it.
     body: Vec<u8>,
+    /// Where the trace context header lines sit in `request`, if any.
+    trace: Option<(usize, usize)>,
 }
 
 /// What a step keeps of a response for captures.
@@ -135,6 +138,30 @@ impl Scratch {
     pub fn json_body(&self) -> &[u8] {
         &self.json
     }
+
+    /// Give the request last rendered the trace context of `ids` (for
+    /// step key `key`), replacing an earlier attempt's, or take it out.
+    /// A request that never had any is left alone: nothing to do for an
+    /// attempt that is not sampled.
+    pub fn set_trace(&mut self, tracer: &Tracer, ids: Option<&Ids>, key: usize) {
+        if let Some((from, to)) = self.trace.take() {
+            self.request.drain(from..to);
+        }
+        let Some(ids) = ids else {
+            return;
+        };
+        let Some(head_end) = memchr::memmem::find(&self.request, b"\r\n\r\n") else {
+            return;
+        };
+        // Just before the blank line that ends the head: appended, then
+        // rotated into place, so the buffer's capacity is reused.
+        let at = head_end + 2;
+        let before = self.request.len();
+        tracer.write_headers(ids, key, &mut self.request);
+        let len = self.request.len() - before;
+        self.request[at..].rotate_right(len);
+        self.trace = Some((at, at + len));
+    }
 }
 
 enum Failure {
@@ -154,6 +181,7 @@ fn build_request(
 ) -> bool {
     let r = &mut s.request;
     r.clear();
+    s.trace = None;
     r.extend_from_slice(step.method.as_str().as_bytes());
     r.push(b' ');
     let path_start = r.len();

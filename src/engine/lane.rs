@@ -22,6 +22,7 @@ use super::fanout::Rooms;
 use super::http::{Conn, HttpTarget, Scratch};
 use super::keys::StepKeys;
 use super::session;
+use super::trace::{Ids, Tracer};
 use super::ws::LiveSink;
 use crate::metrics::{IntervalPart, Outcome, Recorder};
 use crate::scenario::{Load, Scenario};
@@ -62,6 +63,8 @@ pub(crate) struct Shared {
     /// Local addresses new WebSocket connections bind to, round-robin by
     /// session; empty: the OS picks.
     pub sources: Vec<IpAddr>,
+    /// Trace context on sampled requests; `None` when none is sampled.
+    pub tracer: Option<Tracer>,
 }
 
 impl Shared {
@@ -120,6 +123,41 @@ pub(crate) struct Slot {
     /// (step key, outcome, latency µs, second of the run it ended in) of
     /// the session that just ran.
     pub results: Vec<(usize, Outcome, u64, u32)>,
+    /// Of those, the ones that carried trace context.
+    pub traced: Vec<Traced>,
+}
+
+/// A request that carried trace context, for the report's list of the
+/// slowest ones.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Traced {
+    pub key: usize,
+    pub ids: Ids,
+    pub latency: u64,
+    pub attempt: u32,
+    pub outcome: Outcome,
+}
+
+/// Record what a session ran into `rec`; `keep` slowest traces per key.
+pub(crate) fn record_into(
+    rec: &mut Recorder,
+    results: &mut Vec<(usize, Outcome, u64, u32)>,
+    traced: &mut Vec<Traced>,
+    keep: usize,
+) {
+    for (key, outcome, latency, second) in results.drain(..) {
+        rec.record_request(key, outcome, latency, second);
+    }
+    for t in traced.drain(..) {
+        rec.note_trace(
+            t.key,
+            (&t.ids.trace, &t.ids.span),
+            t.latency,
+            t.attempt,
+            t.outcome,
+            keep,
+        );
+    }
 }
 
 /// Caps of one lane.
@@ -177,7 +215,8 @@ pub(crate) async fn run(
             }
             Some((is_session, region, slot)) = in_flight.next(), if !in_flight.is_empty() => {
                 if is_session { sessions -= 1 } else { iterations -= 1 }
-                let slot = record(&mut rec, slot);
+                let keep = shared.tracer.as_ref().map_or(0, |t| t.slowest);
+                let slot = record(&mut rec, slot, keep);
                 // A session's own connection leaves with it; iteration
                 // slots are reused.
                 if let (false, Some(list)) = (is_session, free.get_mut::<usize>(region)) {
@@ -254,11 +293,8 @@ impl Drop for Alive<'_> {
     }
 }
 
-fn record(rec: &mut Recorder, mut slot: Slot) -> Slot {
-    for &(key, outcome, latency, second) in &slot.results {
-        rec.record_request(key, outcome, latency, second);
-    }
-    slot.results.clear();
+fn record(rec: &mut Recorder, mut slot: Slot, keep: usize) -> Slot {
+    record_into(rec, &mut slot.results, &mut slot.traced, keep);
     slot
 }
 

@@ -21,6 +21,7 @@ mod lane;
 pub(crate) mod ledger;
 pub(crate) mod session;
 pub mod tls;
+mod trace;
 mod ws;
 mod ws_steps;
 
@@ -35,6 +36,7 @@ use tokio_util::task::TaskTracker;
 
 pub use cpu::host_name;
 pub use keys::StepKeys;
+pub use trace::{Ids, SpanRecord, TraceSetup};
 
 use crate::metrics::interval::{Closed, Collector, Summaries, Totals};
 use crate::metrics::{IntervalPart, MergeError, Recorder};
@@ -80,6 +82,9 @@ pub struct RunConfig {
     pub pin: Option<Pin>,
     /// Certificate handling for `https://` targets.
     pub tls: tls::TlsOptions,
+    /// The run's side of trace propagation (run id, where spans go); the
+    /// scenario's `telemetry.trace` decides whether anything is sampled.
+    pub trace: Option<TraceSetup>,
 }
 
 /// A worker's share of one region's arrivals: those of region `region`
@@ -98,6 +103,8 @@ pub struct Progress {
     pub latest: Option<Totals>,
     /// Viewer and user sessions alive now.
     pub sessions: u64,
+    /// WebSocket connections open now.
+    pub sockets: u64,
 }
 
 impl Default for RunConfig {
@@ -119,6 +126,7 @@ impl Default for RunConfig {
             progress: None,
             pin: None,
             tls: tls::TlsOptions::default(),
+            trace: None,
         }
     }
 }
@@ -222,6 +230,7 @@ pub async fn run(
             .collect()
     };
     let seed = scenario.seed;
+    let tracer = trace::Tracer::new(&scenario, &keys, cfg.trace.as_ref());
     let shared = Arc::new(Shared {
         scenario,
         keys: keys.clone(),
@@ -237,6 +246,7 @@ pub async fn run(
         // recognises the others' messages, and reruns send the same bytes.
         run_tag: crate::schedule::mix(seed, 0xfa17) as u32,
         sources: cfg.sources.clone(),
+        tracer,
     });
 
     let lanes = cfg.lanes.max(1);
@@ -261,7 +271,12 @@ pub async fn run(
                 sink: cfg.interval_sink.clone(),
                 progress: cfg.progress.clone(),
             },
-            move || gauge.active_sessions.load(Ordering::Relaxed),
+            move || {
+                (
+                    gauge.active_sessions.load(Ordering::Relaxed),
+                    gauge.rooms.open_sockets(),
+                )
+            },
         ))
     };
     for _ in 0..lanes {
@@ -380,12 +395,13 @@ pub(crate) struct Collecting {
 
 /// Merge the recording tasks' per-second parts, close each second once no
 /// more parts are expected for it, hand closed seconds to the sink, and
-/// return the summaries. `sessions` reads the live-session gauge for the
-/// progress line. Ends when every sender of `rx` is gone.
+/// return the summaries. `gauges` reads the live sessions and open
+/// WebSockets for the progress line. Ends when every sender of `rx` is
+/// gone.
 pub(crate) async fn collect(
     mut rx: mpsc::UnboundedReceiver<Vec<IntervalPart>>,
     to: Collecting,
-    sessions: impl Fn() -> u64,
+    gauges: impl Fn() -> (u64, u64),
 ) -> Summaries {
     let t0 = to.t0;
     let mut c = Collector::new(to.keys, to.regions);
@@ -413,9 +429,11 @@ pub(crate) async fn collect(
                     send(closed);
                 }
                 if let Some(p) = &to.progress {
+                    let (sessions, sockets) = gauges();
                     p.send_replace(Progress {
                         latest: c.latest,
-                        sessions: sessions(),
+                        sessions,
+                        sockets,
                     });
                 }
             }

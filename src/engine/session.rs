@@ -17,8 +17,9 @@ use rand_pcg::Pcg64Mcg;
 use tokio::time::Instant;
 
 use super::http::{self, Response};
-use super::lane::{micros, Dispatched, Shared, Slot};
+use super::lane::{micros, Dispatched, Shared, Slot, Traced};
 use super::ledger;
+use super::trace::{Ids, SpanRecord, Tracer};
 use super::ws::{LiveSink, Socket};
 use crate::metrics::Outcome;
 use crate::scenario::template::RenderCtx;
@@ -68,6 +69,9 @@ pub(super) struct Session<'a> {
     /// per-second figures stay current and memory bounded); `None` for an
     /// open-model iteration, which hands them over when it ends.
     pub(super) flush_at: Option<Instant>,
+    /// HTTP requests the session has made: with its `seq`, what names a
+    /// request for trace sampling (a step in a loop runs many times).
+    pub(super) requests: u32,
 }
 
 /// Run the session an arrival starts. Returns the slot with the results.
@@ -194,6 +198,7 @@ fn start<'a>(
         from: (mode == Mode::Iteration).then_some(d.intended),
         ws: None,
         flush_at: (mode != Mode::Iteration).then(|| Instant::now() + FLUSH_EVERY),
+        requests: 0,
     };
     Some((s, &flow.program, mode, has_dwell))
 }
@@ -237,10 +242,14 @@ impl Session<'_> {
         self.slot.results.push((key, outcome, latency, second));
         if let Some(at) = self.flush_at {
             if end >= at || self.slot.results.len() >= FLUSH_AT_MOST {
+                let keep = self.shared.tracer.as_ref().map_or(0, |t| t.slowest);
                 let mut rec = self.live.lock();
-                for (key, outcome, latency, second) in self.slot.results.drain(..) {
-                    rec.record_request(key, outcome, latency, second);
-                }
+                super::lane::record_into(
+                    &mut rec,
+                    &mut self.slot.results,
+                    &mut self.slot.traced,
+                    keep,
+                );
                 self.flush_at = Some(end + FLUSH_EVERY);
             }
         }
@@ -386,6 +395,8 @@ impl Session<'_> {
         let now = Instant::now();
         let mut from = self.from.take().map_or(now, |intended| intended.min(now));
         let mut attempt: u32 = 1;
+        self.requests = self.requests.wrapping_add(1);
+        let tracer = self.shared.tracer.as_ref();
         let (outcome, response) = loop {
             let sent = Instant::now();
             // A retry of the same logical operation resends the very bytes
@@ -404,9 +415,14 @@ impl Session<'_> {
             } else {
                 Ok(())
             };
+            let mut ids = None;
             let (outcome, response) = match rendered {
                 Err(o) => (o, None),
                 Ok(()) => {
+                    if let Some(t) = tracer {
+                        ids = t.decide(self.seq, self.requests, attempt);
+                        self.slot.scratch.set_trace(t, ids.as_ref(), key);
+                    }
                     let exchange = http::exchange(
                         req,
                         step.timeout,
@@ -429,6 +445,9 @@ impl Session<'_> {
             };
             let end = Instant::now();
             let latency = micros(end.saturating_duration_since(from));
+            if let (Some(t), Some(ids)) = (tracer, ids) {
+                self.traced(t, ids, key, attempt, (sent, end), latency, outcome);
+            }
             self.push_result(key, outcome, latency, end);
             if let Some(op) = &req.ledger {
                 self.record_ledger(op, attempt, outcome, response.as_ref(), sent, end);
@@ -458,6 +477,42 @@ impl Session<'_> {
             self.capture(&req.captures, &resp);
         }
         Next::Go
+    }
+
+    /// A sampled attempt: to the exporter as a client span, and to the
+    /// report's list of the slowest.
+    #[allow(clippy::too_many_arguments)]
+    fn traced(
+        &mut self,
+        t: &Tracer,
+        ids: Ids,
+        key: usize,
+        attempt: u32,
+        (sent, end): (Instant, Instant),
+        latency: u64,
+        outcome: Outcome,
+    ) {
+        let ns = |at: Instant| {
+            u64::try_from(at.saturating_duration_since(self.shared.t0).as_nanos())
+                .unwrap_or(u64::MAX)
+        };
+        t.export(SpanRecord {
+            ids,
+            key: u32::try_from(key).unwrap_or(u32::MAX),
+            seq: self.seq,
+            attempt,
+            start_ns: ns(sent),
+            end_ns: ns(end),
+            latency_us: latency,
+            outcome,
+        });
+        self.slot.traced.push(Traced {
+            key,
+            ids,
+            latency,
+            attempt,
+            outcome,
+        });
     }
 
     fn capture(&mut self, captures: &[Capture], resp: &Response) {

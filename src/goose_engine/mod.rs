@@ -151,8 +151,10 @@ pub async fn run(
                 sampling.clone(),
             ));
             let gauge = plan.clone();
-            let intervals =
-                engine::collect(parts_rx, to, move || gauge.alive.load(Ordering::Relaxed)).await;
+            let intervals = engine::collect(parts_rx, to, move || {
+                (gauge.alive.load(Ordering::Relaxed), 0)
+            })
+            .await;
             sampling.cancel();
             let sessions = sampler.await.unwrap_or_default();
             Some((t0, intervals, sessions))

@@ -14,7 +14,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use hdrhistogram::Histogram;
 
-use super::{latency_histogram, record_clamped, MAX_SERIES_SECONDS};
+use super::split::Split;
+use super::{latency_histogram, record_clamped, Outcome, MAX_SERIES_SECONDS};
 
 /// One task's figures of one second and one key.
 #[derive(Debug, Clone)]
@@ -24,6 +25,8 @@ pub struct IntervalPart {
     /// Requests that ended, and of those, errors.
     pub sent: u64,
     pub errors: u64,
+    /// The same requests by status class and error kind.
+    pub split: Split,
     /// Latency of those that have one (not refused connections).
     pub latency: Histogram<u64>,
 }
@@ -32,6 +35,7 @@ impl IntervalPart {
     fn add(&mut self, o: &IntervalPart) {
         self.sent += o.sent;
         self.errors += o.errors;
+        self.split.add(&o.split);
         // Same constructor on both sides: adding cannot fail.
         let _ = self.latency.add(&o.latency);
     }
@@ -44,9 +48,9 @@ pub struct IntervalBuf {
 }
 
 impl IntervalBuf {
-    /// One request of `key` that ended in `second`; `latency_us` when it
-    /// says something about the target.
-    pub fn record(&mut self, second: u32, key: usize, ok: bool, latency_us: Option<u64>) {
+    /// One request of `key` that ended in `second` as `outcome`;
+    /// `latency_us` when it says something about the target.
+    pub fn record(&mut self, second: u32, key: usize, outcome: Outcome, latency_us: Option<u64>) {
         let second = second.min(MAX_SERIES_SECONDS as u32 - 1);
         let p = self
             .parts
@@ -56,10 +60,12 @@ impl IntervalBuf {
                 key,
                 sent: 0,
                 errors: 0,
+                split: Split::default(),
                 latency: latency_histogram(),
             });
         p.sent += 1;
-        p.errors += u64::from(!ok);
+        p.errors += u64::from(!outcome.is_ok());
+        p.split.count(outcome);
         if let Some(v) = latency_us {
             record_clamped(&mut p.latency, v);
         }
@@ -308,7 +314,7 @@ mod tests {
     fn part(second: u32, key: usize, values: &[u64]) -> IntervalPart {
         let mut b = IntervalBuf::default();
         for &v in values {
-            b.record(second, key, true, Some(v));
+            b.record(second, key, Outcome::Ok { status: 200 }, Some(v));
         }
         b.take().remove(0)
     }

@@ -8,10 +8,14 @@
 use hdrhistogram::Histogram;
 
 pub mod interval;
+pub mod split;
+pub mod traces;
 pub mod wire;
 mod ws;
 
 pub use interval::{IntervalBuf, IntervalPart};
+pub use split::Split;
+pub use traces::SlowTrace;
 pub use ws::{WsStats, OUT_OF_ORDER_SLACK_US};
 
 /// Significant digits of every latency histogram: 0.1% value precision.
@@ -288,6 +292,10 @@ pub struct Recorder {
     /// What the ledger steps recorded, for the invariant checks.
     #[serde(default)]
     pub history: crate::invariants::Log,
+    /// By step key: the slowest requests that carried trace context
+    /// (empty when none is sampled).
+    #[serde(default)]
+    pub traces: Vec<Vec<SlowTrace>>,
 }
 
 impl Recorder {
@@ -301,6 +309,35 @@ impl Recorder {
             dispatch_lag: latency_histogram(),
             intervals: IntervalBuf::default(),
             history: crate::invariants::Log::default(),
+            traces: Vec::new(),
+        }
+    }
+
+    /// A sampled request of step key `key`: kept if it is among the
+    /// `keep` slowest. The trace's hex ids are only made for those.
+    #[allow(clippy::too_many_arguments)]
+    pub fn note_trace(
+        &mut self,
+        key: usize,
+        (trace, span): (&[u8; 16], &[u8; 8]),
+        latency_us: u64,
+        attempt: u32,
+        outcome: Outcome,
+        keep: usize,
+    ) {
+        if self.traces.len() <= key {
+            self.traces.resize_with(key + 1, Vec::new);
+        }
+        let list = &mut self.traces[key];
+        if traces::qualifies(list, latency_us, keep) {
+            let t = SlowTrace::new(
+                hex::encode(trace),
+                hex::encode(span),
+                latency_us,
+                attempt,
+                outcome,
+            );
+            traces::keep_slowest(list, t, keep);
         }
     }
 
@@ -315,7 +352,7 @@ impl Recorder {
         stats.tick(second, outcome);
         if outcome != Outcome::Unresolved {
             let latency = outcome.has_latency().then_some(latency_us);
-            self.intervals.record(second, key, outcome.is_ok(), latency);
+            self.intervals.record(second, key, outcome, latency);
         }
     }
 
@@ -374,6 +411,15 @@ impl Recorder {
         let mut rest = other.intervals.clone();
         self.intervals.absorb(&mut rest);
         self.history.append(&other.history);
+        if self.traces.len() < other.traces.len() {
+            self.traces.resize_with(other.traces.len(), Vec::new);
+        }
+        for (a, b) in self.traces.iter_mut().zip(&other.traces) {
+            // Each side kept its own slowest few; together they hold at
+            // most both lists, and the report takes the slowest of those.
+            a.extend(b.iter().cloned());
+            a.sort_by_key(|x| std::cmp::Reverse(x.latency_us));
+        }
         self.schedule.add(&other.schedule);
         for (a, b) in self.phases.iter_mut().zip(&other.phases) {
             a.add(b);

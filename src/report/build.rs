@@ -51,6 +51,8 @@ pub struct RunInfo<'a> {
     pub insecure: bool,
     /// The engine that sent the requests, when it was not flashcrowd's own.
     pub engine: Option<EngineInfo>,
+    /// Trace sampling and what was exported over OpenTelemetry.
+    pub telemetry: Option<TelemetryReport>,
 }
 
 /// What the chaos layer did during the run.
@@ -103,6 +105,29 @@ pub fn build(
         let mut total = StepStats::default();
         let mut total_ws = WsStats::default();
         let mut by_region = Vec::new();
+        let mut traces: Vec<TraceRef> = Vec::new();
+        for &k in &group {
+            let (_, _, ri) = run.keys.triple(k);
+            for t in rec.traces.get(k).into_iter().flatten() {
+                traces.push(TraceRef {
+                    trace_id: t.trace_id.clone(),
+                    span_id: t.span_id.clone(),
+                    latency_us: t.latency_us,
+                    region: scenario.regions.get(ri).map(|r| r.name.clone()),
+                    attempt: t.attempt,
+                    status: t.status,
+                    error: t.error.clone(),
+                });
+            }
+        }
+        // Slowest first; ties by trace id, so the list does not depend on
+        // which lane or worker kept which.
+        traces.sort_by(|a, b| {
+            b.latency_us
+                .cmp(&a.latency_us)
+                .then_with(|| a.trace_id.cmp(&b.trace_id))
+        });
+        traces.truncate(scenario.telemetry.trace.as_ref().map_or(0, |t| t.slowest));
         for &k in &group {
             let (_, _, ri) = run.keys.triple(k);
             let stats = rec.steps.get(k).unwrap_or(&no_stats);
@@ -155,6 +180,7 @@ pub fn build(
                     .and_then(|k| run.intervals.by_step.get(k / regions_n)),
             ),
             regions: by_region,
+            traces,
         });
     }
     let results = slo::evaluate(&scenario.slos, &views);
@@ -340,6 +366,7 @@ pub fn build(
         chaos: chaos(scenario, info.chaos.as_ref()),
         invariants: info.invariants.clone(),
         insecure: info.insecure,
+        telemetry: info.telemetry.clone(),
         coverage: info.workers.as_ref().map(|_| Coverage {
             planned: schedule.total(),
             started: rec.schedule.started,

@@ -169,6 +169,32 @@ pub fn render(r: &Report) -> String {
     if let Some(e) = &r.generator.engine {
         let _ = writeln!(out, "\n{}.", super::terminal::engine_line(e));
     }
+    let traced: Vec<Vec<String>> = r
+        .steps
+        .iter()
+        .flat_map(|s| {
+            s.traces.iter().take(3).map(move |t| {
+                vec![
+                    cell(&format!("{}/{}", s.phase, s.step)),
+                    cell(t.region.as_deref().unwrap_or("–")),
+                    super::terminal::dur(t.latency_us, 1),
+                    code(&t.trace_id),
+                ]
+            })
+        })
+        .collect();
+    if !traced.is_empty() {
+        out.push_str("\nSlowest traced requests (open them in the target's tracing backend):\n\n");
+        out.push_str(&table(
+            &[
+                ("step", Align::Left),
+                ("region", Align::Left),
+                ("latency", Align::Right),
+                ("trace id", Align::Left),
+            ],
+            &traced,
+        ));
+    }
     // Regions without events still bring a chaos backend; only a timeline
     // that did something is worth a line.
     if let Some(c) = r

@@ -84,6 +84,34 @@ pub struct Report {
     /// were measured against a server whose identity nobody checked.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub insecure: bool,
+    /// Trace sampling and the OpenTelemetry exports (absent when the run
+    /// neither sampled nor exported).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telemetry: Option<TelemetryReport>,
+}
+
+/// Trace propagation and OpenTelemetry export of a run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TelemetryReport {
+    /// Share of request attempts that carried `traceparent`.
+    pub trace_sample: f64,
+    /// What went to the collector; `null` when nothing was exported.
+    pub export: Option<crate::telemetry::ExportStats>,
+}
+
+/// A sampled request, findable by its trace id in the target's tracing
+/// backend.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TraceRef {
+    pub trace_id: String,
+    /// The client span: parent of the target's server span.
+    pub span_id: String,
+    pub latency_us: u64,
+    /// `null` when the scenario names no regions.
+    pub region: Option<String>,
+    pub attempt: u32,
+    pub status: Option<u16>,
+    pub error: Option<String>,
 }
 
 /// How much of the planned schedule ran.
@@ -248,6 +276,10 @@ pub struct StepReport {
     pub series: Series,
     /// The same step split by region (empty when the scenario names none).
     pub regions: Vec<RegionStepReport>,
+    /// The slowest requests that carried trace context, slowest first
+    /// (absent when none was sampled).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub traces: Vec<TraceRef>,
 }
 
 /// One (phase, step) for the requests of one region.

@@ -153,6 +153,7 @@ pub fn render(r: &Report) -> String {
             let _ = writeln!(out, "  ? {name:<22} not judged: {why}");
         }
     }
+    trace_lines(&mut out, r);
     let _ = writeln!(out);
     for reason in &r.verdict_reasons {
         let _ = writeln!(out, "  · {reason}");
@@ -168,6 +169,39 @@ pub fn render(r: &Report) -> String {
         if r.partial { ", partial" } else { "" }
     );
     out
+}
+
+/// The slowest traced request of each step, and what was exported.
+fn trace_lines(out: &mut String, r: &Report) {
+    let Some(t) = &r.telemetry else {
+        return;
+    };
+    if t.trace_sample > 0.0 {
+        let _ = writeln!(
+            out,
+            "\n  Traces ({} % of requests carried traceparent; slowest per step)",
+            pct(t.trace_sample * 100.0)
+        );
+        for s in &r.steps {
+            if let Some(x) = s.traces.first() {
+                let _ = writeln!(
+                    out,
+                    "  {}/{}  {}  trace {}",
+                    s.phase,
+                    s.step,
+                    dur(x.latency_us, 1),
+                    x.trace_id
+                );
+            }
+        }
+    }
+    if let Some(e) = &t.export {
+        let _ = writeln!(
+            out,
+            "  OpenTelemetry: {} exports to {} accepted, {} failed, {} dropped; {} spans",
+            e.sent, e.endpoint, e.failed, e.dropped, e.spans
+        );
+    }
 }
 
 fn step_row(s: &StepReport) -> [String; 9] {

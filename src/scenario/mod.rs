@@ -15,6 +15,7 @@ pub mod profile;
 mod regions;
 pub mod secrets;
 mod suggest;
+mod telemetry;
 pub mod template;
 pub mod units;
 mod validate;
@@ -203,6 +204,8 @@ mod flow_tests;
 mod ledger_tests;
 #[cfg(test)]
 mod regions_tests;
+#[cfg(test)]
+mod telemetry_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub use super::dist::Dist;
 use super::feeder::Feeder;
 pub use super::ledger::*;
 pub use super::regions::*;
+pub use super::telemetry::*;
 use super::template::{JsonTemplate, Template};
 use crate::slo::Slo;
 
@@ -44,6 +45,9 @@ pub struct Scenario {
     pub invariants: Invariants,
     /// Hosts off this machine the run may send to (`allow_targets:`).
     pub allow_targets: Vec<crate::safety::Allowed>,
+    /// What the run exports over OpenTelemetry, and which requests carry
+    /// trace context.
+    pub telemetry: Telemetry,
 }
 
 impl Scenario {

@@ -60,6 +60,7 @@ pub fn constant_get(
         chaos: Default::default(),
         invariants: Default::default(),
         allow_targets: Vec::new(),
+        telemetry: Default::default(),
     }
 }
 

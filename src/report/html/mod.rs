@@ -15,6 +15,7 @@ mod steps;
 mod style;
 mod summary;
 mod timeline;
+mod traces;
 mod ws;
 
 use std::fmt::Write as _;
@@ -48,6 +49,7 @@ pub fn render(report: &Report) -> String {
     steps::section(&mut out, report, &tl);
     ws::section(&mut out, report, &tl);
     summary::chaos(&mut out, report);
+    traces::section(&mut out, report);
     let _ = write!(
         out,
         "<footer>flashcrowd {} · report schema v{} · run {}</footer>\n</main>\n</body>\n</html>\n",

@@ -83,6 +83,7 @@ fn step(phase: &str, name: &str, regions: &[&str]) -> StepReport {
                 ws: None,
             })
             .collect(),
+        traces: Vec::new(),
     }
 }
 
@@ -165,7 +166,19 @@ pub(super) fn fixture() -> Report {
             dropped: 0,
         }],
         steps: vec![
-            step("steady", "<script>alert(1)</script>", &["sea", "eu"]),
+            {
+                let mut s = step("steady", "<script>alert(1)</script>", &["sea", "eu"]);
+                s.traces = vec![crate::report::TraceRef {
+                    trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".to_owned(),
+                    span_id: "00f067aa0ba902b7".to_owned(),
+                    latency_us: 42_000,
+                    region: Some("eu".to_owned()),
+                    attempt: 2,
+                    status: Some(503),
+                    error: Some("status".to_owned()),
+                }];
+                s
+            },
             ws_step,
         ],
         slos: vec![SloReport {
@@ -210,7 +223,32 @@ pub(super) fn fixture() -> Report {
         coverage: None,
         invariants: None,
         insecure: false,
+        telemetry: Some(crate::report::TelemetryReport {
+            trace_sample: 0.01,
+            export: Some(crate::telemetry::ExportStats {
+                endpoint: "http://otel:4318 (http/protobuf)".to_owned(),
+                sent: 12,
+                failed: 1,
+                dropped: 0,
+                spans: 40,
+                spans_dropped: 0,
+                last_error: Some("no answer within 10s".to_owned()),
+            }),
+        }),
     }
+}
+
+#[test]
+fn the_slowest_sampled_requests_are_listed_by_trace_id() {
+    let html = render(&fixture());
+    assert!(html.contains(r#"<h2 id="traces">"#), "no trace section");
+    assert!(html.contains("<code>4bf92f3577b34da6a3ce929d0e0e4736</code>"));
+    assert!(html.contains("503 (status), attempt 2"));
+    assert!(html.contains("1% of requests carried W3C"));
+    assert!(html.contains("12 exports accepted, 1 failed, 0 dropped"));
+    let mut quiet = fixture();
+    quiet.telemetry = None;
+    assert!(!render(&quiet).contains(r#"id="traces""#));
 }
 
 #[test]

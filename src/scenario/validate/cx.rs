@@ -292,6 +292,23 @@ pub fn check_name(
     ok
 }
 
+/// `true` or `false`.
+pub fn boolean(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<bool> {
+    match node.as_scalar().map(str::trim) {
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        _ => {
+            cx.at(
+                node,
+                path,
+                format!("expected true or false, found {}", node.describe()),
+                None,
+            );
+            None
+        }
+    }
+}
+
 /// A non-negative whole number.
 pub fn uint(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<u64> {
     let t = text(cx, node, path)?;

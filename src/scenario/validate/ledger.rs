@@ -158,7 +158,7 @@ pub fn retry(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<Retry> {
     };
     let same_key = match f.get("same_key") {
         None => Some(true),
-        Some(n) => boolean(cx, n, &f.path("same_key")),
+        Some(n) => cx::boolean(cx, n, &f.path("same_key")),
     };
     let backoff = match f.get("backoff") {
         None => Some(Duration::from_millis(100)),
@@ -208,22 +208,6 @@ fn retry_on(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<RetryOn> {
         }
     }
     ok.then_some(on)
-}
-
-fn boolean(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<bool> {
-    match node.as_scalar().map(str::trim) {
-        Some("true") => Some(true),
-        Some("false") => Some(false),
-        _ => {
-            cx.at(
-                node,
-                path,
-                format!("expected true or false, found {}", node.describe()),
-                None,
-            );
-            None
-        }
-    }
 }
 
 /// The top-level `invariants:`: a list of names, or a map with `check`

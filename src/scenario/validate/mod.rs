@@ -25,6 +25,7 @@ mod regions;
 mod settings;
 mod slos;
 mod step;
+mod telemetry;
 mod ws;
 
 use std::path::Path;
@@ -143,6 +144,7 @@ pub fn validate(
     let regions = regions::regions(&mut cx, regions_node, &phases, input.base_dir, read);
     let chaos = chaos::chaos(&mut cx, top.get("chaos"), &regions, regions_node, &phases);
     let invariants = ledger::invariants(&mut cx, top.get("invariants"), &flows, flows_complete);
+    let telemetry = telemetry::telemetry(&mut cx, top.get("telemetry"));
     let slos = slos::slos(
         &mut cx,
         top.get("slos"),
@@ -190,6 +192,7 @@ pub fn validate(
             chaos,
             invariants,
             allow_targets,
+            telemetry,
         }),
         // Every `None` above comes with a diagnostic; this is a safety net.
         _ => Err(vec![Diagnostic {
