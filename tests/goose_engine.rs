@@ -16,6 +16,11 @@ use flashcrowd::schedule::Schedule;
 use support::{constant_get, spawn_fixed_service, spawn_target, TargetBehaviour};
 use tokio_util::sync::CancellationToken;
 
+/// Goose keeps process-wide state (its killswitch, its one load test at a
+/// time): the tests of this file take turns, so one test's interrupt
+/// cannot land in another's run.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn users(target: std::net::SocketAddr, count: u32, duration: Duration) -> Scenario {
     let mut s = constant_get(target, 1.0, duration, Duration::from_secs(5));
     s.phases[0].load = Load::Users { count };
@@ -41,6 +46,7 @@ async fn run_goose(scenario: Scenario, stop: CancellationToken) -> RunResult {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_request_the_target_served_is_counted_and_timed_by_goose() {
+    let _serial = SERIAL.lock().await;
     let target = spawn_target(TargetBehaviour::default()).await;
     let r = run_goose(
         users(target.addr, 4, Duration::from_secs(1)),
@@ -69,6 +75,7 @@ async fn every_request_the_target_served_is_counted_and_timed_by_goose() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_known_service_time_is_goose_s_median_and_its_minimum() {
+    let _serial = SERIAL.lock().await;
     let addr = spawn_fixed_service(Duration::from_millis(20));
     let r = run_goose(
         users(addr, 4, Duration::from_secs(2)),
@@ -89,6 +96,7 @@ async fn a_known_service_time_is_goose_s_median_and_its_minimum() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupt_makes_the_users_leave_and_the_result_partial() {
+    let _serial = SERIAL.lock().await;
     let target = spawn_target(TargetBehaviour {
         delay: Duration::from_millis(5),
         ..TargetBehaviour::default()
@@ -117,6 +125,7 @@ async fn an_interrupt_makes_the_users_leave_and_the_result_partial() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_of_goose_stays_in_the_process_and_a_second_run_works() {
+    let _serial = SERIAL.lock().await;
     let target = spawn_target(TargetBehaviour::default()).await;
     for _ in 0..2 {
         let scenario = users(target.addr, 2, Duration::from_millis(1_500));

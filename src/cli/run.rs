@@ -449,7 +449,7 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
             use crate::goose_engine::GooseEngineError as G;
             return match e {
                 G::Unsupported(_) | G::Target { .. } => exit::INVALID_INPUT,
-                G::Goose(_) => exit::HARNESS_FAILURE,
+                G::Goose(_) | G::Merge(_) => exit::HARNESS_FAILURE,
             };
         }
     };

@@ -32,7 +32,7 @@ pub use buckets::{histogram_from_buckets, BUCKET_PRECISION};
 pub use support::{unsupported, Unsupported};
 
 use crate::engine::{self, RunConfig, RunResult, StepKeys};
-use crate::metrics::Recorder;
+use crate::metrics::{MergeError, Recorder};
 use crate::scenario::Scenario;
 use crate::schedule::{Schedule, Segment};
 use user::{PhasePlan, Plan};
@@ -53,6 +53,8 @@ pub enum GooseEngineError {
     Target { url: String, reason: String },
     #[error("Goose failed: {0}")]
     Goose(String),
+    #[error(transparent)]
+    Merge(#[from] MergeError),
 }
 
 fn list(found: &[Unsupported]) -> String {
@@ -115,10 +117,7 @@ pub async fn run(
         late_after: cfg.late_after,
         alive: AtomicU64::new(0),
         parts: Mutex::new(Some(parts_tx)),
-        rec: Mutex::new(user::Shared::new(Recorder::new(
-            keys.len(),
-            scenario.phases.len(),
-        ))),
+        finished: Mutex::new(Vec::new()),
         users,
         launched: AtomicUsize::new(0),
         t0: tokio::sync::watch::channel(None).0,
@@ -192,7 +191,6 @@ pub async fn run(
         .map(|(after, before)| after.saturating_sub(before));
     over.cancel();
     let _ = grace.await;
-    plan.hand_over_rest();
     // The channel closes here even if Goose kept a user's closure (and so
     // the plan) alive somewhere.
     if let Ok(mut parts) = plan.parts.lock() {
@@ -208,11 +206,14 @@ pub async fn run(
     goose::reset_killswitch();
     let metrics = executed?;
 
-    let fresh = || Recorder::new(keys.len(), scenario.phases.len());
-    let mut recorder = match plan.rec.lock() {
-        Ok(mut sh) => std::mem::replace(&mut sh.rec, fresh()),
-        Err(poisoned) => std::mem::replace(&mut poisoned.into_inner().rec, fresh()),
+    let mut recorder = Recorder::new(keys.len(), scenario.phases.len());
+    let finished = match plan.finished.lock() {
+        Ok(mut done) => std::mem::take(&mut *done),
+        Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
     };
+    for rec in &finished {
+        recorder.merge(rec)?;
+    }
     settle_schedule(&mut recorder, &planned);
     if let Some(m) = &metrics {
         take_goose_latency(&mut recorder, m, &plan.names);

@@ -46,13 +46,11 @@ pub(super) struct Plan {
     pub late_after: Duration,
     /// Users alive now.
     pub alive: AtomicU64,
-    /// Where the per-second figures go; taken (closing the channel) when
-    /// the run ends, whoever still holds the plan.
+    /// Where users hand their per-second figures; taken (closing the
+    /// channel) when the run ends, whoever still holds the plan.
     pub parts: Mutex<Option<mpsc::UnboundedSender<Vec<IntervalPart>>>>,
-    /// The run's one recorder. Users keep their results and add them about
-    /// once a second under this lock, so memory follows the steps, not the
-    /// users (a big run has tens of thousands).
-    pub rec: Mutex<Shared>,
+    /// Each user's recorder once it has left.
+    pub finished: Mutex<Vec<Recorder>>,
     /// Users Goose is to launch, and those launched so far.
     pub users: usize,
     pub launched: AtomicUsize,
@@ -78,57 +76,7 @@ pub(super) struct PhasePlan {
     pub next: AtomicUsize,
 }
 
-/// The recorder users share, and when its per-second figures last went to
-/// the collector.
-pub(super) struct Shared {
-    pub rec: Recorder,
-    handed_at: Option<Instant>,
-}
-
-impl Shared {
-    pub(super) fn new(rec: Recorder) -> Self {
-        Shared {
-            rec,
-            handed_at: None,
-        }
-    }
-}
-
 impl Plan {
-    /// Run `f` on the shared recorder. A user that panicked while holding
-    /// it left whole results behind (each is added in one call), so a
-    /// poisoned lock is still used.
-    fn recording<T>(&self, f: impl FnOnce(&mut Shared) -> T) -> T {
-        match self.rec.lock() {
-            Ok(mut g) => f(&mut g),
-            Err(poisoned) => f(&mut poisoned.into_inner()),
-        }
-    }
-
-    /// Add `results` (step key, outcome, µs, second) to the run's figures,
-    /// and hand the per-second figures to the collector once a second.
-    fn add(&self, results: &mut Vec<(usize, Outcome, u64, u32)>, now: Instant) {
-        let parts = self.recording(|sh| {
-            for (key, outcome, latency, second) in results.drain(..) {
-                sh.rec.record_request(key, outcome, latency, second);
-            }
-            let due = sh.handed_at.is_none_or(|at| now >= at + FLUSH_EVERY);
-            due.then(|| {
-                sh.handed_at = Some(now);
-                sh.rec.intervals.take()
-            })
-        });
-        if let Some(parts) = parts {
-            self.hand_over(parts);
-        }
-    }
-
-    /// Hand whatever per-second figures are left to the collector.
-    pub(super) fn hand_over_rest(&self) {
-        let parts = self.recording(|sh| sh.rec.intervals.take());
-        self.hand_over(parts);
-    }
-
     fn hand_over(&self, parts: Vec<IntervalPart>) {
         if parts.is_empty() {
             return;
@@ -171,19 +119,19 @@ pub(super) async fn origin_or(
     }
 }
 
-/// Run one user of phase `phase` to its end.
+/// Run one user of phase `phase` to its end and leave its recorder in the
+/// plan.
 pub(super) async fn run(plan: Arc<Plan>, phase: usize, user: &mut GooseUser) {
-    let mut results = Vec::new();
-    live(&plan, phase, user, &mut results).await;
-    plan.add(&mut results, Instant::now());
+    let mut rec = Recorder::new(plan.keys.len(), plan.phases.len());
+    live(&plan, phase, user, &mut rec).await;
+    plan.hand_over(rec.intervals.take());
+    if let Ok(mut done) = plan.finished.lock() {
+        done.push(rec);
+    }
 }
 
-/// How often a user adds its results to the run's recorder, and the
-/// recorder hands its per-second figures to the collector.
+/// How often a user hands its per-second figures over.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
-
-/// Results a user keeps at most before adding them.
-const FLUSH_AT_MOST: usize = 256;
 
 /// How long after the last user's launch the first request may go out.
 /// Goose resets its metrics once every user is launched; its main loop does
@@ -192,12 +140,7 @@ const FLUSH_AT_MOST: usize = 256;
 /// engine's check disagrees with).
 const AFTER_LAUNCH: Duration = Duration::from_millis(100);
 
-async fn live(
-    plan: &Plan,
-    phase: usize,
-    user: &mut GooseUser,
-    results: &mut Vec<(usize, Outcome, u64, u32)>,
-) {
+async fn live(plan: &Plan, phase: usize, user: &mut GooseUser, rec: &mut Recorder) {
     let Some(window) = plan.phases.get(phase) else {
         return;
     };
@@ -229,20 +172,18 @@ async fn live(
     let delay = started.saturating_duration_since(start);
     // The native dispatcher's lag has no counterpart: Goose's launch is
     // over before the clock starts.
-    plan.recording(|sh| {
-        sh.rec.note_started(
-            phase,
-            micros(delay),
-            delay > plan.late_after,
-            micros(started.saturating_duration_since(t0)),
-        )
-    });
+    rec.note_started(
+        phase,
+        micros(delay),
+        delay > plan.late_after,
+        micros(started.saturating_duration_since(t0)),
+    );
     plan.alive.fetch_add(1, Ordering::Relaxed);
     let iter_seed = crate::schedule::mix(plan.scenario.seed, seq);
     let mut s = Session {
         plan,
         user,
-        results,
+        rec,
         flow,
         phase,
         seq,
@@ -285,8 +226,7 @@ enum Next {
 struct Session<'a> {
     plan: &'a Plan,
     user: &'a mut GooseUser,
-    /// Results not yet added to the run's recorder.
-    results: &'a mut Vec<(usize, Outcome, u64, u32)>,
+    rec: &'a mut Recorder,
     flow: &'a Flow,
     phase: usize,
     seq: u64,
@@ -393,14 +333,14 @@ impl Session<'_> {
         }
     }
 
-    /// Keep one request's result; they go to the run's recorder about once
-    /// a second.
+    /// Keep one request's result; the per-second figures go to the
+    /// collector about once a second.
     fn push_result(&mut self, key: usize, outcome: Outcome, latency_us: u64, end: Instant) {
         let second =
             u32::try_from(end.saturating_duration_since(self.t0).as_secs()).unwrap_or(u32::MAX);
-        self.results.push((key, outcome, latency_us, second));
-        if end >= self.flush_at || self.results.len() >= FLUSH_AT_MOST {
-            self.plan.add(self.results, end);
+        self.rec.record_request(key, outcome, latency_us, second);
+        if end >= self.flush_at {
+            self.plan.hand_over(self.rec.intervals.take());
             self.flush_at = end + FLUSH_EVERY;
         }
     }
