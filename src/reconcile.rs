@@ -216,20 +216,12 @@ async fn read_state(
         st.initial.insert(sku.to_owned(), field("initial")?);
         st.sold.insert(sku.to_owned(), field("sold")?);
         st.remaining.insert(sku.to_owned(), field("remaining")?);
-        let mut after = String::new();
-        for _ in 0..MAX_PAGES {
-            let path = spec
-                .orders
+        let path = |after: &str| {
+            spec.orders
                 .replace("{sku}", &encode(sku))
-                .replace("{after}", &encode(&after));
-            let page = get(target, &path, stop).await?;
-            let items = page
-                .get("orders")
-                .and_then(Value::as_array)
-                .ok_or(ReadError::Shape {
-                    path: path.clone(),
-                    field: "orders",
-                })?;
+                .replace("{after}", &encode(after))
+        };
+        listing(target, stop, "", path, "orders", |_, items| {
             for o in items {
                 let Some(id) = o.get("order_id").and_then(text) else {
                     continue;
@@ -243,11 +235,8 @@ async fn read_state(
                         .unwrap_or_else(|| sku.to_owned()),
                 });
             }
-            match next_cursor(&page, &after) {
-                Some(c) if !items.is_empty() => after = c,
-                _ => break,
-            }
-        }
+        })
+        .await?;
     }
     Ok(st)
 }
@@ -261,29 +250,50 @@ async fn read_feed(
         ids: Vec::new(),
         truncated: false,
     };
-    let mut after = "0".to_owned();
-    for _ in 0..MAX_PAGES {
-        let path = spec
-            .comments
+    let path = |after: &str| {
+        spec.comments
             .replace("{room}", &encode(&spec.room))
-            .replace("{after}", &encode(&after));
-        let page = get(target, &path, stop).await?;
+            .replace("{after}", &encode(after))
+    };
+    listing(target, stop, "0", path, "comments", |page, items| {
         feed.truncated |= page.get("truncated").and_then(Value::as_bool) == Some(true);
-        let items = page
-            .get("comments")
-            .and_then(Value::as_array)
-            .ok_or(ReadError::Shape {
-                path: path.clone(),
-                field: "comments",
-            })?;
         feed.ids
             .extend(items.iter().filter_map(|c| c.get("id").and_then(text)));
+    })
+    .await?;
+    Ok(feed)
+}
+
+/// Follow a paged listing from cursor `first`: `path` names the page at a
+/// cursor, `items` is the field holding its entries, and `each` sees every
+/// page with its entries. Stops at the end of the listing or after
+/// [`MAX_PAGES`].
+async fn listing(
+    target: &ReadTarget,
+    stop: &CancellationToken,
+    first: &str,
+    path: impl Fn(&str) -> String,
+    items: &'static str,
+    mut each: impl FnMut(&Value, &[Value]),
+) -> Result<(), ReadError> {
+    let mut after = first.to_owned();
+    for _ in 0..MAX_PAGES {
+        let p = path(&after);
+        let page = get(target, &p, stop).await?;
+        let list = page
+            .get(items)
+            .and_then(Value::as_array)
+            .ok_or(ReadError::Shape {
+                path: p,
+                field: items,
+            })?;
+        each(&page, list);
         match next_cursor(&page, &after) {
-            Some(c) if !items.is_empty() => after = c,
+            Some(c) if !list.is_empty() => after = c,
             _ => break,
         }
     }
-    Ok(feed)
+    Ok(())
 }
 
 /// The cursor of the next page, if there is one and it moved.

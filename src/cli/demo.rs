@@ -10,10 +10,7 @@ use crate::demo::{DemoConfig, DemoServer, Faults};
 use crate::shutdown::Interrupts;
 
 pub(super) async fn run(args: DemoArgs, interrupts: Interrupts) -> u8 {
-    let mut faults = Faults::default();
-    for &(fault, p) in &args.faults {
-        faults.set(fault, p);
-    }
+    let faults: Faults = args.faults.iter().copied().collect();
     let cfg = DemoConfig {
         faults,
         seed: args.seed,

@@ -100,13 +100,14 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
     }
     let scenario = Arc::new(scenario);
 
+    let demo_faults: crate::demo::Faults = args.demo_faults.iter().copied().collect();
     // The embedded platform lives exactly as long as the run.
     let demo_cancel = CancellationToken::new();
     let (target, demo) = match (explicit_target, &scenario.target) {
         (Some(url), _) => (url, None),
         (None, Target::Url(url)) => (url.clone(), None),
         (None, Target::Embedded) => {
-            match start_demo(&scenario, &args.demo_faults, demo_cancel.clone()).await {
+            match start_demo(&scenario, demo_faults, demo_cancel.clone()).await {
                 Ok(server) => {
                     let url = format!("http://{}", server.addr);
                     match url::Url::parse(&url) {
@@ -126,11 +127,7 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
     };
     let demo_used = demo.is_some();
     if !args.demo_faults.is_empty() {
-        let mut on = crate::demo::Faults::default();
-        for &(f, p) in &args.demo_faults {
-            on.set(f, p);
-        }
-        eprintln!("warning: the embedded demo platform runs with seeded faults ({on}): it breaks business invariants on purpose");
+        eprintln!("warning: the embedded demo platform runs with seeded faults ({demo_faults}): it breaks business invariants on purpose");
     }
     let target_label = if demo_used {
         format!("{target} (embedded demo)")
@@ -737,14 +734,10 @@ fn parse_target(s: &str) -> Result<url::Url, String> {
 
 async fn start_demo(
     scenario: &Scenario,
-    faults: &[(crate::demo::FaultName, f64)],
+    faults: crate::demo::Faults,
     cancel: CancellationToken,
 ) -> std::io::Result<DemoServer> {
     let d = &scenario.demo;
-    let mut seeded = crate::demo::Faults::default();
-    for &(f, p) in faults {
-        seeded.set(f, p);
-    }
     let cfg = DemoConfig {
         stock: d.stock.clone(),
         payment_slots: d.payment_slots,
@@ -757,7 +750,7 @@ async fn start_demo(
         ws_max_viewers: d.ws_max_viewers,
         tracking_step: d.tracking_step,
         seed: scenario.seed,
-        faults: seeded,
+        faults,
     };
     DemoServer::spawn(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), cfg, cancel).await
 }

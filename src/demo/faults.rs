@@ -186,6 +186,18 @@ pub struct Faults {
     pub payment_decline: f64,
 }
 
+/// Faults from `NAME=P` settings in order; a later one for the same name
+/// wins.
+impl FromIterator<(FaultName, f64)> for Faults {
+    fn from_iter<I: IntoIterator<Item = (FaultName, f64)>>(settings: I) -> Self {
+        let mut faults = Faults::default();
+        for (fault, p) in settings {
+            faults.set(fault, p);
+        }
+        faults
+    }
+}
+
 impl Faults {
     /// Whether any fault can ever fire.
     pub fn any(&self) -> bool {

@@ -40,8 +40,9 @@ const CLOSE_WAIT: Duration = Duration::from_secs(1);
 /// numbered just before this one left may still be on its way *to the
 /// platform*; closing at once would let the platform see our close first
 /// and rightly skip us, and the message would count as missing though
-/// nothing was lost. Covers a loaded loopback and a few hundred
-/// milliseconds of emulated path latency.
+/// nothing was lost. Ample for loopback (the message is microseconds
+/// away); a region whose one-way latency exceeds it can still see such a
+/// message counted as missing.
 pub(crate) const LEAVE_SETTLE: Duration = Duration::from_millis(250);
 /// Retry period of the `immediate` policy after a failed reconnect, so a
 /// refused connection does not become a busy loop.

@@ -4,8 +4,6 @@
 //!
 //! Owns the record shapes and both file formats. Must not judge anything.
 
-use std::cmp::Reverse;
-
 use serde::{Deserialize, Serialize};
 
 use super::{Attempt, FinalState, Outcome};
@@ -135,9 +133,8 @@ pub fn from_jsonl(text: &str) -> Result<Log, (usize, String)> {
 pub fn to_elle(log: &Log, state: Option<&FinalState>) -> String {
     struct Event<'a> {
         at_us: u64,
-        // Completions sort before invocations at the same instant.
-        invoke: bool,
         process: usize,
+        /// `invoke`, or how the attempt ended.
         kind: &'static str,
         key: &'a str,
     }
@@ -145,14 +142,12 @@ pub fn to_elle(log: &Log, state: Option<&FinalState>) -> String {
     for (i, a) in log.checkouts.iter().enumerate() {
         events.push(Event {
             at_us: a.started_us.min(a.at_us),
-            invoke: true,
             process: i,
             kind: "invoke",
             key: &a.key,
         });
         events.push(Event {
             at_us: a.at_us,
-            invoke: false,
             process: i,
             kind: match a.outcome {
                 Outcome::Ok { .. } => "ok",
@@ -162,7 +157,9 @@ pub fn to_elle(log: &Log, state: Option<&FinalState>) -> String {
             key: &a.key,
         });
     }
-    events.sort_by_key(|e| (e.at_us, Reverse(!e.invoke), e.process));
+    // A stable sort by time: at one instant an attempt's invocation, pushed
+    // first, stays ahead of its own completion.
+    events.sort_by_key(|e| e.at_us);
     let mut lines: Vec<String> = Vec::with_capacity(events.len() + 2);
     let mut last_us = 0;
     for (index, e) in events.iter().enumerate() {

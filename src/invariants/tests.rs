@@ -273,6 +273,20 @@ fn the_elle_export_is_a_well_formed_set_full_history() {
         assert_eq!(mine.len(), 2);
         assert_eq!(mine[0], "invoke");
     }
+    // An attempt that ended in the microsecond it started is still
+    // invoked before it completes.
+    let mut instant = fail("k3", 1);
+    instant.started_us = instant.at_us;
+    let single: Vec<serde_json::Value> = serde_json::from_str(&to_elle(
+        &Log {
+            checkouts: vec![instant],
+            ..Log::default()
+        },
+        None,
+    ))
+    .unwrap();
+    assert_eq!(single[0]["type"], "invoke");
+    assert_eq!(single[1]["type"], "fail");
     let read = &ops[7];
     assert_eq!(read["f"], "read");
     assert_eq!(read["value"], serde_json::json!(["k1"]));
