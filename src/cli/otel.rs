@@ -64,21 +64,9 @@ pub(super) fn attach(
         worker: None,
         workers,
     };
-    let resource =
-        telemetry::wire::resource(&config.resource, &scenario.telemetry.attributes, &identity);
-    let (exporter, feeds) = Exporter::spawn(telemetry::Setup {
-        config,
-        resource,
-        scenario: scenario.clone(),
-        keys: engine::StepKeys::new(scenario),
-        phases: schedule.phases.clone(),
-        server: (
-            target.host_str().unwrap_or_default().to_owned(),
-            target.port_or_known_default().unwrap_or(80),
-        ),
-        metrics: true,
-        progress: Some(progress),
-    });
+    let (exporter, feeds) = Exporter::spawn(telemetry::Setup::for_run(
+        config, scenario, schedule, target, &identity, true, progress,
+    ));
     if scenario.telemetry.logs {
         telemetry::logs::tap().connect(feeds.logs.clone());
     }

@@ -222,21 +222,9 @@ fn spans_exporter(
         worker: Some((opts.index, opts.region.clone())),
         workers: None,
     };
-    let resource =
-        telemetry::wire::resource(&config.resource, &scenario.telemetry.attributes, &identity);
-    Some(telemetry::Exporter::spawn(telemetry::Setup {
-        config,
-        resource,
-        scenario: scenario.clone(),
-        keys: engine::StepKeys::new(scenario),
-        phases: schedule.phases.clone(),
-        server: (
-            target.host_str().unwrap_or_default().to_owned(),
-            target.port_or_known_default().unwrap_or(80),
-        ),
-        metrics: false,
-        progress: Some(progress),
-    }))
+    Some(telemetry::Exporter::spawn(telemetry::Setup::for_run(
+        config, scenario, schedule, target, &identity, false, progress,
+    )))
 }
 
 /// Send closed seconds every second (an empty batch is the heartbeat);

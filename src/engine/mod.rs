@@ -19,6 +19,7 @@ mod keys;
 mod lane;
 // Crate-visible: the Goose engine retries and captures as this engine does.
 pub(crate) mod ledger;
+pub(crate) mod program;
 pub(crate) mod session;
 pub mod tls;
 mod trace;

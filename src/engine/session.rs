@@ -3,7 +3,8 @@
 //! time or phase is over, or the run stops.
 //!
 //! Owns the session's state (variables, random stream, connection, socket)
-//! and the program interpreter. Request results are collected in the slot
+//! and what its requests and pauses do; the program itself is read by
+//! [`super::program`]. Request results are collected in the slot
 //! for the lane to record; only the session's WebSocket writes to the
 //! lane's live sink, as messages arrive. Must not read the schedule.
 
@@ -12,13 +13,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 use tokio::time::Instant;
 
 use super::http::{self, Response};
 use super::lane::{micros, Dispatched, Shared, Slot, Traced};
 use super::ledger;
+use super::program::{exec, run_actions, Player};
 use super::trace::{Ids, SpanRecord, Tracer};
 use super::ws::{LiveSink, Socket};
 use crate::metrics::Outcome;
@@ -37,13 +39,7 @@ pub(crate) enum Mode {
     User,
 }
 
-/// Whether the program goes on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Next {
-    Go,
-    /// A funnel exit, a failed request, or time is up.
-    Stop,
-}
+pub(crate) use super::program::Next;
 
 pub(super) struct Session<'a> {
     pub(super) shared: &'a Shared,
@@ -225,8 +221,6 @@ pub(super) async fn pump<F: Future>(
     }
 }
 
-type Boxed<'a> = Pin<Box<dyn Future<Output = Next> + Send + 'a>>;
-
 /// How often a long-lived session hands its results over.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
@@ -256,90 +250,26 @@ impl Session<'_> {
     }
 }
 
-/// Run `actions` in order. Boxed because loops and branches recurse.
-fn exec<'s, 'a: 's>(s: &'s mut Session<'a>, actions: &'a [Action]) -> Boxed<'s> {
-    Box::pin(run_actions(s, actions))
-}
-
-/// Run `actions` in order, unboxed: for the top of a program.
-async fn run_actions<'a>(s: &mut Session<'a>, actions: &'a [Action]) -> Next {
-    for action in actions {
-        if s.time_is_up() {
-            return Next::Stop;
-        }
-        let go = match action {
-            Action::Request { step, chance } => {
-                if *chance < 1.0 && !s.rng.random_bool(chance.clamp(0.0, 1.0)) {
-                    Next::Stop
-                } else {
-                    s.request(*step).await
-                }
-            }
-            Action::Think(dist) => {
-                // A pause before the first request is part of the plan,
-                // not of anyone's latency.
-                s.from = None;
-                let pause = dist.sample(&mut s.rng);
-                s.wait_until(Instant::now() + pause).await
-            }
-            Action::Loop { times, every, body } => run_loop(s, *times, *every, body).await,
-            Action::Choose(branches) => match pick(branches, s.rng.random()) {
-                Some(body) => exec(s, body).await,
-                None => Next::Go,
-            },
-        };
-        if go == Next::Stop {
-            return Next::Stop;
-        }
+impl Player for Session<'_> {
+    fn rng(&mut self) -> &mut Pcg64Mcg {
+        &mut self.rng
     }
-    Next::Go
-}
 
-/// Run a loop's body `times` times (or until the session ends), a round
-/// every `every` if given. Not boxed: the recursion goes through [`exec`].
-async fn run_loop<'a>(
-    s: &mut Session<'a>,
-    times: Option<u32>,
-    every: Option<Duration>,
-    body: &'a [Action],
-) -> Next {
-    let mut round = 0u32;
-    let mut started = Instant::now();
-    while times.is_none_or(|t| round < t) {
-        if every.is_some() && round > 0 {
-            // A periodic round is timed from when it was due, so a round
-            // that starts late (the previous one overran) is charged for it.
-            s.from = Some(started);
-        }
-        if exec(s, body).await == Next::Stop {
-            return Next::Stop;
-        }
-        round += 1;
-        let more = times.is_none_or(|t| round < t);
-        if let (Some(every), true) = (every, more) {
-            started += every;
-            if s.wait_until(started).await == Next::Stop {
-                return Next::Stop;
-            }
-        } else if times.is_none() {
-            // An endless loop without a period must still let the runtime
-            // breathe.
-            tokio::task::yield_now().await;
-        }
+    fn time_is_up(&self) -> bool {
+        Session::time_is_up(self)
     }
-    Next::Go
-}
 
-/// The branch whose weight band holds `x` (uniform in [0, 1)); the last one
-/// if rounding leaves `x` past every band.
-pub(crate) fn pick(branches: &[(f64, Vec<Action>)], mut x: f64) -> Option<&[Action]> {
-    for (w, body) in branches {
-        if x < *w {
-            return Some(body);
-        }
-        x -= w;
+    fn set_origin(&mut self, from: Option<Instant>) {
+        self.from = from;
     }
-    branches.last().map(|(_, b)| b.as_slice())
+
+    fn play_step(&mut self, step: usize) -> impl Future<Output = Next> + Send {
+        self.request(step)
+    }
+
+    fn pause_until(&mut self, when: Instant) -> impl Future<Output = Next> + Send {
+        self.wait_until(when)
+    }
 }
 
 impl Session<'_> {

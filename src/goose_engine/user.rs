@@ -2,10 +2,11 @@
 //! phase's start until the phase ends, as a fixed-population user of
 //! flashcrowd's own engine runs it.
 //!
-//! Owns the flow interpreter of the Goose engine: requests go through the
-//! `GooseUser`, so Goose sends and times them; templates, checks, captures,
-//! funnel draws, think times, loops, branches and retries follow the
-//! scenario exactly as the native engine reads it. Besides Goose's timings
+//! Owns the Goose engine's player of a flow: requests go through the
+//! `GooseUser`, so Goose sends and times them, while the program (funnel
+//! draws, think times, loops, branches) is read by the native engine's
+//! interpreter, `engine::program`, and templates, checks, captures and
+//! retries follow the scenario exactly as the native engine applies them. Besides Goose's timings
 //! the user records what Goose does not know: each outcome's kind, the
 //! per-second figures, and when it started. Must not build the load test
 //! or read Goose's aggregated metrics.
@@ -16,18 +17,19 @@ use std::time::Duration;
 
 use goose::goose::{GooseMethod, GooseRequest, GooseUser};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::ledger::{backoff, retryable};
-use crate::engine::session::{apply_captures, pick};
+use crate::engine::program::{exec, Next, Player};
+use crate::engine::session::apply_captures;
 use crate::engine::StepKeys;
 use crate::metrics::{IntervalPart, Outcome, Recorder};
 use crate::scenario::template::RenderCtx;
-use crate::scenario::{Action, Body, Flow, Request, Scenario, Step, StepKind};
+use crate::scenario::{Body, Flow, Request, Scenario, Step, StepKind};
 
 /// What every user of a run shares.
 pub(super) struct Plan {
@@ -215,14 +217,6 @@ fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
-/// Whether the program goes on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Next {
-    Go,
-    /// A funnel exit, a failed request, or time is up.
-    Stop,
-}
-
 struct Session<'a> {
     plan: &'a Plan,
     user: &'a mut GooseUser,
@@ -240,69 +234,22 @@ struct Session<'a> {
     flush_at: Instant,
 }
 
-type Boxed<'s> = std::pin::Pin<Box<dyn std::future::Future<Output = Next> + Send + 's>>;
-
-/// Run `actions` in order. Boxed because loops and branches recurse.
-fn exec<'s, 'a: 's>(s: &'s mut Session<'a>, actions: &'a [Action]) -> Boxed<'s> {
-    Box::pin(async move {
-        for action in actions {
-            if s.time_is_up() {
-                return Next::Stop;
-            }
-            let go = match action {
-                Action::Request { step, chance } => {
-                    if *chance < 1.0 && !s.rng.random_bool(chance.clamp(0.0, 1.0)) {
-                        Next::Stop
-                    } else {
-                        s.request(*step).await
-                    }
-                }
-                Action::Think(dist) => {
-                    let pause = dist.sample(&mut s.rng);
-                    s.wait_until(Instant::now() + pause).await
-                }
-                Action::Loop { times, every, body } => run_loop(s, *times, *every, body).await,
-                Action::Choose(branches) => match pick(branches, s.rng.random()) {
-                    Some(body) => exec(s, body).await,
-                    None => Next::Go,
-                },
-            };
-            if go == Next::Stop {
-                return Next::Stop;
-            }
-        }
-        Next::Go
-    })
-}
-
-/// A loop's body `times` times (or until the user leaves), a round every
-/// `every` if given.
-async fn run_loop<'a>(
-    s: &mut Session<'a>,
-    times: Option<u32>,
-    every: Option<Duration>,
-    body: &'a [Action],
-) -> Next {
-    let mut round = 0u32;
-    let mut due = Instant::now();
-    while times.is_none_or(|t| round < t) {
-        if exec(s, body).await == Next::Stop {
-            return Next::Stop;
-        }
-        round += 1;
-        let more = times.is_none_or(|t| round < t);
-        if let (Some(every), true) = (every, more) {
-            due += every;
-            if s.wait_until(due).await == Next::Stop {
-                return Next::Stop;
-            }
-        } else if times.is_none() {
-            // An endless loop without a period must still let the runtime
-            // breathe; the phase's end bounds it.
-            tokio::task::yield_now().await;
-        }
+impl Player for Session<'_> {
+    fn rng(&mut self) -> &mut Pcg64Mcg {
+        &mut self.rng
     }
-    Next::Go
+
+    fn time_is_up(&self) -> bool {
+        Session::time_is_up(self)
+    }
+
+    fn play_step(&mut self, step: usize) -> impl std::future::Future<Output = Next> + Send {
+        self.request(step)
+    }
+
+    fn pause_until(&mut self, when: Instant) -> impl std::future::Future<Output = Next> + Send {
+        self.wait_until(when)
+    }
 }
 
 /// A request rendered from its templates, ready for Goose.

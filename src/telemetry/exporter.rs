@@ -88,6 +88,37 @@ pub struct Setup {
     pub progress: Option<watch::Receiver<Progress>>,
 }
 
+impl Setup {
+    /// The exporter of one run (or one worker's part of it): the resource
+    /// names `identity`, spans name the target's host and port, and the
+    /// planned rate comes from `schedule`.
+    pub fn for_run(
+        config: OtlpConfig,
+        scenario: &Arc<Scenario>,
+        schedule: &crate::schedule::Schedule,
+        target: &url::Url,
+        identity: &super::wire::RunIdentity,
+        metrics: bool,
+        progress: watch::Receiver<Progress>,
+    ) -> Setup {
+        let resource =
+            super::wire::resource(&config.resource, &scenario.telemetry.attributes, identity);
+        Setup {
+            config,
+            resource,
+            scenario: scenario.clone(),
+            keys: StepKeys::new(scenario),
+            phases: schedule.phases.clone(),
+            server: (
+                target.host_str().unwrap_or_default().to_owned(),
+                target.port_or_known_default().unwrap_or(80),
+            ),
+            metrics,
+            progress: Some(progress),
+        }
+    }
+}
+
 /// The channels the run writes into; dropping them is fine at any time.
 pub struct Feeds {
     pub closed: mpsc::UnboundedSender<Closed>,
