@@ -156,17 +156,11 @@ impl Default for Invariants {
             orders: "/api/orders?sku={sku}&limit=500&after={after}".into(),
             comments: "/api/rooms/{room}/comments?since={after}&limit=500".into(),
             room: "main".into(),
-            tracking_order: [
-                "placed",
-                "paid",
-                "packed",
-                "shipped",
-                "in_transit",
-                "out_for_delivery",
-                "delivered",
-            ]
-            .map(String::from)
-            .to_vec(),
+            // The embedded demo's statuses, first to last.
+            tracking_order: crate::demo::TrackingStatus::ALL
+                .iter()
+                .map(|t| t.as_str().to_owned())
+                .collect(),
         }
     }
 }
