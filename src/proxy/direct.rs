@@ -10,21 +10,20 @@
 //!
 //! `splice(2)` through a kernel pipe was tried here and measured slower on
 //! loopback (about 1.5 against 1.9 GB/s for 1 MiB bodies, and more CPU per
-//! byte), as were 64 and 256 KiB buffers, and so was handing the bytes to
-//! the kernel with a sockmap redirect; see `tests/bench/README.md`.
+//! byte), as were 64 and 256 KiB buffers; handing the bytes over inside
+//! the kernel (a sockmap redirect) gained nothing either. See
+//! `tests/bench/README.md`.
 
 use std::future::{poll_fn, Future};
 use std::pin::{pin, Pin};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 
-use futures_util::task::AtomicWaker;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::attention::Attention;
 use super::link::Chain;
 
 /// Size of the copying buffer: the same 32 KiB chunk Toxiproxy works in,
@@ -41,30 +40,6 @@ pub(super) enum Stop {
     Eof,
     /// An error, a closed chain sender or a shutdown.
     Close,
-}
-
-/// The waker handed to the two control futures (the stop token and the
-/// chain's change). It marks that one of them fired before waking the
-/// pipe's task, so the pipe polls them only then.
-///
-/// Why: a connection's two pipes share one task, so every wake-up polls
-/// both; polling the control futures takes a lock each, and doing that on
-/// every read and write was close to a tenth of the proxy's CPU time per
-/// small request. An atomic flag costs next to nothing.
-struct Attention {
-    fired: AtomicBool,
-    task: AtomicWaker,
-}
-
-impl Wake for Attention {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.fired.store(true, Ordering::Release);
-        self.task.wake();
-    }
 }
 
 /// What one step of the copying loop saw.
@@ -89,11 +64,9 @@ pub(super) async fn forward(
     if buf.len() < COPY_CHUNK {
         buf.resize(COPY_CHUNK, 0);
     }
-    let attention = Arc::new(Attention {
-        fired: AtomicBool::new(true),
-        task: AtomicWaker::new(),
-    });
-    let control = Waker::from(Arc::clone(&attention));
+    // The stop token and the chain's change are polled only when they
+    // fired (see `attention`).
+    let (attention, control) = Attention::new();
     let mut cancelled = pin!(cancel.cancelled());
     loop {
         if super::link::acts_on_bytes(&chain.borrow_and_update()) {
@@ -102,11 +75,10 @@ pub(super) async fn forward(
         let mut changed = pin!(chain.changed());
         // The new change future has not been polled yet: it must be, once,
         // to be registered.
-        attention.fired.store(true, Ordering::Release);
+        attention.arm();
         loop {
             let event = poll_fn(|cx| {
-                attention.task.register(cx.waker());
-                if attention.fired.swap(false, Ordering::AcqRel) {
+                if attention.take(cx) {
                     let mut ccx = Context::from_waker(&control);
                     if cancelled.as_mut().poll(&mut ccx).is_ready() {
                         return Poll::Ready(Event::Cancelled);
@@ -151,8 +123,7 @@ async fn write_all(
     let mut rest = chunk;
     while !rest.is_empty() {
         let wrote = poll_fn(|cx| {
-            attention.task.register(cx.waker());
-            if attention.fired.load(Ordering::Acquire) {
+            if attention.peek(cx) {
                 let mut ccx = Context::from_waker(control);
                 if cancelled.as_mut().poll(&mut ccx).is_ready() {
                     return Poll::Ready(None);

@@ -2,7 +2,8 @@
 //!
 //! Owns the control API (`api`), the set of proxies with their listeners
 //! (`registry`), what happens to a connection before its dial and resets
-//! (`admit`), its seeded draws (`dice`), the per-connection pipes that
+//! (`admit`), its seeded draws (`dice`), waiting on control events without
+//! polling them per byte (`attention`), the per-connection pipes that
 //! apply toxics (`link`), the toxic definitions (`toxic`) and the server's
 //! lifecycle (`server`). It must not know anything about the platform
 //! under test: it moves bytes between two sockets and degrades them on
@@ -66,6 +67,7 @@
 
 mod admit;
 mod api;
+mod attention;
 mod dice;
 mod direct;
 mod link;

@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::admit::{self, Admission};
+use super::attention;
 use super::dice::{self, Dice, Lane};
 use super::link::{self, Chain, Stop};
 use super::toxic::{Kind, NewToxic, Stream, Toxic, ToxicJson, ToxicUpdate};
@@ -693,10 +694,13 @@ async fn connection(
         cancel,
         reset: CancellationToken::new(),
     };
-    let resets = admit::watch_resets(chains.clone(), conn, stop.clone());
+    let resets = std::pin::pin!(admit::watch_resets(chains.clone(), conn, stop.clone()));
     // `watch_resets` never completes: the connection ends with its pipes.
+    // It wakes only for API calls and the stop, so it is polled only then,
+    // not for every byte the pipes move.
     tokio::select! {
+        biased;
         _ = link::run(client, server, chains, pipes, stop, tracker) => {}
-        _ = resets => {}
+        _ = attention::OnWake::new(resets) => {}
     }
 }
