@@ -154,7 +154,9 @@ struct Counts {
     sent: AtomicU64,
     failed: AtomicU64,
     dropped: AtomicU64,
+    spans_queued: AtomicU64,
     spans_sent: AtomicU64,
+    /// Spans that never made it into the queue.
     spans_dropped: AtomicU64,
     last_error: Mutex<Option<String>>,
     endpoint: String,
@@ -277,7 +279,12 @@ impl Exporter {
             failed,
             dropped: c.dropped.load(Ordering::Relaxed) + unsent,
             spans: c.spans_sent.load(Ordering::Relaxed),
+            // Not queued, queued but refused or never sent, or not even
+            // handed over by the engine.
             spans_dropped: c.spans_dropped.load(Ordering::Relaxed)
+                + c.spans_queued
+                    .load(Ordering::Relaxed)
+                    .saturating_sub(c.spans_sent.load(Ordering::Relaxed))
                 + self.engine_dropped.load(Ordering::Relaxed),
             last_error,
         }
@@ -306,6 +313,7 @@ impl Queue {
         }) {
             Ok(()) => {
                 self.counts.queued.fetch_add(1, Ordering::Relaxed);
+                self.counts.spans_queued.fetch_add(spans, Ordering::Relaxed);
             }
             Err(_) => {
                 self.counts.dropped.fetch_add(1, Ordering::Relaxed);
@@ -543,7 +551,6 @@ async fn send_all(
             }
             Err(e) => {
                 counts.failed.fetch_add(1, Ordering::Relaxed);
-                counts.spans_dropped.fetch_add(job.spans, Ordering::Relaxed);
                 let text = e.to_string();
                 if !warned {
                     warned = true;
