@@ -475,7 +475,12 @@ struct DemoArgs {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: std::net::SocketAddr,
     /// Concurrent payment authorisations (checkout capacity ≈ slots / latency).
-    #[arg(long, value_name = "N", default_value_t = 8)]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 8,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+    )]
     payment_slots: usize,
     /// Time one payment authorisation takes.
     #[arg(long, value_name = "D", default_value = "2ms", value_parser = parse_duration)]

@@ -279,8 +279,16 @@ pub fn demo(cx: &mut Cx<'_>, node: Option<&Node>) -> DemoSettings {
         let path = f.path("payment");
         if let Some(mut p) = Fields::of(cx, n, &path, "a map with `slots` and `latency`") {
             if let Some(s) = p.get("slots") {
-                if let Some(v) = cx::uint(cx, s, &p.path("slots")) {
-                    out.payment_slots = usize::try_from(v).unwrap_or(usize::MAX);
+                let path = p.path("slots");
+                match cx::uint(cx, s, &path) {
+                    Some(0) => cx.at(
+                        s,
+                        &path,
+                        "must be at least 1",
+                        Some("with no payment slot every checkout would wait forever".into()),
+                    ),
+                    Some(v) => out.payment_slots = usize::try_from(v).unwrap_or(usize::MAX),
+                    None => {}
                 }
             }
             if let Some(l) = p.get("latency") {
