@@ -46,16 +46,34 @@ pub enum Piece<'t> {
 }
 
 /// Split `text` into plain runs and `${env:...}` / `${file:...}`
-/// references. Any other `${` is plain text. An unclosed reference is an
-/// error at its `$`.
+/// references. `$${` is a literal `${`. A reference to another source
+/// (`${vault:key}`, `${ENV:X}`) is an error rather than text, so a
+/// mistyped secret is never sent as its own name; any other `${` is plain
+/// text. An unclosed reference is an error at its `$`.
 pub fn split(text: &str) -> Result<Vec<Piece<'_>>, (usize, String)> {
     let mut out = Vec::new();
     let mut i = 0;
     while let Some(rel) = text[i..].find("${") {
         let at = i + rel;
         let rest = &text[at + 2..];
+        if at > i && text.as_bytes().get(at - 1) == Some(&b'$') {
+            // `$${`: the text before the escaping `$`, then `${` itself.
+            out.push(Piece::Text(&text[i..at - 1]));
+            out.push(Piece::Text(&text[at..at + 2]));
+            i = at + 2;
+            continue;
+        }
         let kind = ["env:", "file:"].into_iter().find(|k| rest.starts_with(k));
         let Some(kind) = kind else {
+            if let Some(source) = other_source(rest) {
+                return Err((
+                    at,
+                    format!(
+                        "unknown secret source `{source}`: references are `${{env:NAME}}` \
+                         and `${{file:PATH}}` (write `$${{` for a literal `${{`)"
+                    ),
+                ));
+            }
             out.push(Piece::Text(&text[i..at + 2]));
             i = at + 2;
             continue;
@@ -81,6 +99,19 @@ pub fn split(text: &str) -> Result<Vec<Piece<'_>>, (usize, String)> {
         out.push(Piece::Text(&text[i..]));
     }
     Ok(out)
+}
+
+/// The source word of a reference-shaped `${word:...}` (letters first,
+/// then letters, digits, `_` or `-`, closed by `}` later on), if `rest`
+/// (what follows `${`) is one.
+fn other_source(rest: &str) -> Option<&str> {
+    let colon = rest.find(':')?;
+    let word = &rest[..colon];
+    let mut bytes = word.bytes();
+    let first = bytes.next()?;
+    let shaped = first.is_ascii_alphabetic()
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    (shaped && rest[colon..].contains('}')).then_some(word)
 }
 
 /// The value of one reference, or why there is none (the message never
@@ -156,6 +187,28 @@ mod tests {
         );
         assert_eq!(split("x ${env:A").unwrap_err().0, 2);
         assert_eq!(split("${env:}").unwrap_err().0, 0);
+    }
+
+    #[test]
+    fn a_reference_to_an_unknown_source_is_an_error_and_an_escaped_one_is_text() {
+        let (at, msg) = split("Bearer ${vault:shop/key}").unwrap_err();
+        assert_eq!(at, 7);
+        assert!(msg.starts_with("unknown secret source `vault`"), "{msg}");
+        assert_eq!(split("${ENV:TOKEN}").unwrap_err().0, 0);
+        // Escaped: the literal text, nothing resolved.
+        let text: String = split("a $${vault:x} and $${env:Y} b")
+            .unwrap()
+            .into_iter()
+            .map(|p| match p {
+                Piece::Text(t) => t,
+                Piece::Ref { .. } => panic!("resolved an escaped reference"),
+            })
+            .collect();
+        assert_eq!(text, "a ${vault:x} and ${env:Y} b");
+        // Not reference-shaped: plain text.
+        assert!(split("${ not a ref: x}").is_ok());
+        assert!(split("price ${9:99}").is_ok());
+        assert!(split("${open: never closed").is_ok());
     }
 
     #[test]
