@@ -137,3 +137,97 @@ fn loopback_needs_no_allow_list_and_a_dry_run_sends_nothing() {
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(accepted.load(Ordering::SeqCst), 0);
 }
+
+#[test]
+fn a_remote_worker_refuses_a_target_off_this_machine_it_was_not_allowed() {
+    let Some(ip) = outward_ip() else {
+        eprintln!("no non-loopback interface: skipped");
+        return;
+    };
+    let (port, accepted, _alive) = counting_listener();
+    let url = format!("http://{}", SocketAddr::new(ip, port));
+    let dir = std::env::temp_dir().join(format!("flashcrowd-safety-worker-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("s.yaml");
+    std::fs::write(&file, SCENARIO).unwrap();
+    let bin = env!("CARGO_BIN_EXE_flashcrowd");
+    // The coordinator was allowed the host; the worker was not, and it is
+    // the worker that would send.
+    let coordinator_at = |allow_worker: bool| {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let coordinator = format!("127.0.0.1:{port}");
+        let mut run = Command::new(bin)
+            .arg("run")
+            .arg(&file)
+            .args(["--target", &url, "--allow-target", &ip.to_string()])
+            .args(["--workers", "1", "--remote-workers"])
+            .args([
+                "--coordinator-listen",
+                &coordinator,
+                "--barrier-timeout",
+                "10s",
+            ])
+            .args(["--quiet", "--out"])
+            .arg(dir.join(format!("out-{allow_worker}")))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(&coordinator).is_err() {
+            assert!(Instant::now() < deadline, "the coordinator never listened");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut worker = Command::new(bin);
+        worker.arg("worker").arg(&file).args([
+            "--coordinator",
+            &coordinator,
+            "--index",
+            "0",
+            "--workers",
+            "1",
+        ]);
+        if allow_worker {
+            worker.args(["--allow-target", &ip.to_string()]);
+        }
+        let out = worker.output().unwrap();
+        // The coordinator ends by itself once its only worker is gone.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while run.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = run.kill();
+                panic!("the coordinator did not end");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        out
+    };
+
+    let refused = coordinator_at(false);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("allow-list"), "{stderr}");
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        0,
+        "the refusing worker connected"
+    );
+
+    let allowed = coordinator_at(true);
+    assert_eq!(
+        allowed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&allowed.stderr)
+    );
+    assert!(
+        accepted.load(Ordering::SeqCst) > 0,
+        "the allowed worker never connected"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -165,3 +165,37 @@ fn a_self_signed_target_is_refused_by_default_trusted_by_ca_file_and_insecure_is
     assert!(served.load(Ordering::SeqCst) >= n + 25);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn local_workers_trust_the_same_ca_file_as_their_coordinator() {
+    let (port, cert_pem, served) = spawn_https();
+    let dir = std::env::temp_dir().join(format!("flashcrowd-tls-workers-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, &cert_pem).unwrap();
+
+    // Two worker processes send everything; were they not handed the CA,
+    // every request would fail verification and the SLO would fail.
+    let o = run(
+        &dir,
+        port,
+        &["--workers", "2", "--ca-file", ca.to_str().unwrap()],
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out-4/report.json")).unwrap())
+            .unwrap();
+    let sent = report["totals"]["sent"].as_u64().unwrap_or(0);
+    let errors = report["totals"]["errors"].as_u64().unwrap_or(u64::MAX);
+    assert!(sent >= 25, "{sent} requests in the report");
+    assert_eq!(errors, 0, "{report}");
+    assert!(served.load(Ordering::SeqCst) >= 25);
+    let _ = std::fs::remove_dir_all(&dir);
+}

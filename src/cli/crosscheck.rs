@@ -107,8 +107,7 @@ fn run_args(args: &CrosscheckArgs, engine: Engine, out: PathBuf) -> RunArgs {
         demo_faults: Vec::new(),
         allow_targets: args.allow_targets.clone(),
         dry_run: false,
-        ca_file: None,
-        insecure: false,
+        tls: super::TlsFlags::default(),
         otlp: super::OtlpFlags::default(),
         engine,
     }

@@ -118,8 +118,53 @@ struct WorkerArgs {
     /// The region this worker runs in (shown in the report).
     #[arg(long, value_name = "NAME")]
     region: Option<String>,
+    /// A host off this machine the worker may send to, HOST or HOST:PORT
+    /// (repeatable; adds to the scenario's `allow_targets`). The target the
+    /// coordinator hands out is checked against them before any request.
+    #[arg(long = "allow-target", value_name = "HOST[:PORT]", value_parser = parse_allowed)]
+    allow_targets: Vec<crate::safety::Allowed>,
+    #[command(flatten)]
+    tls: TlsFlags,
     #[command(flatten)]
     otlp: OtlpFlags,
+}
+
+/// How https:// and wss:// targets are verified (shared by `run` and
+/// `worker`).
+#[derive(Debug, Clone, Default, Args)]
+struct TlsFlags {
+    /// Also trust the CA certificates in this PEM file for https:// and
+    /// wss:// targets (besides the bundled Mozilla roots).
+    #[arg(long, value_name = "FILE.pem")]
+    ca_file: Option<PathBuf>,
+    /// Do not verify the target's TLS certificate. For test systems only;
+    /// every report of the run says so.
+    #[arg(long)]
+    insecure: bool,
+}
+
+impl TlsFlags {
+    fn options(&self) -> crate::engine::tls::TlsOptions {
+        crate::engine::tls::TlsOptions {
+            ca_file: self.ca_file.clone(),
+            insecure: self.insecure,
+        }
+    }
+
+    /// The same flags for a worker process this one starts (the CA file's
+    /// path made absolute, since a worker may run elsewhere).
+    fn worker_args(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(ca) = &self.ca_file {
+            let ca = std::path::absolute(ca).unwrap_or_else(|_| ca.clone());
+            out.push("--ca-file".to_owned());
+            out.push(ca.display().to_string());
+        }
+        if self.insecure {
+            out.push("--insecure".to_owned());
+        }
+        out
+    }
 }
 
 /// Where OpenTelemetry exports go (shared by `run` and `worker`); the
@@ -434,14 +479,8 @@ struct RunArgs {
     /// and send nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Also trust the CA certificates in this PEM file for https:// and
-    /// wss:// targets (besides the bundled Mozilla roots).
-    #[arg(long, value_name = "FILE.pem")]
-    ca_file: Option<PathBuf>,
-    /// Do not verify the target's TLS certificate. For test systems only;
-    /// every report of the run says so.
-    #[arg(long)]
-    insecure: bool,
+    #[command(flatten)]
+    tls: TlsFlags,
     /// Engine that sends the requests: `flashcrowd` (its own) or `goose`
     /// (Goose 0.19, for closed-model HTTP flows: a second opinion on the
     /// same scenario; needs a build with the `goose` feature).

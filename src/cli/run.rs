@@ -138,10 +138,7 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
     let mut config = RunConfig {
         connections: args.connections as usize,
         sources: args.source_addrs.clone().map(|a| a.0).unwrap_or_default(),
-        tls: engine::tls::TlsOptions {
-            ca_file: args.ca_file.clone(),
-            insecure: args.insecure,
-        },
+        tls: args.tls.options(),
         ..RunConfig::default()
     };
     if let Err(e) = engine::check_tls(&target, &config.tls).await {
@@ -152,7 +149,7 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
         }
         return exit::INVALID_INPUT;
     }
-    if args.insecure {
+    if args.tls.insecure {
         eprintln!("warning: --insecure: TLS certificates are NOT verified in this run; its reports say so");
     }
     #[cfg(feature = "goose")]
@@ -462,7 +459,7 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
         workers: workers_info,
         allow_partial: args.allow_partial,
         invariants,
-        insecure: args.insecure,
+        insecure: args.tls.insecure,
         engine: engine_info(args.engine),
         telemetry: otel::report(&scenario, export_stats),
     };
@@ -665,7 +662,16 @@ fn coordinator_options(
     let local = (!args.remote_workers).then(|| dist::coordinator::LocalWorkers {
         exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("flashcrowd")),
         scenario: args.file.clone(),
-        args: otel::worker_args(&args.otlp),
+        args: {
+            let mut a = otel::worker_args(&args.otlp);
+            a.extend(args.tls.worker_args());
+            // Local workers check the target against the same allow-list.
+            for allowed in &args.allow_targets {
+                a.push("--allow-target".to_owned());
+                a.push(allowed.to_string());
+            }
+            a
+        },
     });
     let listen = args.coordinator_listen.unwrap_or_else(|| {
         if args.remote_workers {

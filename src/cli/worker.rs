@@ -48,11 +48,13 @@ pub(super) async fn run(args: WorkerArgs, interrupts: Interrupts) -> u8 {
         count: args.workers,
         region: args.region,
         otlp,
+        allowed: args.allow_targets.clone(),
+        tls: args.tls.options(),
     };
     match dist::worker::run(Arc::new(scenario), opts, interrupts.stop.clone()).await {
         Ok(()) if interrupts.stop.is_cancelled() => exit::INTERRUPTED,
         Ok(()) => exit::PASS,
-        Err(e @ DistError::Refused(..)) => {
+        Err(e @ (DistError::Refused(..) | DistError::NotAllowed(_))) => {
             eprintln!("error: worker {}: {e}", args.index);
             exit::INVALID_INPUT
         }

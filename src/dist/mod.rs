@@ -32,4 +32,8 @@ pub enum DistError {
     Barrier(String),
     #[error("the coordinator is gone; stopped")]
     CoordinatorLost,
+    /// The target handed out is not loopback and not on this worker's
+    /// allow-list.
+    #[error("{0}")]
+    NotAllowed(#[from] crate::safety::Refused),
 }

@@ -46,6 +46,11 @@ pub struct Options {
     /// Where this worker exports the spans of its sampled requests (the
     /// coordinator exports the merged metrics).
     pub otlp: Option<telemetry::OtlpConfig>,
+    /// Hosts off this machine allowed besides the scenario's
+    /// `allow_targets` (the worker's `--allow-target`).
+    pub allowed: Vec<crate::safety::Allowed>,
+    /// How https:// and wss:// targets are verified.
+    pub tls: engine::tls::TlsOptions,
 }
 
 /// Run this worker's slice. `stop` ends it early (Ctrl-C).
@@ -87,6 +92,17 @@ pub async fn run(
         })?;
     let target = url::Url::parse(&at.target)
         .map_err(|e| DistError::Transport(format!("target {}: {e}", at.target)))?;
+    // The coordinator checked it too, but a worker on another machine
+    // answers for where it sends: nothing off loopback it was not allowed.
+    let mut allowed = scenario.allow_targets.clone();
+    allowed.extend(opts.allowed.iter().cloned());
+    crate::safety::check(
+        &crate::safety::destinations(&scenario, Some(&target))
+            .into_iter()
+            .filter(|(what, ..)| *what == "target")
+            .collect::<Vec<_>>(),
+        &allowed,
+    )?;
     let schedule = Schedule::new(&scenario.phases, at.seed, at.scale, at.duration());
     // Wall clock for the start everyone shares, monotonic from then on.
     let wall_now = SystemTime::now();
@@ -132,6 +148,7 @@ pub async fn run(
         routes,
         interval_sink: Some(sink),
         progress: Some(progress_tx),
+        tls: opts.tls.clone(),
         ..RunConfig::default()
     };
     let coordinator_lost = CancellationToken::new();
