@@ -36,6 +36,11 @@ struct Platform {
 /// `{"seq":N,"payload":<message>}`; the first message on connect is
 /// `{"type":"welcome"}`.
 async fn spawn_platform(p: Platform) -> SocketAddr {
+    spawn_platform_on(p, None).await
+}
+
+/// [`spawn_platform`], speaking TLS with `tls` when given (`wss://`).
+async fn spawn_platform_on(p: Platform, tls: Option<tokio_rustls::TlsAcceptor>) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, _) = broadcast::channel::<(u64, Arc<String>)>(100_000);
@@ -55,54 +60,91 @@ async fn spawn_platform(p: Platform) -> SocketAddr {
                 return;
             };
             next_id += 1;
-            let id = next_id;
-            let (tx, seq) = (tx.clone(), seq.clone());
-            let mut rx = tx.subscribe();
-            let kick = kick.clone();
+            // Subscribed before the handshake: a viewer counts as joined
+            // once it has the 101, and must get everything sent after.
+            let room = Room {
+                id: next_id,
+                rx: tx.subscribe(),
+                tx: tx.clone(),
+                seq: seq.clone(),
+                kick: kick.clone(),
+                echo: p.echo,
+            };
+            let tls = tls.clone();
             tokio::spawn(async move {
-                let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
-                    return;
-                };
-                let kicked = kick.is_cancelled();
-                if ws
-                    .send(Message::text(r#"{"type":"welcome"}"#))
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-                loop {
-                    tokio::select! {
-                        _ = kick.cancelled(), if !kicked => {
-                            let frame = CloseFrame { code: CloseCode::Restart, reason: "".into() };
-                            let _ = ws.close(Some(frame)).await;
-                            return;
+                match tls {
+                    None => {
+                        if let Ok(ws) = tokio_tungstenite::accept_async(tcp).await {
+                            room.serve(ws).await;
                         }
-                        msg = ws.next() => match msg {
-                            Some(Ok(Message::Text(t))) => {
-                                let n = seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                                let wrapped = format!(r#"{{"seq":{n},"payload":{}}}"#, t.as_str());
-                                let _ = tx.send((id, Arc::new(wrapped)));
-                            }
-                            Some(Ok(_)) => {}
-                            _ => return,
-                        },
-                        out = rx.recv() => match out {
-                            Ok((from, text)) if from != id || p.echo => {
-                                if ws.send(Message::text(text.as_str())).await.is_err() {
-                                    return;
-                                }
-                            }
-                            Ok(_) => {}
-                            Err(broadcast::error::RecvError::Lagged(_)) => {}
-                            Err(_) => return,
-                        },
+                    }
+                    Some(tls) => {
+                        let Ok(stream) = tls.accept(tcp).await else {
+                            return;
+                        };
+                        if let Ok(ws) = tokio_tungstenite::accept_async(stream).await {
+                            room.serve(ws).await;
+                        }
                     }
                 }
             });
         }
     });
     addr
+}
+
+/// One viewer's socket on the fixture platform.
+struct Room {
+    id: u64,
+    rx: broadcast::Receiver<(u64, Arc<String>)>,
+    tx: broadcast::Sender<(u64, Arc<String>)>,
+    seq: Arc<std::sync::atomic::AtomicU64>,
+    kick: CancellationToken,
+    echo: bool,
+}
+
+impl Room {
+    async fn serve<S>(mut self, mut ws: tokio_tungstenite::WebSocketStream<S>)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let kicked = self.kick.is_cancelled();
+        if ws
+            .send(Message::text(r#"{"type":"welcome"}"#))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        loop {
+            tokio::select! {
+                _ = self.kick.cancelled(), if !kicked => {
+                    let frame = CloseFrame { code: CloseCode::Restart, reason: "".into() };
+                    let _ = ws.close(Some(frame)).await;
+                    return;
+                }
+                msg = ws.next() => match msg {
+                    Some(Ok(Message::Text(t))) => {
+                        let n = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                        let wrapped = format!(r#"{{"seq":{n},"payload":{}}}"#, t.as_str());
+                        let _ = self.tx.send((self.id, Arc::new(wrapped)));
+                    }
+                    Some(Ok(_)) => {}
+                    _ => return,
+                },
+                out = self.rx.recv() => match out {
+                    Ok((from, text)) if from != self.id || self.echo => {
+                        if ws.send(Message::text(text.as_str())).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(_) => return,
+                },
+            }
+        }
+    }
 }
 
 struct Ran {
@@ -359,4 +401,69 @@ async fn a_refused_connect_is_a_connect_error_not_a_hang() {
     let c = r.counts("join");
     assert!(c.connect_error == 9 && c.ok == 0, "{c:?}");
     assert_eq!(r.ok_err("comment"), (0, 0));
+}
+
+/// A TLS acceptor with a fresh self-signed certificate for `localhost`,
+/// and that certificate as PEM.
+fn self_signed_tls() -> (tokio_rustls::TlsAcceptor, String) {
+    use rustls_pki_types::pem::PemObject;
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let pem = cert.pem();
+    let certs = vec![rustls_pki_types::CertificateDer::from_pem_slice(pem.as_bytes()).unwrap()];
+    let key =
+        rustls_pki_types::PrivateKeyDer::from_pem_slice(key.serialize_pem().as_bytes()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    (tokio_rustls::TlsAcceptor::from(Arc::new(config)), pem)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wss_room_delivers_every_comment_over_tls_trusting_the_ca_file_only() {
+    let (acceptor, pem) = self_signed_tls();
+    let addr = spawn_platform_on(Platform::default(), Some(acceptor)).await;
+    let dir = std::env::temp_dir().join(format!("flashcrowd-wss-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, &pem).unwrap();
+    let yaml = room_scenario(addr, 10, "", "").replace(
+        &format!("target: http://{addr}"),
+        &format!("target: https://localhost:{}", addr.port()),
+    );
+    let scenario = flashcrowd::scenario::load_str(Path::new("wss.yaml"), &yaml).unwrap();
+    let cfg = |ca_file: Option<std::path::PathBuf>| flashcrowd::engine::RunConfig {
+        tls: flashcrowd::engine::tls::TlsOptions {
+            ca_file,
+            insecure: false,
+        },
+        ..flashcrowd::engine::RunConfig::default()
+    };
+
+    let r = Ran {
+        scenario: scenario.clone(),
+        r: support::run_with(scenario.clone(), cfg(Some(ca)), CancellationToken::new()).await,
+    };
+    assert_eq!(r.ok_err("join"), (10, 0), "every viewer connects over TLS");
+    assert_eq!(r.ok_err("welcome"), (10, 0));
+    let c = r.ws("comment");
+    assert!(c.messages >= 50, "{} messages", c.messages);
+    assert_eq!(c.expected, c.messages * 9);
+    assert_eq!(c.received, c.expected, "delivery ratio 1.0 over wss");
+    assert_eq!((c.duplicates, c.echoes), (0, 0));
+
+    // Without the CA the handshake is refused: no viewer joins.
+    let refused = Ran {
+        scenario: scenario.clone(),
+        r: support::run_with(scenario, cfg(None), CancellationToken::new()).await,
+    };
+    let (ok, errors) = refused.ok_err("join");
+    assert_eq!(ok, 0, "a join succeeded against an untrusted certificate");
+    assert!(errors >= 10, "{errors} failed joins");
+    let _ = std::fs::remove_dir_all(&dir);
 }
