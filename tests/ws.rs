@@ -31,16 +31,41 @@ struct Platform {
     echo: bool,
 }
 
+/// The `traceparent` headers of the handshakes a fixture platform saw.
+type Seen = Arc<std::sync::Mutex<Vec<String>>>;
+
+/// Accepts a handshake, noting its `traceparent` header if it has one.
+async fn handshake<S>(stream: S, seen: &Seen) -> Option<tokio_tungstenite::WebSocketStream<S>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let note = |req: &tokio_tungstenite::tungstenite::handshake::server::Request,
+                resp: tokio_tungstenite::tungstenite::handshake::server::Response| {
+        if let Some(v) = req.headers().get("traceparent") {
+            if let Ok(mut s) = seen.lock() {
+                s.push(v.to_str().unwrap_or_default().to_owned());
+            }
+        }
+        Ok(resp)
+    };
+    tokio_tungstenite::accept_hdr_async(stream, note).await.ok()
+}
+
 /// A broadcast server on 127.0.0.1:0: every text message a client sends
 /// goes to every connected client (all of one room) as
 /// `{"seq":N,"payload":<message>}`; the first message on connect is
 /// `{"type":"welcome"}`.
 async fn spawn_platform(p: Platform) -> SocketAddr {
-    spawn_platform_on(p, None).await
+    spawn_platform_on(p, None, Seen::default()).await
 }
 
-/// [`spawn_platform`], speaking TLS with `tls` when given (`wss://`).
-async fn spawn_platform_on(p: Platform, tls: Option<tokio_rustls::TlsAcceptor>) -> SocketAddr {
+/// [`spawn_platform`], speaking TLS with `tls` when given (`wss://`), and
+/// noting the handshakes' trace context in `seen`.
+async fn spawn_platform_on(
+    p: Platform,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    seen: Seen,
+) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, _) = broadcast::channel::<(u64, Arc<String>)>(100_000);
@@ -70,11 +95,11 @@ async fn spawn_platform_on(p: Platform, tls: Option<tokio_rustls::TlsAcceptor>) 
                 kick: kick.clone(),
                 echo: p.echo,
             };
-            let tls = tls.clone();
+            let (tls, seen) = (tls.clone(), seen.clone());
             tokio::spawn(async move {
                 match tls {
                     None => {
-                        if let Ok(ws) = tokio_tungstenite::accept_async(tcp).await {
+                        if let Some(ws) = handshake(tcp, &seen).await {
                             room.serve(ws).await;
                         }
                     }
@@ -82,7 +107,7 @@ async fn spawn_platform_on(p: Platform, tls: Option<tokio_rustls::TlsAcceptor>) 
                         let Ok(stream) = tls.accept(tcp).await else {
                             return;
                         };
-                        if let Ok(ws) = tokio_tungstenite::accept_async(stream).await {
+                        if let Some(ws) = handshake(stream, &seen).await {
                             room.serve(ws).await;
                         }
                     }
@@ -428,7 +453,7 @@ fn self_signed_tls() -> (tokio_rustls::TlsAcceptor, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wss_room_delivers_every_comment_over_tls_trusting_the_ca_file_only() {
     let (acceptor, pem) = self_signed_tls();
-    let addr = spawn_platform_on(Platform::default(), Some(acceptor)).await;
+    let addr = spawn_platform_on(Platform::default(), Some(acceptor), Seen::default()).await;
     let dir = std::env::temp_dir().join(format!("flashcrowd-wss-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let ca = dir.join("ca.pem");
@@ -467,4 +492,51 @@ async fn a_wss_room_delivers_every_comment_over_tls_trusting_the_ca_file_only() 
     assert_eq!(ok, 0, "a join succeeded against an untrusted certificate");
     assert!(errors >= 10, "{errors} failed joins");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sampled_handshake_carries_trace_context_and_is_listed_as_a_span() {
+    let seen = Seen::default();
+    let addr = spawn_platform_on(Platform::default(), None, seen.clone()).await;
+    let yaml = room_scenario(addr, 8, "telemetry:\n  trace: { sample: 100% }\n", "");
+    let scenario = flashcrowd::scenario::load_str(Path::new("ws.yaml"), &yaml).unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+    let cfg = flashcrowd::engine::RunConfig {
+        trace: Some(flashcrowd::engine::TraceSetup {
+            run_id: "ws-trace".to_owned(),
+            spans: Some(tx),
+            dropped: Arc::default(),
+        }),
+        ..flashcrowd::engine::RunConfig::default()
+    };
+    let r = Ran {
+        scenario: scenario.clone(),
+        r: support::run_with(scenario, cfg, CancellationToken::new()).await,
+    };
+    assert_eq!(r.ok_err("join"), (8, 0));
+    let headers = seen.lock().unwrap().clone();
+    assert_eq!(headers.len(), 8, "{headers:?}");
+    let join = r.key("join");
+    let mut spans = Vec::new();
+    while let Ok(s) = rx.try_recv() {
+        if s.key as usize == join {
+            spans.push(s);
+        }
+    }
+    assert_eq!(spans.len(), 8, "one client span per handshake");
+    for h in &headers {
+        // version-trace-span-flags, sampled, and the span the engine exported.
+        let parts: Vec<&str> = h.split('-').collect();
+        assert_eq!(parts.len(), 4, "{h}");
+        assert_eq!((parts[0], parts[3]), ("00", "01"), "{h}");
+        assert!(
+            spans
+                .iter()
+                .any(|s| s.ids.trace_hex() == parts[1] && s.ids.span_hex() == parts[2]),
+            "{h} has no exported span"
+        );
+    }
+    assert!(spans
+        .iter()
+        .all(|s| s.outcome == flashcrowd::metrics::Outcome::Ok { status: 101 }));
 }

@@ -412,7 +412,7 @@ impl Session<'_> {
     /// A sampled attempt: to the exporter as a client span, and to the
     /// report's list of the slowest.
     #[allow(clippy::too_many_arguments)]
-    fn traced(
+    pub(super) fn traced(
         &mut self,
         t: &Tracer,
         ids: Ids,

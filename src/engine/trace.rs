@@ -12,6 +12,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use http::{HeaderName, HeaderValue};
 use tokio::sync::mpsc;
 
 use super::keys::StepKeys;
@@ -167,6 +168,22 @@ impl Tracer {
         if let Some(b) = self.baggage.get(key) {
             out.extend_from_slice(b);
         }
+    }
+
+    /// The same headers as name and value, for a WebSocket handshake
+    /// (which its client library writes).
+    pub fn header_values(&self, ids: &Ids, key: usize) -> Vec<(HeaderName, HeaderValue)> {
+        let mut raw = Vec::new();
+        self.write_headers(ids, key, &mut raw);
+        raw.split(|&b| b == b'\n')
+            .filter_map(|line| {
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                let colon = line.iter().position(|&b| b == b':')?;
+                let name = HeaderName::from_bytes(line.get(..colon)?).ok()?;
+                let value = HeaderValue::from_bytes(line.get(colon + 1..)?.trim_ascii()).ok()?;
+                Some((name, value))
+            })
+            .collect()
     }
 
     /// Hand a sampled attempt to the exporter, or count it as dropped if

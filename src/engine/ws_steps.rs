@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use super::fanout::stamp;
 use super::lane::micros;
 use super::session::{Next, Session};
+use super::trace::Ids;
 use super::ws::{self, Dial, Socket, SocketSpec};
 use crate::metrics::Outcome;
 use crate::scenario::template::RenderCtx;
@@ -30,8 +31,13 @@ const SLOW_RECV_BUFFER: u32 = 8 * 1024;
 impl Session<'_> {
     pub(super) async fn ws_step(&mut self, key: usize, step: &Step, ws: &WsStep) -> Next {
         let started = Instant::now();
+        let mut ids = None;
         let (outcome, from) = match ws {
-            WsStep::Connect(c) => (self.ws_connect(key, step, c).await, started),
+            WsStep::Connect(c) => {
+                let (outcome, traced) = self.ws_connect(key, step, c).await;
+                ids = traced;
+                (outcome, started)
+            }
             WsStep::Send(m) => {
                 let from = self.from.take().map_or(started, |t| t.min(started));
                 (self.ws_send(key, step, m, from).await, from)
@@ -50,6 +56,9 @@ impl Session<'_> {
         };
         let end = Instant::now();
         let latency = micros(end.saturating_duration_since(from));
+        if let (Some(t), Some(ids)) = (self.shared.tracer.as_ref(), ids) {
+            self.traced(t, ids, key, 1, (started, end), latency, outcome);
+        }
         self.push_result(key, outcome, latency, end);
         match outcome {
             Outcome::Unresolved => Next::Stop,
@@ -76,7 +85,14 @@ impl Session<'_> {
         }
     }
 
-    async fn ws_connect(&mut self, key: usize, step: &Step, c: &WsConnect) -> Outcome {
+    /// Connects the session's socket; the trace ids its handshake carried
+    /// when it was sampled.
+    async fn ws_connect(
+        &mut self,
+        key: usize,
+        step: &Step,
+        c: &WsConnect,
+    ) -> (Outcome, Option<Ids>) {
         // One socket per session: connecting again replaces it.
         if let Some(mut old) = self.ws.take() {
             Box::pin(old.close(self.live)).await;
@@ -114,10 +130,21 @@ impl Session<'_> {
             None => path.split('?').next().unwrap_or_default().to_owned(),
         };
         if ctx.unresolved > 0 {
-            return Outcome::Unresolved;
+            return (Outcome::Unresolved, None);
         }
         if invalid {
-            return Outcome::Invalid;
+            return (Outcome::Invalid, None);
+        }
+        // A sampled handshake carries trace context like a request does
+        // (it is one: a GET asking for an upgrade).
+        let own_headers = dial.headers.len();
+        let mut ids = None;
+        if let Some(t) = shared.tracer.as_ref() {
+            self.requests = self.requests.wrapping_add(1);
+            ids = t.decide(self.seq, self.requests, 1);
+            if let Some(ids) = &ids {
+                dial.headers.extend(t.header_values(ids, key));
+            }
         }
         // Boxed: the handshake's state is large, and the program's future
         // (which idle viewers keep) should not carry room for it.
@@ -125,7 +152,9 @@ impl Session<'_> {
             r = Box::pin(ws::connect(&dial)) => r,
             _ = shared.abort.cancelled() => Err(Outcome::Aborted),
         };
-        match stream {
+        // A reconnect is a handshake of its own, not this span again.
+        dial.headers.truncate(own_headers);
+        let outcome = match stream {
             Ok(stream) => {
                 let spec = SocketSpec {
                     dial,
@@ -143,7 +172,8 @@ impl Session<'_> {
                 WS_OK
             }
             Err(o) => o,
-        }
+        };
+        (outcome, ids)
     }
 
     async fn ws_send(&mut self, key: usize, step: &Step, m: &WsSend, from: Instant) -> Outcome {
