@@ -35,6 +35,8 @@ struct Platform {
 type Seen = Arc<std::sync::Mutex<Vec<String>>>;
 
 /// Accepts a handshake, noting its `traceparent` header if it has one.
+// The callback's error type is tungstenite's, not ours to shrink.
+#[allow(clippy::result_large_err)]
 async fn handshake<S>(stream: S, seen: &Seen) -> Option<tokio_tungstenite::WebSocketStream<S>>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
