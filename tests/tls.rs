@@ -7,42 +7,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+mod support;
 
 /// A self-signed certificate for `localhost` and 127.0.0.1, as PEM, and
 /// an HTTPS server using it on a free port that answers `200 ok` and
 /// counts the requests it served. Lives until the process ends.
 fn spawn_https() -> (u16, String, Arc<AtomicU64>) {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let params =
-        rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-            .unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    let cert_pem = cert.pem();
-    let key_pem = key.serialize_pem();
+    let (acceptor, cert_pem) = support::tls::self_signed(&["localhost", "127.0.0.1"]);
     let served = Arc::new(AtomicU64::new(0));
     let count = served.clone();
     let (tx, rx) = std::sync::mpsc::channel();
-    let pem = cert_pem.clone();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         rt.block_on(async move {
-            let certs = vec![CertificateDer::from_pem_slice(pem.as_bytes()).unwrap()];
-            let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
-            #[allow(deprecated)]
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let config = rustls::ServerConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_no_client_auth()
-                .with_single_cert(certs, key)
-                .unwrap();
-            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(listener.local_addr().unwrap().port()).unwrap();
             loop {

@@ -430,31 +430,9 @@ async fn a_refused_connect_is_a_connect_error_not_a_hang() {
     assert_eq!(r.ok_err("comment"), (0, 0));
 }
 
-/// A TLS acceptor with a fresh self-signed certificate for `localhost`,
-/// and that certificate as PEM.
-fn self_signed_tls() -> (tokio_rustls::TlsAcceptor, String) {
-    use rustls_pki_types::pem::PemObject;
-    let key = rcgen::KeyPair::generate().unwrap();
-    let params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    let pem = cert.pem();
-    let certs = vec![rustls_pki_types::CertificateDer::from_pem_slice(pem.as_bytes()).unwrap()];
-    let key =
-        rustls_pki_types::PrivateKeyDer::from_pem_slice(key.serialize_pem().as_bytes()).unwrap();
-    #[allow(deprecated)]
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .unwrap();
-    (tokio_rustls::TlsAcceptor::from(Arc::new(config)), pem)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wss_room_delivers_every_comment_over_tls_trusting_the_ca_file_only() {
-    let (acceptor, pem) = self_signed_tls();
+    let (acceptor, pem) = support::tls::self_signed(&["localhost"]);
     let addr = spawn_platform_on(Platform::default(), Some(acceptor), Seen::default()).await;
     let dir = std::env::temp_dir().join(format!("flashcrowd-wss-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
