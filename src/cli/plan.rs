@@ -250,6 +250,32 @@ pub(super) fn expected_live(load: &Load, ps: &PhaseSchedule) -> Option<f64> {
     }
 }
 
+/// The most sessions expected live at once over the whole timeline:
+/// sessions of phases that do not overlap never coexist, so it is the
+/// largest sum over phases running together (taken at each phase's start,
+/// where such a sum can only grow).
+pub(super) fn peak_live(scenario: &Scenario, schedule: &Schedule) -> f64 {
+    let spans: Vec<(std::time::Duration, std::time::Duration, f64)> = scenario
+        .phases
+        .iter()
+        .zip(&schedule.phases)
+        .filter_map(|(p, ps)| {
+            let live = expected_live(&p.load, ps)?;
+            Some((ps.start, ps.start + ps.duration, live))
+        })
+        .collect();
+    spans
+        .iter()
+        .map(|&(at, ..)| {
+            spans
+                .iter()
+                .filter(|&&(start, end, _)| start <= at && at < end)
+                .map(|&(.., n)| n)
+                .sum::<f64>()
+        })
+        .fold(0.0, f64::max)
+}
+
 fn live_text(load: &Load, ps: &PhaseSchedule) -> String {
     expected_live(load, ps).map_or("-".to_owned(), |n| match load {
         Load::Users { .. } => format!("{n}"),
@@ -348,4 +374,36 @@ fn sparkline(schedule: &Schedule, total: u64) -> String {
         " ".repeat(buckets.saturating_sub(2 + num(end).len())),
         num(end)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn peak_of(phases: &str) -> f64 {
+        let yaml = format!(
+            "name: t\ntarget: http://127.0.0.1:1\nphases:\n{phases}flows:\n  f:\n    - get: /\n"
+        );
+        let s = crate::scenario::load_str(Path::new("t.yaml"), &yaml).unwrap();
+        let schedule = Schedule::new(&s.phases, s.seed, 1.0, None);
+        peak_live(&s, &schedule)
+    }
+
+    #[test]
+    fn sessions_of_phases_that_never_overlap_are_not_added_up() {
+        // One after the other: the larger of the two.
+        let apart = peak_of(
+            "  - { name: a, duration: 10s, load: { users: 100 }, flow: f }\n  \
+             - { name: b, duration: 10s, load: { users: 300 }, flow: f }\n",
+        );
+        assert_eq!(apart, 300.0);
+        // Overlapping: both at once, and an open phase adds nothing.
+        let together = peak_of(
+            "  - { name: a, duration: 10s, load: { users: 100 }, flow: f }\n  \
+             - { name: b, at: 5s, duration: 10s, load: { users: 300 }, flow: f }\n  \
+             - { name: c, at: 0s, duration: 20s, load: { rate: 50/s }, flow: f }\n",
+        );
+        assert_eq!(together, 400.0);
+    }
 }

@@ -547,12 +547,7 @@ fn check_open_files(scenario: &Scenario, schedule: &Schedule, connections: u32) 
     let Ok((soft, _)) = rlimit::getrlimit(rlimit::Resource::NOFILE) else {
         return;
     };
-    let live: f64 = scenario
-        .phases
-        .iter()
-        .zip(&schedule.phases)
-        .filter_map(|(p, ps)| super::plan::expected_live(&p.load, ps))
-        .sum();
+    let live = super::plan::peak_live(scenario, schedule);
     // Descriptors for the runtime, the log files, the demo platform's own
     // side of loopback connections and the chaos proxies' two sides.
     let proxies = if scenario.regions.is_empty() {
