@@ -323,3 +323,48 @@ fn invalid_input_exits_2_with_a_message() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn otlp_flags_become_the_exporter_environment_of_every_pod() {
+    let o = Objects::parse(&render_ok(&[
+        "--workers",
+        "4",
+        "--otlp",
+        "http://otel-collector.observability:4318",
+        "--otlp-protocol",
+        "http/protobuf",
+    ]));
+    assert_eq!(o.jobs.len(), 3);
+    for j in &o.jobs {
+        let env = pod(j).containers[0].env.clone().unwrap_or_default();
+        let pairs: Vec<(String, String)> = env
+            .into_iter()
+            .map(|e| (e.name, e.value.unwrap_or_default()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                (
+                    "OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(),
+                    "http://otel-collector.observability:4318".to_owned()
+                ),
+                (
+                    "OTEL_EXPORTER_OTLP_PROTOCOL".to_owned(),
+                    "http/protobuf".to_owned()
+                ),
+            ],
+            "{:?}",
+            j.metadata.name
+        );
+    }
+    // Without the flags the pods carry no exporter settings at all.
+    let plain = Objects::parse(&render_ok(&["--workers", "4"]));
+    assert!(plain
+        .jobs
+        .iter()
+        .all(|j| pod(j).containers[0].env.is_none()));
+    // A URL a run would refuse is refused here, before any manifest.
+    let bad = render(&["--workers", "4", "--otlp", "ftp://collector"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(bad.stdout.is_empty());
+}

@@ -74,6 +74,10 @@ struct RenderArgs {
         default_value = "topology.kubernetes.io/region"
     )]
     region_label: String,
+    /// Where the coordinator and the workers export over OpenTelemetry
+    /// (set as `OTEL_EXPORTER_OTLP_ENDPOINT` / `_PROTOCOL` on every pod).
+    #[command(flatten)]
+    otlp: super::OtlpFlags,
 }
 
 pub(super) fn run(args: &K8sArgs) -> u8 {
@@ -90,6 +94,15 @@ fn render(args: &RenderArgs) -> u8 {
             return exit::INVALID_INPUT;
         }
     };
+    // The same check a run makes, so a bad URL fails here, not in the pods.
+    if let Err(e) = crate::telemetry::resolve(
+        args.otlp.otlp.as_deref(),
+        args.otlp.otlp_protocol.as_deref(),
+        &|_| None,
+    ) {
+        eprintln!("error: {e}");
+        return exit::INVALID_INPUT;
+    }
     let opts = RenderOptions {
         workers: args.workers,
         image: args.image.clone(),
@@ -98,6 +111,7 @@ fn render(args: &RenderArgs) -> u8 {
         cpu: args.cpu.clone(),
         memory: args.memory.clone(),
         region_label: args.region_label.clone(),
+        env: otlp_env(&args.otlp),
     };
     let manifests = match k8s::render(&scenario, &sources, &opts) {
         Ok(m) => m,
@@ -121,6 +135,19 @@ fn render(args: &RenderArgs) -> u8 {
             exit::HARNESS_FAILURE
         }
     }
+}
+
+/// The pods' OpenTelemetry environment: what `--otlp` and
+/// `--otlp-protocol` would set on a command line.
+fn otlp_env(flags: &super::OtlpFlags) -> Vec<(String, String)> {
+    let mut env = Vec::new();
+    if let Some(url) = &flags.otlp {
+        env.push(("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), url.clone()));
+    }
+    if let Some(p) = &flags.otlp_protocol {
+        env.push(("OTEL_EXPORTER_OTLP_PROTOCOL".to_owned(), p.clone()));
+    }
+    env
 }
 
 fn write_stdout(manifests: &[Manifest]) -> anyhow::Result<()> {

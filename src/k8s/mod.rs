@@ -92,6 +92,9 @@ pub struct RenderOptions {
     pub memory: String,
     /// Node label whose value names a node's region.
     pub region_label: String,
+    /// Environment of every container, in order (the OpenTelemetry
+    /// exporter's settings).
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for RenderOptions {
@@ -104,6 +107,7 @@ impl Default for RenderOptions {
             cpu: "2".into(),
             memory: "2Gi".into(),
             region_label: "topology.kubernetes.io/region".into(),
+            env: Vec::new(),
         }
     }
 }
@@ -237,6 +241,7 @@ fn check(scenario: &Scenario, opts: &RenderOptions) -> Result<Run, K8sError> {
         port: opts.coordinator_port,
         cpu: opts.cpu.clone(),
         memory: opts.memory.clone(),
+        env: opts.env.clone(),
     })
 }
 

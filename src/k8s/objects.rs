@@ -13,7 +13,7 @@ use k8s_openapi::api::batch::v1::{
 };
 use k8s_openapi::api::core::v1::{
     Affinity, Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort,
-    EmptyDirVolumeSource, KeyToPath, Namespace, PodAffinityTerm, PodAntiAffinity,
+    EmptyDirVolumeSource, EnvVar, KeyToPath, Namespace, PodAffinityTerm, PodAntiAffinity,
     PodSecurityContext, PodSpec, PodTemplateSpec, ResourceRequirements, SeccompProfile,
     SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
     WeightedPodAffinityTerm,
@@ -56,6 +56,8 @@ pub struct Run {
     pub port: u16,
     pub cpu: String,
     pub memory: String,
+    /// Environment of every container.
+    pub env: Vec<(String, String)>,
 }
 
 impl Run {
@@ -342,9 +344,19 @@ fn container(run: &Run) -> Container {
         ("cpu".to_owned(), Quantity(run.cpu.clone())),
         ("memory".to_owned(), Quantity(run.memory.clone())),
     ]);
+    let env = run
+        .env
+        .iter()
+        .map(|(name, value)| EnvVar {
+            name: name.clone(),
+            value: Some(value.clone()),
+            ..EnvVar::default()
+        })
+        .collect::<Vec<_>>();
     Container {
         image: Some(run.image.clone()),
         image_pull_policy: Some("IfNotPresent".into()),
+        env: (!env.is_empty()).then_some(env),
         resources: Some(ResourceRequirements {
             requests: Some(resources.clone()),
             limits: Some(resources),
