@@ -126,6 +126,9 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
         }
     };
     let demo_used = demo.is_some();
+    if demo_used && args.remote_workers {
+        eprintln!("warning: the embedded demo platform listens on this machine's loopback ({target}): only workers on this machine reach it; run `flashcrowd demo --listen ADDR` and pass `--target` for workers elsewhere");
+    }
     if !args.demo_faults.is_empty() {
         eprintln!("warning: the embedded demo platform runs with seeded faults ({demo_faults}): it breaks business invariants on purpose");
     }
