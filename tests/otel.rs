@@ -99,14 +99,7 @@ async fn exported_counters_and_histograms_add_up_to_the_report() {
     // A latency histogram per step (and region), whose last count is the
     // step's samples.
     let mut hist_counts: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    for m in got
-        .metrics
-        .iter()
-        .flat_map(|r| &r.resource_metrics)
-        .flat_map(|r| &r.scope_metrics)
-        .flat_map(|s| &s.metrics)
-        .filter(|m| m.name == "flashcrowd.request.duration")
-    {
+    for m in all_metrics(&got).filter(|m| m.name == "flashcrowd.request.duration") {
         assert_eq!(m.unit, "s");
         let Some(metric::Data::ExponentialHistogram(h)) = &m.data else {
             panic!("the default histogram is exponential");

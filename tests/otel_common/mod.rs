@@ -22,7 +22,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
-use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
+use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point, Metric};
 use prost::Message;
 use serde_json::Value;
 
@@ -157,41 +157,42 @@ pub fn text(kv: &[KeyValue], key: &str) -> Option<String> {
 
 /// Two steps in two regions (one always answers 404, so errors are
 /// exported too) and a chaos event on one region; 3 s.
+/// Every metric of every export received, in order.
+pub fn all_metrics(got: &Received) -> impl Iterator<Item = &Metric> {
+    got.metrics
+        .iter()
+        .flat_map(|r| &r.resource_metrics)
+        .flat_map(|r| &r.scope_metrics)
+        .flat_map(|s| &s.metrics)
+}
+
 /// (phase, step) → (requests, errors) from the last cumulative export of
 /// each series.
 pub fn counter_totals(got: &Received, name: &str) -> BTreeMap<(String, String), u64> {
     let mut last: BTreeMap<Vec<(String, String)>, (u64, i64)> = BTreeMap::new();
-    for req in &got.metrics {
-        for m in req
-            .resource_metrics
-            .iter()
-            .flat_map(|r| &r.scope_metrics)
-            .flat_map(|s| &s.metrics)
-            .filter(|m| m.name == name)
-        {
-            let Some(metric::Data::Sum(sum)) = &m.data else {
-                panic!("{name} is not a sum");
+    for m in all_metrics(got).filter(|m| m.name == name) {
+        let Some(metric::Data::Sum(sum)) = &m.data else {
+            panic!("{name} is not a sum");
+        };
+        assert!(sum.is_monotonic);
+        for p in &sum.data_points {
+            let attrs: Vec<(String, String)> = p
+                .attributes
+                .iter()
+                .map(|a| {
+                    (
+                        a.key.clone(),
+                        text(std::slice::from_ref(a), &a.key).unwrap(),
+                    )
+                })
+                .collect();
+            let v = match p.value {
+                Some(number_data_point::Value::AsInt(v)) => v,
+                other => panic!("{other:?}"),
             };
-            assert!(sum.is_monotonic);
-            for p in &sum.data_points {
-                let attrs: Vec<(String, String)> = p
-                    .attributes
-                    .iter()
-                    .map(|a| {
-                        (
-                            a.key.clone(),
-                            text(std::slice::from_ref(a), &a.key).unwrap(),
-                        )
-                    })
-                    .collect();
-                let v = match p.value {
-                    Some(number_data_point::Value::AsInt(v)) => v,
-                    other => panic!("{other:?}"),
-                };
-                let e = last.entry(attrs).or_insert((0, 0));
-                if p.time_unix_nano >= e.0 {
-                    *e = (p.time_unix_nano, v);
-                }
+            let e = last.entry(attrs).or_insert((0, 0));
+            if p.time_unix_nano >= e.0 {
+                *e = (p.time_unix_nano, v);
             }
         }
     }
@@ -213,13 +214,7 @@ pub fn counter_totals(got: &Received, name: &str) -> BTreeMap<(String, String), 
 /// Every metric seen: name → (kind, unit, attribute names).
 pub fn catalogue(got: &Received) -> BTreeMap<String, (String, String, BTreeSet<String>)> {
     let mut out: BTreeMap<String, (String, String, BTreeSet<String>)> = BTreeMap::new();
-    for m in got
-        .metrics
-        .iter()
-        .flat_map(|r| &r.resource_metrics)
-        .flat_map(|r| &r.scope_metrics)
-        .flat_map(|s| &s.metrics)
-    {
+    for m in all_metrics(got) {
         let (kind, attrs): (&str, Vec<&Vec<KeyValue>>) = match &m.data {
             Some(metric::Data::Sum(s)) => (
                 "counter",
