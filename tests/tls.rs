@@ -181,3 +181,71 @@ fn local_workers_trust_the_same_ca_file_as_their_coordinator() {
     assert!(served.load(Ordering::SeqCst) >= 25);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_remote_worker_that_skips_verification_makes_the_run_insecure() {
+    let (port, cert_pem, served) = spawn_https();
+    let dir = std::env::temp_dir().join(format!("flashcrowd-tls-remote-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, &cert_pem).unwrap();
+    let coordinator = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("127.0.0.1:{}", l.local_addr().unwrap().port())
+    };
+    // The coordinator verifies (it trusts the CA); its one worker does not.
+    let run = std::thread::spawn({
+        let (dir, coordinator) = (dir.clone(), coordinator.clone());
+        move || {
+            run(
+                &dir,
+                port,
+                &[
+                    "--ca-file",
+                    ca.to_str().unwrap(),
+                    "--workers",
+                    "1",
+                    "--remote-workers",
+                    "--coordinator-listen",
+                    &coordinator,
+                ],
+            )
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(&coordinator).is_err() {
+        assert!(std::time::Instant::now() < deadline, "no coordinator");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let worker = Command::new(env!("CARGO_BIN_EXE_flashcrowd"))
+        .arg("worker")
+        .arg(dir.join("s.yaml"))
+        .args([
+            "--coordinator",
+            &coordinator,
+            "--index",
+            "0",
+            "--workers",
+            "1",
+        ])
+        .arg("--insecure")
+        .output()
+        .unwrap();
+    assert_eq!(
+        worker.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&worker.stderr)
+    );
+    let o = run.join().unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("INSECURE RUN"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out-7/report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["insecure"], true);
+    assert!(served.load(Ordering::SeqCst) >= 25);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -261,6 +261,8 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
     }
     let run_over = CancellationToken::new();
     let mut workers_info = None;
+    // A remote worker started with `--insecure` makes the run insecure.
+    let mut workers_insecure = false;
     let mut worker_finals = Vec::new();
     let load = async {
         let out = match args.workers {
@@ -305,6 +307,7 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
                 .await
                 .map(|o| {
                     workers_info = Some(o.workers);
+                    workers_insecure = o.insecure;
                     worker_finals = o.finals;
                     o.result
                 })
@@ -462,7 +465,7 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
         workers: workers_info,
         allow_partial: args.allow_partial,
         invariants,
-        insecure: args.tls.insecure,
+        insecure: args.tls.insecure || workers_insecure,
         engine: engine_info(args.engine),
         telemetry: otel::report(&scenario, export_stats),
     };

@@ -91,6 +91,8 @@ pub struct Outcome {
     pub workers: Vec<WorkerInfo>,
     /// Each finished worker's own whole-run figures, as it sent them.
     pub finals: Vec<Final>,
+    /// Some worker ran without verifying TLS certificates.
+    pub insecure: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -102,6 +104,7 @@ enum Barrier {
 
 struct Slot {
     info: WorkerInfo,
+    insecure: bool,
     last_seen: Option<Instant>,
     done: Option<Final>,
     lost: bool,
@@ -190,6 +193,7 @@ async fn register(State(s): State<Arc<Shared>>, Json(r): Json<Register>) -> Resp
             segment: format!("{}/{}", r.index, r.count),
             ..WorkerInfo::default()
         },
+        insecure: r.insecure,
         last_seen: Some(Instant::now()),
         done: None,
         lost: false,
@@ -543,6 +547,7 @@ fn merge(
     let mut elapsed_max = Duration::ZERO;
     let mut finals = Vec::new();
     let slots = shared.slots();
+    let insecure = slots.iter().flatten().any(|s| s.insecure);
     for slot in slots.iter().flatten() {
         let mut info = slot.info.clone();
         if let Some(f) = &slot.done {
@@ -588,6 +593,7 @@ fn merge(
             intervals,
         },
         workers,
+        insecure,
         finals,
     })
 }

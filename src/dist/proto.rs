@@ -28,6 +28,10 @@ pub struct Register {
     pub scenario_sha256: String,
     pub version: String,
     pub host: String,
+    /// It does not verify TLS certificates (`--insecure`): the run's
+    /// reports must say so, whoever started it.
+    #[serde(default)]
+    pub insecure: bool,
 }
 
 /// The coordinator's answer to a refused registration, or any error.

@@ -66,6 +66,7 @@ pub async fn run(
         scenario_sha256: scenario.sha256.clone(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         host: engine::host_name(),
+        insecure: opts.tls.insecure,
     };
     let give_up = Instant::now() + REGISTER_FOR;
     loop {
