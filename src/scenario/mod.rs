@@ -39,8 +39,10 @@ pub const MAX_FILE_BYTES: u64 = 4 << 20;
 pub enum LoadError {
     #[error("cannot read {}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
+    // A whole-file problem, placed at 1:1 so tools that read
+    // `file:line:col` (editors, CI annotations) still pick it up.
     #[error(
-        "{}: the file is {size} bytes, and scenario files are limited to {} MiB",
+        "{}:1:1: the file is {size} bytes, and scenario files are limited to {} MiB",
         path.display(),
         limit >> 20
     )]

@@ -183,7 +183,7 @@ fn too_large_text_is_refused_with_its_size() {
     let err = load_str(Path::new("big.yaml"), &text).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "big.yaml: the file is 4194305 bytes, and scenario files are limited to 4 MiB"
+        "big.yaml:1:1: the file is 4194305 bytes, and scenario files are limited to 4 MiB"
     );
 }
 
