@@ -34,7 +34,7 @@ pub(super) async fn run(args: CrosscheckArgs, interrupts: Interrupts) -> u8 {
         PathBuf::from("reports").join(format!(
             "{}-crosscheck-{}",
             chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
-            slug(&scenario.name)
+            super::run::slug(&scenario.name)
         ))
     });
     let mut reports = Vec::with_capacity(2);
@@ -111,18 +111,4 @@ fn run_args(args: &CrosscheckArgs, engine: Engine, out: PathBuf) -> RunArgs {
         otlp: super::OtlpFlags::default(),
         engine,
     }
-}
-
-/// The scenario's name as it may stand in a directory name.
-fn slug(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .take(40)
-        .collect()
 }

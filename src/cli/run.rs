@@ -762,11 +762,9 @@ async fn start_demo(
     DemoServer::spawn(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), cfg, cancel).await
 }
 
-/// `20261122T015103Z-quickstart-3fa9`: sortable, readable, and unique enough
-/// for runs started in the same second.
-fn run_id(name: &str, at: chrono::DateTime<chrono::Utc>) -> String {
-    let slug: String = name
-        .chars()
+/// The scenario's name as it may stand in a directory name.
+pub(super) fn slug(name: &str) -> String {
+    name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' {
                 c.to_ascii_lowercase()
@@ -775,7 +773,13 @@ fn run_id(name: &str, at: chrono::DateTime<chrono::Utc>) -> String {
             }
         })
         .take(40)
-        .collect();
+        .collect()
+}
+
+/// `20261122T015103Z-quickstart-3fa9`: sortable, readable, and unique enough
+/// for runs started in the same second.
+fn run_id(name: &str, at: chrono::DateTime<chrono::Utc>) -> String {
+    let slug = slug(name);
     let salt = (at.timestamp_subsec_nanos() ^ std::process::id().rotate_left(16)) & 0xffff;
     format!("{}-{slug}-{salt:04x}", at.format("%Y%m%dT%H%M%SZ"))
 }
