@@ -97,17 +97,7 @@ pub fn destinations(
     scenario: &Scenario,
     target: Option<&url::Url>,
 ) -> Vec<(&'static str, String, u16)> {
-    let mut out = Vec::new();
-    if let Some(u) = target {
-        if let Some(h) = u.host_str() {
-            let h = h.trim_start_matches('[').trim_end_matches(']');
-            out.push((
-                "target",
-                h.to_ascii_lowercase(),
-                u.port_or_known_default().unwrap_or(80),
-            ));
-        }
-    }
+    let mut out: Vec<_> = target.and_then(target_destination).into_iter().collect();
     if let ChaosBackend::Toxiproxy(servers) = &scenario.chaos.backend {
         let named = servers
             .api
@@ -121,6 +111,18 @@ pub fn destinations(
         }
     }
     out
+}
+
+/// The target URL as a destination: lower-case host (IPv6 without
+/// brackets) and port.
+pub fn target_destination(u: &url::Url) -> Option<(&'static str, String, u16)> {
+    let h = u.host_str()?;
+    let h = h.trim_start_matches('[').trim_end_matches(']');
+    Some((
+        "target",
+        h.to_ascii_lowercase(),
+        u.port_or_known_default().unwrap_or(80),
+    ))
 }
 
 /// Refuse the first destination that is neither loopback nor allowed.

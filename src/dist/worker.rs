@@ -97,13 +97,11 @@ pub async fn run(
     // answers for where it sends: nothing off loopback it was not allowed.
     let mut allowed = scenario.allow_targets.clone();
     allowed.extend(opts.allowed.iter().cloned());
-    crate::safety::check(
-        &crate::safety::destinations(&scenario, Some(&target))
-            .into_iter()
-            .filter(|(what, ..)| *what == "target")
-            .collect::<Vec<_>>(),
-        &allowed,
-    )?;
+    // Only the target: chaos servers are the coordinator's to drive.
+    let dest: Vec<_> = crate::safety::target_destination(&target)
+        .into_iter()
+        .collect();
+    crate::safety::check(&dest, &allowed)?;
     let schedule = Schedule::new(&scenario.phases, at.seed, at.scale, at.duration());
     // Wall clock for the start everyone shares, monotonic from then on.
     let wall_now = SystemTime::now();
