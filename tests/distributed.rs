@@ -262,11 +262,7 @@ fn a_worker_with_another_scenario_is_refused_and_an_unfilled_barrier_sends_nothi
         .spawn()
         .unwrap();
     // The coordinator is up once it answers.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(&coordinator).is_err() {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    support::wait_listening(&coordinator);
     let refused = bin()
         .args([
             "worker",

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod support;
+
 /// This machine's address on its default route, if it has one that is not
 /// loopback. A UDP "connect" sends nothing; it only picks the interface.
 fn outward_ip() -> Option<IpAddr> {
@@ -155,12 +157,7 @@ fn a_remote_worker_refuses_a_target_off_this_machine_it_was_not_allowed() {
     // The coordinator was allowed the host; the worker was not, and it is
     // the worker that would send.
     let coordinator_at = |allow_worker: bool| {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let coordinator = format!("127.0.0.1:{port}");
+        let coordinator = format!("127.0.0.1:{}", support::free_port());
         let mut run = Command::new(bin)
             .arg("run")
             .arg(&file)
@@ -178,11 +175,7 @@ fn a_remote_worker_refuses_a_target_off_this_machine_it_was_not_allowed() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(&coordinator).is_err() {
-            assert!(Instant::now() < deadline, "the coordinator never listened");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        support::wait_listening(&coordinator);
         let mut worker = Command::new(bin);
         worker.arg("worker").arg(&file).args([
             "--coordinator",

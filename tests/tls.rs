@@ -190,10 +190,7 @@ fn a_remote_worker_that_skips_verification_makes_the_run_insecure() {
     std::fs::create_dir_all(&dir).unwrap();
     let ca = dir.join("ca.pem");
     std::fs::write(&ca, &cert_pem).unwrap();
-    let coordinator = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("127.0.0.1:{}", l.local_addr().unwrap().port())
-    };
+    let coordinator = format!("127.0.0.1:{}", support::free_port());
     // The coordinator verifies (it trusts the CA); its one worker does not.
     let run = std::thread::spawn({
         let (dir, coordinator) = (dir.clone(), coordinator.clone());
@@ -213,11 +210,7 @@ fn a_remote_worker_that_skips_verification_makes_the_run_insecure() {
             )
         }
     });
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(&coordinator).is_err() {
-        assert!(std::time::Instant::now() < deadline, "no coordinator");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    support::wait_listening(&coordinator);
     let worker = Command::new(env!("CARGO_BIN_EXE_flashcrowd"))
         .arg("worker")
         .arg(dir.join("s.yaml"))

@@ -241,6 +241,18 @@ pub fn free_port() -> u16 {
         .unwrap()
 }
 
+/// Waits (at most 10 s) until something accepts connections on `addr`.
+pub fn wait_listening(addr: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing listens on {addr}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A target that answers every request after exactly `service`: a thread
 /// per kept-alive connection, reading a request head, sleeping, writing a
 /// fixed answer. No HTTP stack and no async timer (which would round each
