@@ -282,6 +282,8 @@ flows:
       retry: {{ on: 5xx, max: 2, same_key: {same_key}, backoff: 10ms }}
       ledger: checkout
 invariants: [no_oversell, accounting, idempotent, no_lost_ack]
+# Every answer is a 500 on purpose: the invariants judge this run, not SLOs.
+slos: []
 "#
     )
 }

@@ -235,6 +235,9 @@ fn junit_escapes_what_a_scenario_may_contain_and_fails_a_schedule_not_kept() {
     r.verdict_reasons.push("tab\there ]]> <!-- -->".into());
     r.totals.dropped = 12;
     r.generator.saturated = true;
+    // Saturation alone does not fail `schedule held`; lag that could turn
+    // an objective does.
+    r.slos[1].generator_doubt = true;
     let xml = report::junit::render(&r);
     xsd_check(&xml, "escaping");
 
@@ -251,7 +254,10 @@ fn junit_escapes_what_a_scenario_may_contain_and_fails_a_schedule_not_kept() {
         message.contains("12 of 80 scheduled iterations were dropped"),
         "{message}"
     );
-    assert!(message.contains("saturated"), "{message}");
+    assert!(
+        message.contains("its lag could decide error_rate(*) < 1%"),
+        "{message}"
+    );
     assert!(suite
         .one("system-out")
         .text

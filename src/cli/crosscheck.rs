@@ -97,6 +97,7 @@ fn run_args(args: &CrosscheckArgs, engine: Engine, out: PathBuf) -> RunArgs {
         out: Some(out),
         format: vec![Format::Json],
         connections: args.connections,
+        backlog: 100_000,
         source_addrs: None,
         quiet: true,
         workers: None,

@@ -53,8 +53,15 @@ How it measures:
   target does (open model). Latency is measured from the intended start, so a
   stalling target is charged for the queue it causes. Iterations starting more
   than 10 ms late are counted as late; if more are waiting than the backlog
-  holds, the rest are dropped and counted. A run with drops, a lagging
-  generator, or an SLO without samples is inconclusive, never a pass.
+  holds, the rest are dropped and counted.
+
+Verdict (exit 0 pass, 1 fail, 3 inconclusive):
+  A scenario without `slos:` is judged by default objectives (per step:
+  error_rate < 1% and ok > 0); `slos: []` only measures. An interrupted run,
+  dropped arrivals, an SLO without samples, or a failure the generator's own
+  lag could explain are inconclusive, never a pass. A lagging generator can
+  only make latencies look worse, so objectives that hold despite its lag
+  pass, with a warning.
 
 Examples:
   flashcrowd run scenarios/quickstart.yaml
@@ -207,6 +214,8 @@ Outputs (in the run directory):
   html   report.html   a self-contained page with charts
   junit  junit.xml     one test case per SLO plus `schedule held`
   md     summary.md    a compact summary for a pull-request comment
+  github (stdout)      GitHub Actions annotations: each failed objective
+                       on its line of the scenario file in the pull request
 
 Examples:
   flashcrowd report reports/20261122T015103Z-quickstart-3fa9
@@ -236,7 +245,7 @@ struct ReportArgs {
     /// Run directory holding report.json.
     #[arg(value_name = "DIR")]
     dir: PathBuf,
-    /// Outputs to write (comma-separated: json, html, junit, md).
+    /// Outputs to write (comma-separated: json, html, junit, md, github).
     #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = ALL_FORMATS)]
     format: Vec<crate::report::Format>,
 }
@@ -420,13 +429,17 @@ struct RunArgs {
     /// Directory for the outputs [default: reports/<run-id>/].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// Outputs to write (comma-separated: json, html, junit, md; see
-    /// `flashcrowd help report`).
+    /// Outputs to write (comma-separated: json, html, junit, md, github;
+    /// see `flashcrowd help report`).
     #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = ALL_FORMATS)]
     format: Vec<crate::report::Format>,
     /// Most connections (and requests in flight) at once.
     #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     connections: u32,
+    /// Arrivals that may wait for a free connection; beyond that, new
+    /// arrivals are dropped and counted (and the run is inconclusive).
+    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    backlog: u32,
     /// Local addresses WebSocket connections bind to, round-robin: a list
     /// (127.0.0.1,127.0.0.2) or an IPv4 range (127.0.0.1-127.0.0.8). Each
     /// address has its own ~28,000 ephemeral ports, so tens of thousands of

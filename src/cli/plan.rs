@@ -8,6 +8,7 @@ use super::{exit, PlanArgs};
 use crate::report::terminal::num;
 use crate::scenario::{Action, ChaosBackend, Load, Scenario, Target};
 use crate::schedule::{PhaseSchedule, Schedule, Segment};
+use crate::slo::Objectives;
 
 pub(super) fn run(args: &PlanArgs) -> u8 {
     let Some(mut scenario) = super::validate::load_or_report(&args.file) else {
@@ -134,10 +135,34 @@ pub(super) fn render(s: &Scenario, schedule: &Schedule, scale: f64) -> String {
             names.join(", ")
         );
     }
-    for slo in &s.slos {
-        let _ = writeln!(out, "  slo: {}", slo.expr);
-    }
+    objectives_text(&mut out, s);
     out
+}
+
+/// The objectives the run will be judged by, defaults said as such.
+fn objectives_text(out: &mut String, s: &Scenario) {
+    match s.objectives {
+        Objectives::None => {
+            let _ = writeln!(
+                out,
+                "\n  objectives: none (`slos: []`): the run is measured, not judged"
+            );
+        }
+        Objectives::Defaults => {
+            let _ = writeln!(
+                out,
+                "\n  objectives: defaults, as the scenario has no `slos:` (write your own, or `slos: []` for none):"
+            );
+            for slo in &s.slos {
+                let _ = writeln!(out, "  slo: {}  (default)", slo.expr);
+            }
+        }
+        Objectives::Written => {
+            for slo in &s.slos {
+                let _ = writeln!(out, "  slo: {}", slo.expr);
+            }
+        }
+    }
 }
 
 /// Each region's share and network, then the chaos timeline.

@@ -1,6 +1,6 @@
 //! Live progress while a run goes: the phases under way, elapsed and
 //! remaining time, requests per second against the planned arrival rate,
-//! the p99 and errors of the latest closed second, live sessions, and
+//! the p99 and errors of the second that just ended, live sessions, and
 //! every chaos transition as it fires.
 //!
 //! On a terminal one status line is redrawn every second (on stderr, so
@@ -42,7 +42,9 @@ pub(super) async fn show(
 ) {
     let tty = std::io::stderr().is_terminal();
     let every = if tty { TTY_EVERY } else { LOG_EVERY };
-    let mut tick = tokio::time::interval_at(t0 + every, every);
+    // Read after the engine has gathered the second that just ended, so
+    // the line shows that second, not an older one.
+    let mut tick = tokio::time::interval_at(t0 + every + 2 * crate::engine::PROGRESS_SETTLE, every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut chaos_open = feeds.chaos.is_some();
     loop {

@@ -20,6 +20,8 @@ pub(super) fn run(path: &Path, formats: &[Format]) -> u8 {
         }
     };
     match write_outputs(dir, &report, formats) {
+        // Annotations alone were asked for, and printed.
+        Ok(written) if written.is_empty() && formats.contains(&Format::Github) => exit::PASS,
         Ok(written) if written.is_empty() => {
             eprintln!("error: none of the requested outputs can be written by this build");
             exit::INVALID_INPUT
@@ -60,6 +62,15 @@ fn write_outputs(
     wanted.dedup();
     let mut written = Vec::new();
     for format in wanted {
+        if format == Format::Github {
+            // Workflow commands are read from standard output, even when
+            // the run is --quiet.
+            print!(
+                "{}",
+                report::github::render(report, &workspace_path(&report.scenario.file))
+            );
+            continue;
+        }
         match report::write_formats(dir, report, &[format]) {
             Ok(paths) => written.extend(paths.into_iter().map(|p| (format, p))),
             Err(e @ ReportError::Unsupported(_)) => eprintln!("warning: {e}; skipped"),
@@ -82,6 +93,18 @@ fn print_written(dir: &Path, written: &[(Format, PathBuf)]) {
         println!("  {label}: {}", path.display());
     }
     println!("  run directory: {}", dir.display());
+}
+
+/// The scenario's path as the repository names it: GitHub places an
+/// annotation on a file of the diff only by its path relative to the
+/// workspace, so an absolute path inside `GITHUB_WORKSPACE` is cut to that.
+fn workspace_path(file: &str) -> String {
+    let Some(ws) = std::env::var_os("GITHUB_WORKSPACE") else {
+        return file.to_owned();
+    };
+    Path::new(file)
+        .strip_prefix(Path::new(&ws))
+        .map_or_else(|_| file.to_owned(), |p| p.display().to_string())
 }
 
 /// The run directory a path names: itself, or the folder of a report file.

@@ -140,6 +140,7 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
 
     let mut config = RunConfig {
         connections: args.connections as usize,
+        backlog: args.backlog as usize,
         sources: args.source_addrs.clone().map(|a| a.0).unwrap_or_default(),
         tls: args.tls.options(),
         ..RunConfig::default()

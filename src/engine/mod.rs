@@ -97,10 +97,11 @@ pub struct Pin {
     pub of: u32,
 }
 
-/// The latest closed second, for a live display.
+/// The latest second, for a live display.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Progress {
-    /// The second's figures (all steps).
+    /// The figures (all steps) of the second that just ended, as far as
+    /// they have arrived; before any, of the newest closed second.
     pub latest: Option<Totals>,
     /// Viewer and user sessions alive now.
     pub sessions: u64,
@@ -383,6 +384,10 @@ pub async fn run(
 /// second, and a long-lived session every second too.
 const CLOSE_AFTER: u32 = 2;
 
+/// How long after the lanes' hand-over the collector looks: time for their
+/// parts of the second that just ended to arrive.
+pub(crate) const PROGRESS_SETTLE: Duration = Duration::from_millis(200);
+
 /// Where the per-second figures of a run go, and how its keys group.
 pub(crate) struct Collecting {
     /// The run's time origin: second 0 starts here.
@@ -412,7 +417,12 @@ pub(crate) async fn collect(
             let _ = s.send(closed);
         }
     };
-    let mut tick = tokio::time::interval_at(t0 + lane::HANDOFF_EVERY, lane::HANDOFF_EVERY);
+    // A little after each lane's hand-over, so the second that just ended
+    // has its parts when the progress line reads it.
+    let mut tick = tokio::time::interval_at(
+        t0 + lane::HANDOFF_EVERY + PROGRESS_SETTLE,
+        lane::HANDOFF_EVERY,
+    );
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -432,7 +442,7 @@ pub(crate) async fn collect(
                 if let Some(p) = &to.progress {
                     let (sessions, sockets) = gauges();
                     p.send_replace(Progress {
-                        latest: c.latest,
+                        latest: c.provisional(now),
                         sessions,
                         sockets,
                     });
@@ -564,5 +574,50 @@ fn precise_sleeps() {
     {
         // Best effort: without it sleeps are only a little less precise.
         let _ = nix::sys::prctl::set_timerslack(1_000);
+    }
+}
+
+#[cfg(test)]
+mod progress_tests {
+    use super::*;
+    use crate::metrics::interval::IntervalBuf;
+    use crate::metrics::Outcome;
+
+    fn parts(second: u32, n: u64) -> Vec<IntervalPart> {
+        let mut b = IntervalBuf::default();
+        for i in 0..n {
+            b.record(second, 0, Outcome::Ok { status: 200 }, Some(1_000 + i));
+        }
+        b.take()
+    }
+
+    /// Lanes hand over each second's figures as it ends; the progress line
+    /// must show that second at once, not once it closes two seconds later.
+    #[tokio::test(start_paused = true)]
+    async fn progress_shows_the_second_that_just_ended() {
+        let t0 = Instant::now();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (ptx, prx) = tokio::sync::watch::channel(Progress::default());
+        let to = Collecting {
+            t0,
+            keys: 1,
+            regions: 1,
+            sink: None,
+            progress: Some(ptx),
+        };
+        let collector = tokio::spawn(collect(rx, to, || (0, 0)));
+        for second in 0..5u32 {
+            // A lane's hand-over at the end of `second`.
+            tokio::time::sleep_until(t0 + Duration::from_secs(u64::from(second) + 1)).await;
+            tx.send(parts(second, u64::from(second) + 10)).unwrap();
+            // Where the progress line reads, a little later.
+            tokio::time::sleep(2 * PROGRESS_SETTLE).await;
+            let latest = prx.borrow().latest.unwrap();
+            assert_eq!(latest.second, second);
+            assert_eq!(latest.sent, u64::from(second) + 10);
+        }
+        drop(tx);
+        let summaries = collector.await.unwrap();
+        assert_eq!(summaries.by_key[0].len(), 5);
     }
 }

@@ -218,6 +218,28 @@ impl Collector {
         out
     }
 
+    /// The figures of the newest second before `before` that has any
+    /// parts yet, although it is still open for late ones: for a live
+    /// display, which should show the second that just ended rather than
+    /// wait until it closes. Falls back to the newest closed second.
+    pub fn provisional(&self, before: u32) -> Option<Totals> {
+        let Some((&s, keys)) = self.open.range(..before).next_back() else {
+            return self.latest;
+        };
+        let mut all = latency_histogram();
+        let mut totals = Totals {
+            second: s,
+            ..Totals::default()
+        };
+        for p in keys.values() {
+            totals.sent += p.sent;
+            totals.errors += p.errors;
+            let _ = all.add(&p.latency);
+        }
+        totals.p99 = (!all.is_empty()).then(|| all.highest_equivalent(all.value_at_quantile(0.99)));
+        Some(totals)
+    }
+
     /// Close everything.
     pub fn close_all(&mut self) -> Vec<Closed> {
         self.close_before(u32::MAX)

@@ -14,7 +14,9 @@ use crate::metrics::interval::Summary;
 use crate::metrics::{StepStats, WsStats};
 use crate::scenario::{Load, Scenario};
 use crate::schedule::Schedule;
-use crate::slo::{self, RunHealth, SloResult, StepView};
+use crate::slo::{
+    self, GeneratorHealth, InvariantFindings, RunHealth, Settled, SloResult, StepView,
+};
 
 /// Dispatcher lag (p99) above which the generator is called saturated: the
 /// timer alone adds about a millisecond, so this leaves room for a noisy
@@ -210,55 +212,12 @@ pub fn build(
         .filter(|w| w.status == "lost")
         .collect();
     let partial = run.interrupted || !lost.is_empty();
-    let health = RunHealth {
-        partial: run.interrupted || (!lost.is_empty() && !info.allow_partial),
-        sent,
-        dropped: rec.schedule.dropped,
-        saturated,
-    };
-    let mut verdict = slo::verdict(&results, &health);
-    let mut reasons = reasons(&results, &health);
-    if let Some(inv) = &info.invariants {
-        // A broken invariant is a fact about the platform however the run
-        // went: it fails the run even when the run is partial.
-        for v in inv.verdicts.iter().filter(|v| !v.holds) {
-            verdict = slo::Verdict::Fail;
-            let example = v
-                .examples
-                .first()
-                .map_or(String::new(), |e| format!(", e.g. {e}"));
-            reasons.push(format!(
-                "invariant {} broken: {} of {} checked{example}",
-                v.name, v.violations, v.checked
-            ));
-        }
-        for (name, why) in &inv.unread {
-            if verdict == slo::Verdict::Pass {
-                verdict = slo::Verdict::Inconclusive;
-            }
-            reasons.push(format!("invariant {name} not judged: {why}"));
-        }
-    }
-    for w in &lost {
-        reasons.push(format!(
-            "worker {} (slice {}) was lost at {:.1} s: arrivals {:.1}–{:.1} s of its slice never ran (not replayed){}",
-            w.index,
-            w.segment,
-            w.missed_from_s.unwrap_or(0.0),
-            w.missed_from_s.unwrap_or(0.0),
-            w.missed_to_s.unwrap_or(0.0),
-            if info.allow_partial {
-                "; judged anyway (--allow-partial)"
-            } else {
-                ""
-            }
-        ));
-    }
     let cpu_text = cpu_percent.map_or(String::new(), |p| {
         format!(", the process used {:.2} of {cores} cores", p / 100.0)
     });
+    let mut notes = Vec::new();
     if dispatch_lagging {
-        reasons.push(format!(
+        notes.push(format!(
             "the generator could not keep its schedule: its dispatcher ran {dispatch_p99:.1} ms \
              late at p99 (limit {} ms{cpu_text}); give it more CPU or lower the rate",
             SATURATED_DISPATCH_P99.as_millis()
@@ -268,7 +227,7 @@ pub fn build(
         // Latency is measured from intended times, so the wait is charged
         // to the requests; say where it came from so nobody blames the
         // wrong side.
-        reasons.push(format!(
+        notes.push(format!(
             "the schedule was not held: {} of {} arrivals started more than {} ms late, \
              p99 {:.1} ms late (limit {} ms{cpu_text}); either all {} connections were \
              busy with a slow target (raise --connections if it can take more) or the \
@@ -282,10 +241,43 @@ pub fn build(
         ));
     }
     if cpu_bound {
-        reasons.push(format!(
+        notes.push(format!(
             "the generator used {:.2} of {cores} cores: it was saturated, so its \
              latencies include its own queueing; give it more CPU or lower the rate",
             cpu_percent.unwrap_or_default() / 100.0
+        ));
+    }
+    let health = RunHealth {
+        partial: run.interrupted || (!lost.is_empty() && !info.allow_partial),
+        sent,
+        dropped: rec.schedule.dropped,
+        generator: GeneratorHealth {
+            lag_max_us: if rec.dispatch_lag.is_empty() {
+                0
+            } else {
+                rec.dispatch_lag.max()
+            },
+            behind: dispatch_lagging || send_lagging,
+            out_of_cpu: cpu_bound,
+            notes,
+        },
+        objectives: scenario.objectives,
+    };
+    let judgement = slo::judge(&results, &health, &invariant_findings(info));
+    let mut reasons = judgement.reasons;
+    for w in &lost {
+        reasons.push(format!(
+            "worker {} (slice {}) was lost at {:.1} s: arrivals {:.1}–{:.1} s of its slice never ran (not replayed){}",
+            w.index,
+            w.segment,
+            w.missed_from_s.unwrap_or(0.0),
+            w.missed_from_s.unwrap_or(0.0),
+            w.missed_to_s.unwrap_or(0.0),
+            if info.allow_partial {
+                "; judged anyway (--allow-partial)"
+            } else {
+                ""
+            }
         ));
     }
 
@@ -306,8 +298,9 @@ pub fn build(
         target: info.target.clone(),
         host: crate::engine::host_name(),
         scale: info.scale,
-        verdict,
+        verdict: judgement.verdict,
         verdict_reasons: reasons,
+        objectives: scenario.objectives,
         partial,
         totals: Totals {
             scheduled: rec.schedule.scheduled,
@@ -356,7 +349,11 @@ pub fn build(
             })
             .collect(),
         steps,
-        slos: results.iter().map(slo_report).collect(),
+        slos: results
+            .iter()
+            .zip(&judgement.settled)
+            .map(|(r, s)| slo_report(r, *s))
+            .collect(),
         sessions: Sessions {
             peak: run.sessions.iter().map(|&(_, n)| n).max().unwrap_or(0),
             sample_every_s: crate::engine::SESSION_SAMPLE_EVERY.as_secs_f64(),
@@ -520,7 +517,11 @@ fn quantile_ms(h: &Histogram<u64>, q: f64) -> f64 {
     }
 }
 
-fn slo_report(r: &SloResult) -> SloReport {
+fn slo_report(r: &SloResult, settled: Settled) -> SloReport {
+    let (default, at) = match r.slo.origin {
+        slo::Origin::Default => (true, None),
+        slo::Origin::Written { at } => (false, at),
+    };
     SloReport {
         expr: r.slo.expr.clone(),
         observed: r.observed,
@@ -529,37 +530,40 @@ fn slo_report(r: &SloResult) -> SloReport {
         passed: r.status == SloStatus::Pass,
         status: r.status,
         samples: r.samples,
+        default,
+        line: at.map(|(l, _)| l),
+        column: at.map(|(_, c)| c),
+        generator_doubt: settled == Settled::GeneratorDoubt,
     }
 }
 
-fn reasons(results: &[SloResult], health: &RunHealth) -> Vec<String> {
-    let mut out = Vec::new();
-    for r in results {
-        match (r.status, r.observed) {
-            (SloStatus::Fail, Some(o)) => out.push(format!(
-                "SLO failed: {} (observed {} {})",
-                r.slo.expr,
-                super::terminal::num(o),
-                r.slo.metric.unit()
-            )),
-            (SloStatus::NoData, _) => out.push(format!("no samples for SLO: {}", r.slo.expr)),
-            _ => {}
-        }
+/// The invariants' findings, phrased for the verdict.
+fn invariant_findings(info: &RunInfo<'_>) -> InvariantFindings {
+    let Some(inv) = &info.invariants else {
+        return InvariantFindings::default();
+    };
+    InvariantFindings {
+        broken: inv
+            .verdicts
+            .iter()
+            .filter(|v| !v.holds)
+            .map(|v| {
+                let example = v
+                    .examples
+                    .first()
+                    .map_or(String::new(), |e| format!(", e.g. {e}"));
+                format!(
+                    "invariant {} broken: {} of {} checked{example}",
+                    v.name, v.violations, v.checked
+                )
+            })
+            .collect(),
+        unjudged: inv
+            .unread
+            .iter()
+            .map(|(name, why)| format!("invariant {name} not judged: {why}"))
+            .collect(),
     }
-    if health.sent == 0 {
-        out.push("no request was sent".to_owned());
-    }
-    if health.partial {
-        out.push("the run was interrupted before its schedule ended (partial results)".to_owned());
-    }
-    if health.dropped > 0 {
-        out.push(format!(
-            "{} scheduled iterations were dropped: the backlog was full because the target \
-             (or --connections) could not keep up with the schedule",
-            health.dropped
-        ));
-    }
-    out
 }
 
 /// The WebSocket part of a step's report; `None` for steps without any.

@@ -11,9 +11,14 @@
 //! - one `classname="slo"` case per SLO, named by its expression: a failed
 //!   SLO carries a `<failure>` with the observed value and the threshold; an
 //!   SLO without samples is `<skipped>` (it proves nothing either way);
+//!   A default objective's case is named `<expression> (default)`; one the
+//!   generator's lag could turn is `<skipped>`; a scenario with `slos: []`
+//!   gets one skipped `no objectives` case, so nothing reads as a pass of
+//!   objectives that do not exist;
 //! - one `classname="run"` case, `schedule held`, failing when iterations
-//!   were dropped, the generator was saturated or the run was interrupted,
-//!   so a gate that only reads JUnit still sees an inconclusive run.
+//!   were dropped, the generator's lag could decide an objective or the run
+//!   was interrupted, so a gate that only reads JUnit still sees an
+//!   inconclusive run.
 //!
 //! Business invariants, once the report carries them, become one more case
 //! each: write their `fn … -> Case` and append its results in [`cases`].
@@ -22,7 +27,7 @@ use std::fmt::Write as _;
 
 use super::terminal::{num, pct};
 use super::{Report, SloReport};
-use crate::slo::{SloStatus, Verdict};
+use crate::slo::{Objectives, SloStatus, Verdict};
 
 /// How one test case came out.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,6 +102,18 @@ pub fn render(r: &Report) -> String {
 /// Every test case of the run, in report order.
 fn cases(r: &Report) -> Vec<Case> {
     let mut out: Vec<Case> = r.slos.iter().map(slo_case).collect();
+    if r.objectives == Objectives::None {
+        // Skipped, not passed: nothing here may read as objectives met.
+        out.push(Case {
+            classname: "slo",
+            name: "no objectives".to_owned(),
+            time_s: 0.0,
+            outcome: Outcome::Skipped {
+                message: "the scenario says `slos: []`: measured only, no objective judged"
+                    .to_owned(),
+            },
+        });
+    }
     if let Some(inv) = &r.invariants {
         out.extend(inv.verdicts.iter().map(invariant_case));
         out.extend(inv.unread.iter().map(|(name, why)| Case {
@@ -143,6 +160,15 @@ fn invariant_case(v: &crate::invariants::Verdict) -> Case {
 
 fn slo_case(s: &SloReport) -> Case {
     let outcome = match s.status {
+        // Proves nothing either way, like a missing sample: the run's
+        // `schedule held` case carries the failure.
+        SloStatus::Pass | SloStatus::Fail if s.generator_doubt => Outcome::Skipped {
+            message: format!(
+                "not settled: observed {}, but the generator's own lag could turn it",
+                s.observed
+                    .map_or("nothing".to_owned(), |o| value(o, &s.unit))
+            ),
+        },
         SloStatus::Pass => Outcome::Passed,
         SloStatus::NoData => Outcome::Skipped {
             message: "no samples".to_owned(),
@@ -164,7 +190,11 @@ fn slo_case(s: &SloReport) -> Case {
     };
     Case {
         classname: "slo",
-        name: s.expr.clone(),
+        name: if s.default {
+            format!("{} (default)", s.expr)
+        } else {
+            s.expr.clone()
+        },
         // SLOs are judged after the run; the run's time is on `schedule held`.
         time_s: 0.0,
         outcome,
@@ -181,11 +211,22 @@ fn schedule_case(r: &Report) -> Case {
             r.totals.dropped, r.totals.scheduled
         ));
     }
-    if r.generator.saturated {
+    // A generator that fell behind only fails this case when its lag
+    // could have decided an objective; otherwise the pass stands (the
+    // suite's output carries the warning).
+    let doubted: Vec<&str> = r
+        .slos
+        .iter()
+        .filter(|s| s.generator_doubt)
+        .map(|s| s.expr.as_str())
+        .collect();
+    if !doubted.is_empty() {
         problems.push(format!(
-            "the generator was saturated (dispatch lag p99 {} ms, start delay p99 {} ms)",
+            "the generator fell behind (dispatch lag max {} ms, p99 {} ms) and its lag could \
+             decide {}",
+            num(r.generator.dispatch_lag_max_ms),
             num(r.generator.dispatch_lag_p99_ms),
-            num(r.generator.start_delay_p99_ms)
+            doubted.join(", ")
         ));
     }
     if r.partial {

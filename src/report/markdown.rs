@@ -11,17 +11,22 @@ use std::fmt::Write as _;
 use super::junit::{threshold, value, verdict_word};
 use super::terminal::{dur, num, pct};
 use super::{Latency, Report};
-use crate::slo::SloStatus;
+use crate::slo::{Objectives, SloStatus};
 
 /// Render `summary.md` (ends with a newline).
 pub fn render(r: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "### flashcrowd: {} — {}{}\n",
+        "### flashcrowd: {} — {}{}{}\n",
         cell(&r.scenario.name),
         verdict_word(r.verdict),
-        if r.partial { " (partial)" } else { "" }
+        if r.partial { " (partial)" } else { "" },
+        if r.objectives == Objectives::None {
+            " (no objectives: measured only)"
+        } else {
+            ""
+        }
     );
     let _ = writeln!(
         out,
@@ -46,6 +51,17 @@ pub fn render(r: &Report) -> String {
         out.push('\n');
     }
 
+    match r.objectives {
+        Objectives::None => out.push_str(
+            "No objectives: the scenario says `slos: []`, so nothing was judged but the run \
+             itself (requests sent, nothing dropped, invariants).\n\n",
+        ),
+        Objectives::Defaults => out.push_str(
+            "Judged by the **default objectives**: the scenario has no `slos:`. Write your \
+             own under `slos:` to judge what matters, or `slos: []` to only measure.\n\n",
+        ),
+        Objectives::Written => {}
+    }
     if !r.slos.is_empty() {
         let rows: Vec<Vec<String>> = r
             .slos
@@ -55,16 +71,17 @@ pub fn render(r: &Report) -> String {
                     .observed
                     .map_or("no samples".to_owned(), |o| value(o, &s.unit));
                 let status = match s.status {
+                    _ if s.generator_doubt => "not settled (generator lag)",
                     SloStatus::Pass => "pass",
                     SloStatus::Fail => "FAIL",
                     SloStatus::NoData => "no data",
                 };
-                vec![
-                    cell(&s.expr),
-                    observed,
-                    cell(&threshold(s)),
-                    status.to_owned(),
-                ]
+                let expr = if s.default {
+                    format!("{} (default)", cell(&s.expr))
+                } else {
+                    cell(&s.expr)
+                };
+                vec![expr, observed, cell(&threshold(s)), status.to_owned()]
             })
             .collect();
         out.push_str(&table(

@@ -4,7 +4,7 @@
 //! Owns the report's contract (`report.json`, schema in
 //! `reports/schema/report.v1.json`) and the arithmetic that turns merged
 //! histograms into figures. Renderers (`terminal`, `json`, `html`,
-//! `junit`, `markdown`, and the `hlog` interval log) only format this
+//! `junit`, `markdown`, `github` annotations, and the `hlog` interval log) only format this
 //! model, `compare` sets two of them side by side (`crosscheck` two runs of
 //! different engines) and `output` maps formats to files; none computes
 //! statistics of its own.
@@ -13,6 +13,7 @@ mod build;
 pub mod compare;
 #[cfg(feature = "goose")]
 pub mod crosscheck;
+pub mod github;
 pub mod hlog;
 pub mod html;
 pub mod json;
@@ -29,7 +30,7 @@ pub(crate) use output::write_atomic;
 pub use output::{read, write_formats, Format, ReportError};
 
 use crate::metrics::Counts;
-use crate::slo::{SloStatus, Verdict};
+use crate::slo::{Objectives, SloStatus, Verdict};
 
 /// Version of the report contract; bumped on any breaking change.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -52,8 +53,16 @@ pub struct Report {
     /// `--scale` factor applied to every rate.
     pub scale: f64,
     pub verdict: Verdict,
-    /// Why the verdict is not a plain pass (empty on a pass).
+    /// Why the verdict is what it is: failed objectives, broken
+    /// invariants, what made the run inconclusive. On a pass only warnings
+    /// (each starting with `warning:`, e.g. generator lag that could not
+    /// change the verdict) or the note that nothing was judged.
     pub verdict_reasons: Vec<String>,
+    /// Where `slos` came from: the scenario (`written`), flashcrowd's
+    /// built-in defaults because the scenario has no `slos:` (`defaults`),
+    /// or nowhere because it asks for none with `slos: []` (`none`).
+    #[serde(default)]
+    pub objectives: Objectives,
     /// The run was stopped before its schedule ended.
     pub partial: bool,
     pub totals: Totals,
@@ -385,4 +394,19 @@ pub struct SloReport {
     pub passed: bool,
     pub status: SloStatus,
     pub samples: u64,
+    /// One of flashcrowd's built-in objectives (the scenario has no
+    /// `slos:`), not one the scenario wrote.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub default: bool,
+    /// Where the scenario file writes the objective (1-based), for
+    /// annotations on the file; absent for defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<u32>,
+    /// What the generator may have added to the figure (its own lag, or
+    /// its want of CPU) could turn this result the other way, so it does
+    /// not count against the target: the run is inconclusive.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub generator_doubt: bool,
 }

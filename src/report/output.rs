@@ -58,6 +58,9 @@ pub enum Format {
     Junit,
     /// `summary.md`: a compact summary for a pull-request comment.
     Markdown,
+    /// GitHub Actions workflow commands (annotations), printed on standard
+    /// output rather than written to a file.
+    Github,
 }
 
 impl Format {
@@ -72,16 +75,19 @@ impl Format {
             Format::Html => "html",
             Format::Junit => "junit",
             Format::Markdown => "md",
+            Format::Github => "github",
         }
     }
 
-    /// The file the format is written to inside the run directory.
+    /// The file the format is written to inside the run directory (none
+    /// for the annotations, which go to standard output).
     pub fn file_name(self) -> &'static str {
         match self {
             Format::Json => "report.json",
             Format::Html => "report.html",
             Format::Junit => "junit.xml",
             Format::Markdown => "summary.md",
+            Format::Github => "",
         }
     }
 }
@@ -101,8 +107,9 @@ impl FromStr for Format {
             "html" => Ok(Format::Html),
             "junit" | "xml" => Ok(Format::Junit),
             "md" | "markdown" => Ok(Format::Markdown),
+            "github" => Ok(Format::Github),
             other => Err(format!(
-                "unknown format `{other}`; choose from json, html, junit, md"
+                "unknown format `{other}`; choose from json, html, junit, md, github"
             )),
         }
     }
@@ -110,7 +117,8 @@ impl FromStr for Format {
 
 /// Write each of `formats` into `dir` (created if needed), `report.json`
 /// first, each format once. Stops at the first failure. Returns the paths
-/// written, in the order written.
+/// written, in the order written. [`Format::Github`] has no file: the
+/// caller prints [`super::github::render`].
 pub fn write_formats(
     dir: &Path,
     report: &Report,
@@ -132,6 +140,7 @@ pub fn write_formats(
             }),
             Format::Junit => write_file(dir, format, super::junit::render(report).as_bytes()),
             Format::Markdown => write_file(dir, format, super::markdown::render(report).as_bytes()),
+            Format::Github => continue,
         }?;
         written.push(path);
     }
@@ -227,7 +236,8 @@ mod tests {
             assert_eq!(f.name().parse::<Format>(), Ok(f));
         }
         assert_eq!("Markdown".parse::<Format>(), Ok(Format::Markdown));
+        assert_eq!("github".parse::<Format>(), Ok(Format::Github));
         let e = "pdf".parse::<Format>().unwrap_err();
-        assert!(e.contains("json, html, junit, md"), "{e}");
+        assert!(e.contains("json, html, junit, md, github"), "{e}");
     }
 }

@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 
 use super::{Latency, Report, StepReport};
-use crate::slo::{SloStatus, Verdict};
+use crate::slo::{Objectives, SloStatus, Verdict};
 
 /// Render the summary as text (ends with a newline).
 pub fn render(r: &Report) -> String {
@@ -104,30 +104,7 @@ pub fn render(r: &Report) -> String {
     if let Some(e) = &r.generator.engine {
         let _ = writeln!(out, "  {}", engine_line(e));
     }
-    if !r.slos.is_empty() {
-        let _ = writeln!(out, "\n  SLOs");
-        let w = r
-            .slos
-            .iter()
-            .map(|s| s.expr.chars().count())
-            .max()
-            .unwrap_or(0);
-        for s in &r.slos {
-            let mark = match s.status {
-                SloStatus::Pass => "✓",
-                SloStatus::Fail => "✗",
-                SloStatus::NoData => "?",
-            };
-            let observed = match s.observed {
-                // A ratio near 100% needs its decimals: 99.95% is not 100%.
-                Some(o) if s.unit == "%" => format!("observed {} %", pct(o)),
-                Some(o) => format!("observed {} {}", num(o), s.unit),
-                None => "no samples".to_owned(),
-            };
-            let pad = w - s.expr.chars().count();
-            let _ = writeln!(out, "  {mark} {}{}  {observed}", s.expr, " ".repeat(pad));
-        }
-    }
+    slo_lines(&mut out, r);
     if let Some(inv) = &r.invariants {
         let _ = writeln!(
             out,
@@ -169,6 +146,62 @@ pub fn render(r: &Report) -> String {
         if r.partial { ", partial" } else { "" }
     );
     out
+}
+
+/// The objectives and how each came out; defaults are marked as such and a
+/// run with `slos: []` says that nothing was judged.
+fn slo_lines(out: &mut String, r: &Report) {
+    match r.objectives {
+        Objectives::None => {
+            let _ = writeln!(
+                out,
+                "\n  SLOs: none (`slos: []`): measured only, no objective judged"
+            );
+            return;
+        }
+        Objectives::Defaults => {
+            let _ = writeln!(
+                out,
+                "\n  SLOs: defaults (the scenario has no `slos:`; write your own to judge it, or `slos: []` for none)"
+            );
+        }
+        Objectives::Written if r.slos.is_empty() => return,
+        Objectives::Written => {
+            let _ = writeln!(out, "\n  SLOs");
+        }
+    }
+    let w = r
+        .slos
+        .iter()
+        .map(|s| s.expr.chars().count())
+        .max()
+        .unwrap_or(0);
+    for s in &r.slos {
+        let mark = match s.status {
+            _ if s.generator_doubt => "?",
+            SloStatus::Pass => "✓",
+            SloStatus::Fail => "✗",
+            SloStatus::NoData => "?",
+        };
+        let observed = match s.observed {
+            // A ratio near 100% needs its decimals: 99.95% is not 100%.
+            Some(o) if s.unit == "%" => format!("observed {} %", pct(o)),
+            Some(o) => format!("observed {} {}", num(o), s.unit),
+            None => "no samples".to_owned(),
+        };
+        let pad = w - s.expr.chars().count();
+        let tag = match (s.default, s.generator_doubt) {
+            (_, true) => "  (not settled: generator lag)",
+            (true, false) => "  (default)",
+            (false, false) => "",
+        };
+        let _ = writeln!(
+            out,
+            "  {mark} {}{}  {observed}{tag}",
+            s.expr,
+            " ".repeat(pad)
+        );
+    }
 }
 
 /// The slowest traced request of each step, and what was exported.

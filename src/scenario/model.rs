@@ -34,7 +34,11 @@ pub struct Scenario {
     pub flows: Vec<Flow>,
     /// CSV feeders referenced by index from templates.
     pub feeders: Vec<Feeder>,
+    /// The objectives the run is judged by: the scenario's own, or the
+    /// built-in defaults when it has no `slos:` (see `objectives`).
     pub slos: Vec<Slo>,
+    /// Whether `slos` was written, defaulted, or declined with `slos: []`.
+    pub objectives: crate::slo::Objectives,
     /// Settings of the embedded demo platform, used when the target is
     /// [`Target::Embedded`].
     pub demo: DemoSettings,

@@ -1,23 +1,15 @@
-//! Judging SLOs against merged run metrics, and the run's verdict.
+//! Judging SLOs against merged run metrics.
 //!
 //! Owns what "observed" means for each metric and the rule that nothing
 //! passes on zero samples. Input is whatever the caller measured, already
-//! merged per (phase, step); output is one result per objective.
+//! merged per (phase, step); output is one result per objective (the
+//! verdict over them is `verdict`'s).
 //! Must not do I/O or read clocks.
 
 use std::time::Duration;
 
 use super::{Metric, Selector, Slo};
 use crate::metrics::{StepStats, WsStats};
-
-/// Outcome of a whole run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    Pass,
-    Fail,
-    Inconclusive,
-}
 
 /// How one objective came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -102,6 +94,7 @@ fn evaluate_one(slo: &Slo, steps: &[StepView<'_>]) -> SloResult {
         Metric::ErrorRate => Some(merged.counts.errors as f64 / sent as f64),
         Metric::Throughput if !active.is_zero() => Some(sent as f64 / active.as_secs_f64()),
         Metric::Count => Some(sent as f64),
+        Metric::Ok => Some(merged.counts.ok as f64),
         _ => None,
     };
     judged(slo, observed, sent)
@@ -145,39 +138,6 @@ fn to_display(metric: Metric, v: f64) -> f64 {
         m if m.is_latency() => v / 1_000.0,
         Metric::ErrorRate | Metric::DeliveryRatio => v * 100.0,
         _ => v,
-    }
-}
-
-/// Why a run is not a plain pass, besides SLO results.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RunHealth {
-    /// Stopped before the schedule ended.
-    pub partial: bool,
-    /// Requests sent in the whole run.
-    pub sent: u64,
-    /// Arrivals that were scheduled but never started.
-    pub dropped: u64,
-    /// The generator itself fell behind the schedule.
-    pub saturated: bool,
-}
-
-/// The run's verdict. An interrupted run proves nothing either way, so it is
-/// inconclusive. Otherwise a definite SLO failure fails the run (the data
-/// that exists already breaks the objective); then anything that makes the
-/// numbers incomplete makes it inconclusive; only then can it pass.
-pub fn verdict(results: &[SloResult], health: &RunHealth) -> Verdict {
-    if health.partial {
-        Verdict::Inconclusive
-    } else if results.iter().any(|r| r.status == SloStatus::Fail) {
-        Verdict::Fail
-    } else if health.sent == 0
-        || health.dropped > 0
-        || health.saturated
-        || results.iter().any(|r| r.status == SloStatus::NoData)
-    {
-        Verdict::Inconclusive
-    } else {
-        Verdict::Pass
     }
 }
 
@@ -294,46 +254,6 @@ mod tests {
         let r = evaluate(&[parse("p99(checkout) < 1s").unwrap()], &views);
         assert_eq!(r[0].status, SloStatus::NoData);
         assert_eq!(r[0].observed, None);
-        let health = RunHealth {
-            sent: 0,
-            ..RunHealth::default()
-        };
-        assert_eq!(verdict(&r, &health), Verdict::Inconclusive);
-        assert_eq!(verdict(&[], &health), Verdict::Inconclusive);
-    }
-
-    #[test]
-    fn failure_outranks_inconclusive_and_pass_needs_complete_numbers() {
-        let s = stats(&[10, 20], 0);
-        let views = [StepView {
-            phase: "p",
-            region: None,
-            step: "x",
-            stats: &s,
-            ws: &WsStats::default(),
-            active: Duration::from_secs(1),
-        }];
-        let ok = evaluate(&[parse("p99(x) < 1s").unwrap()], &views);
-        let bad = evaluate(&[parse("p99(x) < 5ms").unwrap()], &views);
-        let clean = RunHealth {
-            sent: 2,
-            ..RunHealth::default()
-        };
-        let dropped = RunHealth {
-            sent: 2,
-            dropped: 1,
-            ..RunHealth::default()
-        };
-        let partial = RunHealth {
-            sent: 2,
-            partial: true,
-            ..RunHealth::default()
-        };
-        assert_eq!(verdict(&ok, &clean), Verdict::Pass);
-        assert_eq!(verdict(&ok, &dropped), Verdict::Inconclusive);
-        assert_eq!(verdict(&ok, &partial), Verdict::Inconclusive);
-        assert_eq!(verdict(&bad, &dropped), Verdict::Fail);
-        assert_eq!(verdict(&bad, &partial), Verdict::Inconclusive);
     }
 
     #[test]

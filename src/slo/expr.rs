@@ -20,6 +20,25 @@ pub struct Slo {
     /// (0..=1) for error rates, per second for throughput, a plain number for
     /// counts.
     pub threshold: f64,
+    /// Written in the scenario, or one of the built-in defaults.
+    pub origin: Origin,
+}
+
+/// Where an objective comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Written in the scenario's `slos:`; the line and column (1-based) of
+    /// the expression when it was read from a file.
+    Written { at: Option<(u32, u32)> },
+    /// Built in: the scenario declares no `slos:` at all, so the run is
+    /// judged by flashcrowd's default objectives.
+    Default,
+}
+
+impl Origin {
+    pub fn is_default(self) -> bool {
+        self == Origin::Default
+    }
 }
 
 /// What is measured.
@@ -36,6 +55,8 @@ pub enum Metric {
     Throughput,
     /// Number of requests sent.
     Count,
+    /// Number of requests that succeeded (passed every check).
+    Ok,
     /// Fan-out latency of a WebSocket `send` step at a percentile: from the
     /// message's intended send time to its arrival at each other viewer.
     FanoutPercentile(f64),
@@ -162,7 +183,7 @@ fn err(offset: usize, message: impl Into<String>, hint: Option<&str>) -> SloErro
 }
 
 const METRIC_HINT: &str =
-    "metrics are p50, p90, p99, p99.9 (any pNN), mean, min, max, error_rate, throughput, count; for WebSocket sends fanout_p99 (any fanout_pNN), fanout_max, delivery, duplicates";
+    "metrics are p50, p90, p99, p99.9 (any pNN), mean, min, max, error_rate, throughput, count, ok; for WebSocket sends fanout_p99 (any fanout_pNN), fanout_max, delivery, duplicates";
 
 /// Parse `METRIC(STEP) OP VALUE`, e.g. `p99(checkout) < 250ms`,
 /// `error_rate(*) < 1%`, `throughput(product) >= 900/s`.
@@ -274,6 +295,7 @@ pub fn parse(expr: &str) -> Result<Slo, SloError> {
         region,
         op,
         threshold,
+        origin: Origin::Written { at: None },
     })
 }
 
@@ -311,6 +333,7 @@ fn parse_metric(name: &str) -> Option<Metric> {
         "error_rate" => Some(Metric::ErrorRate),
         "throughput" | "rps" => Some(Metric::Throughput),
         "count" => Some(Metric::Count),
+        "ok" => Some(Metric::Ok),
         "fanout_max" => Some(Metric::FanoutMax),
         "delivery" | "delivery_ratio" => Some(Metric::DeliveryRatio),
         "duplicates" => Some(Metric::Duplicates),

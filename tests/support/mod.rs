@@ -57,6 +57,7 @@ pub fn constant_get(
         }],
         feeders: vec![],
         slos: vec![],
+        objectives: flashcrowd::slo::Objectives::Written,
         demo: DemoSettings::default(),
         regions: Vec::new(),
         chaos: Default::default(),
@@ -259,19 +260,31 @@ pub fn wait_listening(addr: &str) {
 /// sleep up to the next millisecond), so the service time is what the
 /// engines should measure, give or take tens of microseconds.
 pub fn spawn_fixed_service(service: Duration) -> SocketAddr {
+    spawn_counted_service(service).0
+}
+
+/// [`spawn_fixed_service`], also counting the requests it has read.
+pub fn spawn_counted_service(service: Duration) -> (SocketAddr, Arc<std::sync::atomic::AtomicU64>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let count = seen.clone();
     std::thread::spawn(move || {
         // Enough connections for any test here; the process ends with the
         // tests.
         for conn in listener.incoming().take(1_000).flatten() {
-            std::thread::spawn(move || serve_fixed(conn, service));
+            let count = count.clone();
+            std::thread::spawn(move || serve_fixed(conn, service, &count));
         }
     });
-    addr
+    (addr, seen)
 }
 
-fn serve_fixed(mut conn: std::net::TcpStream, service: Duration) {
+fn serve_fixed(
+    mut conn: std::net::TcpStream,
+    service: Duration,
+    seen: &std::sync::atomic::AtomicU64,
+) {
     use std::io::{Read, Write};
     // Wake from each sleep within a microsecond rather than Linux's
     // default 50 µs slack.
@@ -292,6 +305,7 @@ fn serve_fixed(mut conn: std::net::TcpStream, service: Duration) {
             }
         };
         pending.drain(..head_end);
+        seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         std::thread::sleep(service);
         let answer = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok";
         if conn.write_all(answer).is_err() {

@@ -40,7 +40,7 @@ header.top .sub { flex-basis: 100%; color: var(--muted); font-size: 14px; }
 .badge.pass { color: var(--pass); background: var(--pass-bg); border-color: #aceebb; }
 .badge.fail { color: var(--fail); background: var(--fail-bg); border-color: #ffc1c1; }
 .badge.inconclusive, .badge.warn { color: var(--warn); background: var(--warn-bg); border-color: #f5d77a; }
-.badge.partial { color: var(--muted); background: var(--soft); border-color: var(--line); }
+.badge.partial, .badge.default { color: var(--muted); background: var(--soft); border-color: var(--line); }
 ul.reasons { margin: 12px 0 0; padding-left: 20px; }
 ul.reasons li { margin: 2px 0; }
 .scroll { overflow-x: auto; }

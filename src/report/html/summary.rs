@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use super::{dur, esc, int, num, pct, secs, verdict_word};
 use crate::report::{Report, SloReport};
-use crate::slo::SloStatus;
+use crate::slo::{Objectives, SloStatus};
 
 /// Title, verdict badge, one line of context and the verdict's reasons.
 pub fn header(out: &mut String, r: &Report) {
@@ -24,6 +24,11 @@ pub fn header(out: &mut String, r: &Report) {
     }
     if r.generator.saturated {
         out.push_str(r#"<span class="badge warn" title="the generator could not keep its schedule">generator saturated</span>"#);
+    }
+    if r.objectives == Objectives::None {
+        out.push_str(
+            r#"<span class="badge warn" title="slos: [] — measured only">no objectives</span>"#,
+        );
     }
     if r.insecure {
         out.push_str(r#"<span class="badge fail" id="insecure" title="TLS certificates were not verified (--insecure)">insecure: TLS not verified</span>"#);
@@ -49,23 +54,37 @@ pub fn header(out: &mut String, r: &Report) {
 /// One row per objective: status, expression, observed, threshold.
 pub fn slos(out: &mut String, r: &Report) {
     out.push_str(r#"<h2 id="slos">Service-level objectives</h2>"#);
-    if r.slos.is_empty() {
-        out.push_str(r#"<p class="note">The scenario sets no SLOs.</p>"#);
-        return;
+    match r.objectives {
+        Objectives::None => {
+            out.push_str(r#"<p class="note" id="no-objectives">No objectives: the scenario says <code>slos: []</code>, so the run was measured only and no objective was judged.</p>"#);
+            return;
+        }
+        Objectives::Defaults => out.push_str(r#"<p class="note" id="default-objectives">The scenario has no <code>slos:</code>, so it was judged by flashcrowd's <strong>default objectives</strong> (marked <em>default</em>). Write your own under <code>slos:</code>, or <code>slos: []</code> to only measure.</p>"#),
+        Objectives::Written if r.slos.is_empty() => {
+            out.push_str(r#"<p class="note">The scenario sets no SLOs.</p>"#);
+            return;
+        }
+        Objectives::Written => {}
     }
     out.push_str(
         r#"<div class="scroll"><table class="slos"><thead><tr><th>status</th><th>objective</th><th class="n">observed</th><th class="n">threshold</th><th>unit</th><th class="n">samples</th></tr></thead><tbody>"#,
     );
     for s in &r.slos {
         let (class, mark) = match s.status {
+            _ if s.generator_doubt => ("none", "? not settled"),
             SloStatus::Pass => ("ok", "✓ pass"),
             SloStatus::Fail => ("bad", "✗ fail"),
             SloStatus::NoData => ("none", "? no data"),
         };
         let _ = write!(
             out,
-            r#"<tr><td class="{class}">{mark}</td><td><code>{}</code></td><td class="n">{}</td><td class="n">{}</td><td>{}</td><td class="n">{}</td></tr>"#,
+            r#"<tr><td class="{class}">{mark}</td><td><code>{}</code>{}</td><td class="n">{}</td><td class="n">{}</td><td>{}</td><td class="n">{}</td></tr>"#,
             esc(&s.expr),
+            if s.default {
+                r#" <span class="badge default">default</span>"#
+            } else {
+                ""
+            },
             s.observed.map_or("–".to_owned(), |o| slo_value(s, o)),
             slo_value(s, s.threshold),
             esc(&s.unit),

@@ -132,6 +132,7 @@ pub(super) fn fixture() -> Report {
         scale: 1.0,
         verdict: Verdict::Fail,
         verdict_reasons: vec!["SLO p99(product) < 10ms failed".to_owned()],
+        objectives: crate::slo::Objectives::Written,
         partial: false,
         totals: Totals {
             scheduled: 65,
@@ -189,6 +190,10 @@ pub(super) fn fixture() -> Report {
             passed: false,
             status: SloStatus::Fail,
             samples: 65,
+            default: false,
+            line: Some(12),
+            column: Some(5),
+            generator_doubt: false,
         }],
         sessions: Sessions {
             peak: 12,

@@ -145,7 +145,7 @@ pub fn validate(
     let chaos = chaos::chaos(&mut cx, top.get("chaos"), &regions, regions_node, &phases);
     let invariants = ledger::invariants(&mut cx, top.get("invariants"), &flows, flows_complete);
     let telemetry = telemetry::telemetry(&mut cx, top.get("telemetry"));
-    let slos = slos::slos(
+    let (objectives, slos) = slos::slos(
         &mut cx,
         top.get("slos"),
         &phase_infos,
@@ -187,6 +187,7 @@ pub fn validate(
             flows,
             feeders,
             slos,
+            objectives,
             demo,
             regions,
             chaos,

@@ -1,17 +1,21 @@
 //! `slos:`: objectives such as `p99(checkout) < 250ms`.
 //!
 //! Owns checking that each expression parses (through `slo::parse`) and
-//! that the phases and steps it names exist and run. Must not judge
-//! objectives or know the grammar itself.
+//! that the phases and steps it names exist and run, and which steps the
+//! built-in objectives cover when `slos:` is left out (`slos: []` is the
+//! way to ask for none). Must not judge objectives, know the grammar or
+//! choose the defaults' thresholds.
 
 use super::super::regions::Region;
 use super::super::yaml::Node;
 use super::cx::{self, Cx};
 use super::flows::FlowInfo;
 use super::phases::PhaseInfo;
-use crate::slo::{self, Selector, Slo};
+use crate::slo::{self, Objectives, Origin, Selector, Slo};
 
-/// Check `slos:`, a list of expressions.
+/// Check `slos:`, a list of expressions. Without the key, the run is
+/// judged by the default objectives over every step a phase runs; an empty
+/// list means no objectives at all.
 pub fn slos(
     cx: &mut Cx<'_>,
     node: Option<&Node>,
@@ -19,17 +23,22 @@ pub fn slos(
     flows: &[FlowInfo],
     regions: &[Region],
     phases_complete: bool,
-) -> Vec<Slo> {
+) -> (Objectives, Vec<Slo>) {
     let mut out = Vec::new();
-    let Some(node) = node else { return out };
+    let Some(node) = node else {
+        return (Objectives::Defaults, default_objectives(phases, flows));
+    };
     let Some(items) = cx::list(
         cx,
         node,
         "slos",
         "a list of objectives such as `p99(checkout) < 250ms`",
     ) else {
-        return out;
+        return (Objectives::Written, out);
     };
+    if items.is_empty() {
+        return (Objectives::None, out);
+    }
     for (i, item) in items.iter().enumerate() {
         let path = cx::index("slos", i);
         let Some(text) = item.as_scalar() else {
@@ -38,7 +47,11 @@ pub fn slos(
         };
         match slo::parse(text) {
             Err(e) => cx.inside(item, e.offset, &path, e.message, e.hint),
-            Ok(s) => {
+            Ok(mut s) => {
+                let at = (item.start.line, item.start.col);
+                s.origin = Origin::Written {
+                    at: Some((clamp(at.0), clamp(at.1))),
+                };
                 if let Some(r) = &s.region {
                     if !regions.iter().any(|x| x.name == *r) {
                         let at = text.find("region").unwrap_or(0);
@@ -77,7 +90,27 @@ pub fn slos(
             }
         }
     }
-    out
+    (Objectives::Written, out)
+}
+
+fn clamp(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// The defaults over every step of every flow some phase runs, in the
+/// order phases name their flows.
+fn default_objectives(phases: &[PhaseInfo], flows: &[FlowInfo]) -> Vec<Slo> {
+    let mut used: Vec<usize> = Vec::new();
+    for f in phases.iter().filter_map(|p| p.flow) {
+        if !used.contains(&f) {
+            used.push(f);
+        }
+    }
+    let steps = used
+        .iter()
+        .filter_map(|&f| flows.get(f))
+        .flat_map(|f| f.steps.iter().map(String::as_str));
+    slo::defaults(steps)
 }
 
 /// Whether the selector takes in at least one WebSocket `send` step.
