@@ -99,11 +99,15 @@ fn print_written(dir: &Path, written: &[(Format, PathBuf)]) {
 /// annotation on a file of the diff only by its path relative to the
 /// workspace, so an absolute path inside `GITHUB_WORKSPACE` is cut to that.
 fn workspace_path(file: &str) -> String {
-    let Some(ws) = std::env::var_os("GITHUB_WORKSPACE") else {
+    relative_to(file, std::env::var_os("GITHUB_WORKSPACE").as_deref())
+}
+
+fn relative_to(file: &str, workspace: Option<&std::ffi::OsStr>) -> String {
+    let Some(ws) = workspace else {
         return file.to_owned();
     };
     Path::new(file)
-        .strip_prefix(Path::new(&ws))
+        .strip_prefix(Path::new(ws))
         .map_or_else(|_| file.to_owned(), |p| p.display().to_string())
 }
 
@@ -115,5 +119,26 @@ pub(super) fn run_dir(path: &Path) -> PathBuf {
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
     } else {
         path.to_path_buf()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relative_to;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn an_annotation_path_is_made_relative_to_the_workspace_only_inside_it() {
+        let ws = Some(OsStr::new("/home/runner/work/shop/shop"));
+        assert_eq!(
+            relative_to("/home/runner/work/shop/shop/scenarios/gate.yaml", ws),
+            "scenarios/gate.yaml"
+        );
+        assert_eq!(
+            relative_to("scenarios/gate.yaml", ws),
+            "scenarios/gate.yaml"
+        );
+        assert_eq!(relative_to("/etc/gate.yaml", ws), "/etc/gate.yaml");
+        assert_eq!(relative_to("/x/gate.yaml", None), "/x/gate.yaml");
     }
 }

@@ -313,7 +313,7 @@ fn fail_index_policy() -> PodFailurePolicy {
 }
 
 /// Prefer one worker per node: two on one node share its CPU and network,
-/// and a saturated generator makes the whole run inconclusive.
+/// and a saturated generator can make the whole run inconclusive.
 fn spread_workers(run: &Run) -> Affinity {
     Affinity {
         pod_anti_affinity: Some(PodAntiAffinity {

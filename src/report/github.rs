@@ -139,6 +139,47 @@ fn escape_property(s: &str) -> String {
 mod tests {
     use super::*;
 
+    /// A real run's report (see `tests/fixtures/reports/gate.yaml`).
+    const GATE: &str = include_str!("../../tests/fixtures/reports/gate/report.json");
+
+    #[test]
+    fn a_failed_run_annotates_each_objective_on_its_line_and_the_verdict() {
+        let mut r: Report = serde_json::from_str(GATE).unwrap();
+        r.slos[0].line = Some(21);
+        r.slos[0].column = Some(5);
+        r.slos[2].line = Some(23);
+        r.slos[2].column = Some(5);
+        let out = render(&r, "tests/fixtures/reports/gate.yaml");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "::error file=tests/fixtures/reports/gate.yaml,line=21,col=5,title=SLO failed%3A p99(list-products) < 1us::p99(list-products) < 1us: observed 67.3 ms over 80 samples, objective < 0.001 ms",
+                "::warning file=tests/fixtures/reports/gate.yaml,line=23,col=5,title=SLO without samples%3A p99(inventory) < 250ms::p99(inventory) < 250ms: no request matched it",
+                "::error title=flashcrowd verdict%3A FAIL::gate at scale 1 against http://127.0.0.1:36511/ (embedded demo)%0ASLO failed: p99(list-products) < 1us (observed 67.3 ms)%0Ano samples for SLO: p99(inventory) < 250ms",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_default_objective_has_no_line_and_says_it_is_a_default() {
+        let mut r: Report = serde_json::from_str(GATE).unwrap();
+        r.slos.truncate(1);
+        r.slos[0].default = true;
+        let out = render(&r, "gate.yaml");
+        assert!(
+            out.starts_with(
+                "::error file=gate.yaml,title=SLO failed%3A p99(list-products) < 1us::"
+            ),
+            "{out}"
+        );
+        assert!(out
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with("(a default: the scenario has no `slos:`)"));
+    }
+
     #[test]
     fn escaping_follows_the_workflow_command_rules() {
         assert_eq!(
