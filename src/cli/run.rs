@@ -697,6 +697,7 @@ fn coordinator_options(
             routes: config.routes.iter().map(ToString::to_string).collect(),
             // Each worker holds its share of the connections.
             connections: (args.connections / workers).max(1),
+            backlog: (args.backlog / workers).max(1),
             worker_regions: Vec::new(),
             run_id: run_id.to_owned(),
         },

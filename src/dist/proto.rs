@@ -55,6 +55,10 @@ pub struct StartAt {
     /// Each region's proxy address, by region index; empty: none.
     pub routes: Vec<String>,
     pub connections: u32,
+    /// Arrivals each worker may hold waiting for a connection
+    /// (`--backlog`, split like the connections).
+    #[serde(default = "default_backlog")]
+    pub backlog: u32,
     /// The region each worker registered with, by index: when every
     /// worker has one, each runs only its region's arrivals.
     #[serde(default)]
@@ -63,6 +67,11 @@ pub struct StartAt {
     /// workers' exported spans, and what keeps trace ids apart across runs.
     #[serde(default)]
     pub run_id: String,
+}
+
+/// The engine's own default, for a coordinator that sends none.
+fn default_backlog() -> u32 {
+    100_000
 }
 
 impl StartAt {

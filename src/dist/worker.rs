@@ -139,6 +139,7 @@ pub async fn run(
         }),
         pin,
         connections: at.connections as usize,
+        backlog: at.backlog.max(1) as usize,
         segment: Segment {
             index: opts.index,
             count: opts.count,
