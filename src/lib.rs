@@ -9,6 +9,7 @@
 //! (merged metrics → verdict) → `report` (everything → files and terminal).
 //! `goose_engine` (the `goose` feature) replays closed-model flows through
 //! Goose instead of `engine`, to cross-check it.
+//! `figures` writes numbers the same way for every output.
 //! `demo` is the embedded live-commerce target; `proxy` is an embedded
 //! Toxiproxy-compatible chaos proxy to put between them; `k8s` renders the
 //! Kubernetes manifests of a distributed run; `cli` wires it all together.
@@ -21,6 +22,7 @@ pub mod cli;
 pub mod demo;
 pub mod dist;
 pub mod engine;
+pub mod figures;
 #[cfg(feature = "goose")]
 pub mod goose_engine;
 pub mod invariants;

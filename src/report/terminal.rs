@@ -7,6 +7,8 @@
 
 use std::fmt::Write as _;
 
+pub(crate) use crate::figures::{num, pct};
+
 use super::{Latency, Report, StepReport};
 use crate::slo::{Objectives, SloStatus, Verdict};
 
@@ -327,25 +329,6 @@ pub(crate) fn dur(us: u64, samples: u64) -> String {
     }
 }
 
-/// A number with about three significant digits and no trailing noise.
-pub(crate) fn num(v: f64) -> String {
-    let a = v.abs();
-    let s = if a >= 100.0 || a == 0.0 {
-        format!("{v:.0}")
-    } else if a >= 10.0 {
-        format!("{v:.1}")
-    } else if a >= 1.0 {
-        format!("{v:.2}")
-    } else {
-        format!("{v:.3}")
-    };
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_owned()
-    } else {
-        s
-    }
-}
-
 /// One line per WebSocket `send` step (fan-out) and per `ws` step whose
 /// sockets closed, reconnected or broke.
 fn ws_lines(out: &mut String, r: &Report) {
@@ -412,12 +395,6 @@ fn ws_lines(out: &mut String, r: &Report) {
         }
         let _ = writeln!(out, "  {}/{}: {line}", s.phase, s.step);
     }
-}
-
-/// A percentage with up to three decimals, trailing zeros dropped.
-pub(crate) fn pct(v: f64) -> String {
-    let s = format!("{v:.3}");
-    s.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 /// Microseconds as milliseconds for the summary.

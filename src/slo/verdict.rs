@@ -9,6 +9,7 @@
 //! Must not do I/O, read clocks or know how the figures were collected.
 
 use super::{Metric, Op, SloResult, SloStatus};
+use crate::figures::num;
 
 /// Outcome of a whole run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -226,7 +227,7 @@ fn objective_reasons(
                 out.push(format!(
                     "{default}SLO {what} but not settled: {} (observed {} {unit}); {}",
                     r.slo.expr,
-                    number(o),
+                    num(o),
                     doubt(r, g)
                 ));
             }
@@ -234,7 +235,7 @@ fn objective_reasons(
                 let beyond_lag = if r.slo.metric.is_latency() && g.behind {
                     format!(
                         "; it fails even with the generator's own lag (at most {} ms) taken off",
-                        number(g.lag_max_us as f64 / 1_000.0)
+                        num(g.lag_max_us as f64 / 1_000.0)
                     )
                 } else {
                     String::new()
@@ -242,7 +243,7 @@ fn objective_reasons(
                 out.push(format!(
                     "{default}SLO failed: {} (observed {} {unit}){beyond_lag}",
                     r.slo.expr,
-                    number(o)
+                    num(o)
                 ));
             }
             _ => {}
@@ -261,11 +262,10 @@ fn doubt(r: &SloResult, g: &GeneratorHealth) -> String {
             "the generator's own lag (its dispatcher was up to {} ms late) is part of every \
              latency, and without it the value could be as low as {} ms, which would {} the \
              objective",
-            number(g.lag_max_us as f64 / 1_000.0),
-            number(
-                r.observed
-                    .map_or(0.0, |o| (o - g.lag_max_us as f64 / 1_000.0).max(0.0))
-            ),
+            num(g.lag_max_us as f64 / 1_000.0),
+            num(r
+                .observed
+                .map_or(0.0, |o| (o - g.lag_max_us as f64 / 1_000.0).max(0.0))),
             if r.status == SloStatus::Fail {
                 "meet"
             } else {
@@ -288,7 +288,7 @@ fn pass_despite_lag(results: &[SloResult], g: &GeneratorHealth) -> String {
         "warning: the generator fell behind (its dispatcher was up to {} ms late), but this \
          could not change the verdict: latency is measured from intended start times, so lag \
          only makes latencies look worse",
-        number(g.lag_max_us as f64 / 1_000.0)
+        num(g.lag_max_us as f64 / 1_000.0)
     );
     if latency {
         why.push_str(", and every latency objective held even so");
@@ -298,12 +298,6 @@ fn pass_despite_lag(results: &[SloResult], g: &GeneratorHealth) -> String {
     }
     why.push_str("; nothing was dropped");
     why
-}
-
-/// A figure for a sentence: no trailing zeros, at most two decimals.
-fn number(v: f64) -> String {
-    let s = format!("{v:.2}");
-    s.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 #[cfg(test)]

@@ -22,8 +22,8 @@ use std::fmt::Write as _;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::terminal::num;
 use super::Report;
+use crate::figures::{int, num, pct};
 use crate::slo::Verdict;
 
 /// Render the whole page.
@@ -109,25 +109,6 @@ fn dur(us: u64, samples: u64) -> String {
     } else {
         format!("{} s", chart::fmt_num(us / 1_000_000.0))
     }
-}
-
-/// A count with thousands separators.
-fn int(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// A percentage with up to three decimals (99.95% is not 100%).
-fn pct(v: f64) -> String {
-    let s = format!("{v:.3}");
-    s.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 /// Seconds on the run's timeline.
