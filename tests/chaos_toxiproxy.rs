@@ -5,8 +5,7 @@
 //! Timing assertions use generous upper bounds and exact lower bounds: a
 //! latency toxic can only make a round trip slower.
 
-mod common;
-mod proxy_common;
+mod support;
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -15,8 +14,8 @@ use std::time::Duration;
 use flashcrowd::chaos::{External, ToxicSpec};
 use flashcrowd::proxy::ProxyServer;
 use flashcrowd::scenario::{self, ChaosBackend, ToxiproxyServers};
-use proxy_common::{connect, delete, echo, server, WAIT};
 use serde_json::Value;
+use support::proxy::{connect, delete, echo, server, WAIT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
@@ -47,13 +46,13 @@ fn latency(ms: u64) -> ToxicSpec {
 }
 
 async fn toxics(srv: &ProxyServer, proxy: &str) -> Vec<Value> {
-    let r = common::get(srv.addr, &format!("/proxies/{proxy}/toxics")).await;
+    let r = support::demo::get(srv.addr, &format!("/proxies/{proxy}/toxics")).await;
     assert_eq!(r.status, 200, "{:?}", r.raw);
     r.json.as_array().cloned().unwrap_or_default()
 }
 
 async fn proxy_json(srv: &ProxyServer, proxy: &str) -> Value {
-    let r = common::get(srv.addr, &format!("/proxies/{proxy}")).await;
+    let r = support::demo::get(srv.addr, &format!("/proxies/{proxy}")).await;
     assert_eq!(r.status, 200, "{:?}", r.raw);
     r.json
 }
@@ -152,7 +151,7 @@ async fn an_unchanged_set_is_not_sent_again() {
     // Changed behind the backend's back: an identical desired set must not
     // touch the server, so the hand-made change survives.
     let body = serde_json::json!({"attributes": {"latency": 31}});
-    let r = common::post(
+    let r = support::demo::post(
         srv.addr,
         "/proxies/flashcrowd-eu/toxics/latency_downstream",
         &body,
@@ -232,7 +231,7 @@ async fn reset_becomes_reset_peer_with_timeout_zero() {
     // echo, nothing comes back.
     let mut s = connect(addr).await;
     s.write_all(b"ping").await.unwrap();
-    let (got, _) = proxy_common::read_to_end(&mut s).await;
+    let (got, _) = support::proxy::read_to_end(&mut s).await;
     assert!(got.is_empty(), "{got:?}");
     ext.close().await.unwrap();
 }
@@ -327,9 +326,9 @@ async fn close_removes_every_proxy_it_created() {
     ext.open(1, "sea", upstream).await.unwrap();
     ext.apply(1, "sea", &vec![latency(10)]).await.unwrap();
     // Someone else's proxy on the same server stays.
-    proxy_common::proxy(srv.addr, "other", upstream).await;
+    support::proxy::proxy(srv.addr, "other", upstream).await;
     assert_eq!(
-        common::get(srv.addr, "/proxies")
+        support::demo::get(srv.addr, "/proxies")
             .await
             .json
             .as_object()
@@ -338,7 +337,7 @@ async fn close_removes_every_proxy_it_created() {
         3
     );
     ext.close().await.unwrap();
-    let left = common::get(srv.addr, "/proxies").await.json;
+    let left = support::demo::get(srv.addr, "/proxies").await.json;
     let names: Vec<&String> = left.as_object().unwrap().keys().collect();
     assert_eq!(names, ["other"]);
     delete(srv.addr, "/proxies/other").await;
@@ -354,9 +353,9 @@ async fn a_proxy_left_by_a_crashed_run_is_taken_over_clean() {
         "name": "flashcrowd-eu", "listen": "127.0.0.1:0",
         "upstream": upstream.to_string(), "enabled": false,
     });
-    let r = common::post(srv.addr, "/proxies", &body).await;
+    let r = support::demo::post(srv.addr, "/proxies", &body).await;
     assert_eq!(r.status, 201, "{:?}", r.raw);
-    proxy_common::add_toxic(
+    support::proxy::add_toxic(
         srv.addr,
         "flashcrowd-eu",
         serde_json::json!({"type": "latency", "attributes": {"latency": 500}}),
@@ -526,7 +525,7 @@ chaos:
     assert!(rtt >= Duration::from_millis(145), "{rtt:?}");
     regions.close().await.unwrap();
     assert_eq!(
-        common::get(srv.addr, "/proxies").await.json,
+        support::demo::get(srv.addr, "/proxies").await.json,
         serde_json::json!({})
     );
 }

@@ -3,16 +3,16 @@
 //! correctly, tracking only moves forward, bad input gets JSON errors, and
 //! the payment stage bounds checkout throughput.
 
-mod common;
+mod support;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{all_orders, checkout, get, post, request, Resp};
 use flashcrowd::demo::{DemoConfig, DemoServer, Faults};
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
+use support::demo::{all_orders, checkout, get, post, request, Resp};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -31,7 +31,7 @@ async fn inventory(addr: SocketAddr, sku: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_concurrent_checkouts_sell_exactly_fifty_units() {
-    let server = common::spawn(one_sku("drop-x", 50)).await;
+    let server = support::demo::spawn(one_sku("drop-x", 50)).await;
     let addr = server.addr;
     let tasks: Vec<_> = (0..200)
         .map(|i| {
@@ -83,7 +83,7 @@ async fn same_idempotency_key_twenty_times_concurrently_places_one_order() {
         payment_latency: Duration::from_millis(20),
         ..one_sku("drop-k", 100)
     };
-    let server = common::spawn(cfg).await;
+    let server = support::demo::spawn(cfg).await;
     let addr = server.addr;
     let body = json!({"sku": "drop-k", "qty": 2, "user": "ana"});
     let tasks: Vec<_> = (0..20)
@@ -131,7 +131,7 @@ async fn same_idempotency_key_twenty_times_concurrently_places_one_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thirty_comments_then_since_ten_returns_twenty_in_order() {
-    let server = common::spawn(DemoConfig::default()).await;
+    let server = support::demo::spawn(DemoConfig::default()).await;
     let addr = server.addr;
     for i in 1..=30u64 {
         let resp = post(
@@ -207,7 +207,7 @@ async fn tracking_advances_to_delivered_and_never_regresses() {
         tracking_step: Duration::from_millis(60),
         ..DemoConfig::default()
     };
-    let server = common::spawn(cfg).await;
+    let server = support::demo::spawn(cfg).await;
     let addr = server.addr;
     let placed = checkout(addr, &json!({"sku": "sku-3", "qty": 1}), None).await;
     assert_eq!(placed.status, StatusCode::CREATED);
@@ -241,7 +241,7 @@ async fn tracking_advances_to_delivered_and_never_regresses() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_inputs_get_json_errors_and_the_server_stays_healthy() {
-    let server = common::spawn(DemoConfig::default()).await;
+    let server = support::demo::spawn(DemoConfig::default()).await;
     let addr = server.addr;
     let before = get(addr, "/api/inventory").await.json;
 
@@ -389,7 +389,7 @@ async fn two_payment_slots_of_fifty_ms_take_at_least_250ms_for_ten_checkouts() {
         payment_latency: Duration::from_millis(50),
         ..DemoConfig::default()
     };
-    let server = common::spawn(cfg).await;
+    let server = support::demo::spawn(cfg).await;
     let addr = server.addr;
     let start = Instant::now();
     let tasks: Vec<_> = (0..10)
@@ -413,7 +413,7 @@ async fn two_payment_slots_of_fifty_ms_take_at_least_250ms_for_ten_checkouts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catalogue_cart_and_inventory_reconcile_with_orders() {
-    let server = common::spawn(DemoConfig::default()).await;
+    let server = support::demo::spawn(DemoConfig::default()).await;
     let addr = server.addr;
     let products = get(addr, "/api/products").await;
     let list = products.json.as_array().unwrap();
@@ -487,7 +487,7 @@ async fn seeded_error_after_commit_fails_the_response_but_a_retry_replays_the_or
         },
         ..one_sku("drop-f", 5)
     };
-    let server = common::spawn(cfg).await;
+    let server = support::demo::spawn(cfg).await;
     let addr = server.addr;
     let body = json!({"sku": "drop-f", "qty": 1});
     let first = checkout(addr, &body, Some("k-1")).await;
@@ -508,7 +508,7 @@ async fn seeded_lose_ack_acknowledges_an_order_the_api_then_cannot_find() {
         },
         ..one_sku("drop-l", 5)
     };
-    let server = common::spawn(cfg).await;
+    let server = support::demo::spawn(cfg).await;
     let addr = server.addr;
     let body = json!({"sku": "drop-l", "qty": 1});
     let first = checkout(addr, &body, Some("k-l")).await;
@@ -541,7 +541,7 @@ async fn seeded_tracking_regress_reads_a_delivered_order_as_earlier() {
         },
         ..one_sku("drop-t", 5)
     };
-    let server = common::spawn(cfg).await;
+    let server = support::demo::spawn(cfg).await;
     let addr = server.addr;
     let placed = checkout(addr, &json!({"sku": "drop-t", "qty": 1}), None).await;
     let id = placed.json["order_id"].as_str().unwrap().to_owned();
@@ -563,7 +563,7 @@ async fn seeded_tracking_regress_reads_a_delivered_order_as_earlier() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_is_prompt_and_cancellation_stops_the_server() {
-    let server = common::spawn(DemoConfig::default()).await;
+    let server = support::demo::spawn(DemoConfig::default()).await;
     let addr = server.addr;
     assert_eq!(get(addr, "/api/health").await.status, StatusCode::OK);
     let start = Instant::now();
@@ -608,7 +608,7 @@ async fn invalid_configuration_is_refused_before_binding() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_acknowledged_comment_appears_exactly_once_under_concurrency() {
-    let server = common::spawn(DemoConfig::default()).await;
+    let server = support::demo::spawn(DemoConfig::default()).await;
     let addr = server.addr;
     let tasks: Vec<_> = (0..100)
         .map(|i| {
@@ -638,7 +638,7 @@ async fn every_acknowledged_comment_appears_exactly_once_under_concurrency() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_handle_stops_the_server() {
-    let server = common::spawn(DemoConfig::default()).await;
+    let server = support::demo::spawn(DemoConfig::default()).await;
     let addr = server.addr;
     assert_eq!(server.url(), format!("http://{addr}"));
     drop(server);

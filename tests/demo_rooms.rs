@@ -3,16 +3,16 @@
 //! slow-viewer policies, admin and shutdown closes with their codes, and
 //! the platform-wide viewer bound. Every wait is bounded by a timeout.
 
-mod common;
+mod support;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{get, post, request};
 use flashcrowd::demo::{DemoConfig, DemoServer, SlowPolicy, MAX_WIRE_BYTES, SHUTDOWN_GRACE};
 use futures_util::{SinkExt, StreamExt};
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
+use support::demo::{get, post, request};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::{timeout, Instant};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -143,7 +143,7 @@ async fn silent(ws: &mut Ws) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn comment_reaches_every_other_viewer_in_order_with_client_fields() {
-    let server = common::spawn(DemoConfig::default()).await;
+    let server = support::demo::spawn(DemoConfig::default()).await;
     let addr = server.addr;
     let mut viewers = Vec::new();
     for i in 1..=20u64 {
@@ -203,7 +203,7 @@ async fn comment_reaches_every_other_viewer_in_order_with_client_fields() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_frames_get_an_error_reply_and_the_socket_stays_usable() {
-    let server = common::spawn(DemoConfig::default()).await;
+    let server = support::demo::spawn(DemoConfig::default()).await;
     let addr = server.addr;
     let (mut a, welcome) = join(addr, "chat", None).await;
     assert_eq!(welcome["viewer"], 1);
@@ -268,7 +268,7 @@ async fn refused_frames_get_an_error_reply_and_the_socket_stays_usable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_before_the_upgrade_are_json_errors() {
-    let server = common::spawn(DemoConfig::default()).await;
+    let server = support::demo::spawn(DemoConfig::default()).await;
     let addr = server.addr;
     let plain = get(addr, "/ws/live/live-1").await;
     assert_eq!(plain.status, StatusCode::UPGRADE_REQUIRED);
@@ -340,7 +340,7 @@ async fn lag_policy_skips_what_a_slow_viewer_missed_and_says_how_many() {
         ws_slow_policy: SlowPolicy::Lag,
         ..DemoConfig::default()
     };
-    let server = common::spawn(cfg).await;
+    let server = support::demo::spawn(cfg).await;
     let addr = server.addr;
     let ([_sender, _fast, mut slow], count) = flood_past_a_slow_viewer(addr, "lag", 64).await;
 
@@ -386,7 +386,7 @@ async fn disconnect_policy_closes_a_slow_viewer_with_1008_only() {
         ws_slow_policy: SlowPolicy::Disconnect,
         ..DemoConfig::default()
     };
-    let server = common::spawn(cfg).await;
+    let server = support::demo::spawn(cfg).await;
     let addr = server.addr;
     let ([mut sender, mut fast, mut slow], count) =
         flood_past_a_slow_viewer(addr, "strict", 64).await;
@@ -408,7 +408,7 @@ async fn disconnect_policy_closes_a_slow_viewer_with_1008_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_disconnect_closes_every_viewer_with_1012() {
-    let server = common::spawn(DemoConfig::default()).await;
+    let server = support::demo::spawn(DemoConfig::default()).await;
     let addr = server.addr;
     let mut viewers = Vec::new();
     for _ in 0..5 {
@@ -466,7 +466,7 @@ async fn viewer_bound_refuses_one_more_with_503_until_a_slot_frees() {
         ws_max_viewers: 3,
         ..DemoConfig::default()
     };
-    let server = common::spawn(cfg).await;
+    let server = support::demo::spawn(cfg).await;
     let addr = server.addr;
     let mut viewers = Vec::new();
     for room in ["a", "b", "a"] {

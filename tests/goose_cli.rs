@@ -5,7 +5,6 @@
 
 #![cfg(feature = "goose")]
 
-mod common;
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -80,7 +79,7 @@ slos:
 fn a_goose_run_writes_a_valid_report_whose_counts_are_what_the_demo_served() {
     let _turn = heavy();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let demo = rt.block_on(common::spawn(DemoConfig {
+    let demo = rt.block_on(support::demo::spawn(DemoConfig {
         stock: vec![("drop-1".to_owned(), 1_000_000)],
         ..DemoConfig::default()
     }));
@@ -119,8 +118,8 @@ fn a_goose_run_writes_a_valid_report_whose_counts_are_what_the_demo_served() {
         s["count"].as_u64().unwrap()
     };
     let (comments, checkouts) = (count("comment"), count("checkout"));
-    let room = rt.block_on(common::get(demo.addr, "/api/rooms/main"));
-    let stock = rt.block_on(common::get(demo.addr, "/api/inventory/drop-1"));
+    let room = rt.block_on(support::demo::get(demo.addr, "/api/rooms/main"));
+    let stock = rt.block_on(support::demo::get(demo.addr, "/api/inventory/drop-1"));
     eprintln!("goose: {comments} comments, {checkouts} checkouts; demo: {room:?} {stock:?}");
     assert!(comments > 50, "{comments}");
     assert_eq!(room.json["comment_count"].as_u64(), Some(comments));

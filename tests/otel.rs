@@ -4,7 +4,6 @@
 //! report and match the README's table, and a collector that is down or
 //! hangs changes neither the verdict nor the timings, only adds a warning.
 
-mod otel_common;
 mod support;
 
 use std::collections::BTreeMap;
@@ -13,7 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::metrics::v1::metric;
-use otel_common::*;
+use support::otel::*;
 
 const SHOP: &str = r#"name: otel-shop
 target: embedded

@@ -4,7 +4,6 @@
 //! span, with sampling 0 none does; and exports over OTLP/gRPC reach each
 //! service's `Export` method.
 
-mod otel_common;
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,9 +12,9 @@ use std::sync::{Arc, Mutex};
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use otel_common::*;
 use prost::Message;
 use serde_json::Value;
+use support::otel::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Every client connection's bytes, as a relay keeps them.

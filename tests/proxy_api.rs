@@ -2,18 +2,17 @@
 //! the published `toxiproxy_rust` client, and over raw HTTP for the exact
 //! status codes and error bodies.
 
-mod common;
-mod proxy_common;
+mod support;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{get, post, request};
 use flashcrowd::proxy::{ProxyError, ProxyOptions, ProxyServer};
 use http::Method;
-use proxy_common::{add_toxic, delete, echo, proxy, server, server_with};
 use serde_json::{json, Value};
+use support::demo::{get, post, request};
+use support::proxy::{add_toxic, delete, echo, proxy, server, server_with};
 use tokio_util::sync::CancellationToken;
 use toxiproxy_rust::client::Client;
 use toxiproxy_rust::proxy::ProxyPack;
@@ -143,7 +142,7 @@ fn rust_client_adds_lists_and_removes_every_toxic_it_knows() {
     });
 }
 
-fn error(r: &common::Resp, status: u16, msg: &str) {
+fn error(r: &support::demo::Resp, status: u16, msg: &str) {
     assert_eq!(r.status, status, "{:?}", r.raw);
     assert_eq!(r.json, json!({"error": msg, "status": status}));
     assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));

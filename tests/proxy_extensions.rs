@@ -3,15 +3,14 @@
 //! stalls, connect delay, blackholes, resets, refused listeners and `ttl`,
 //! plus the published Rust client still reading proxies that carry them.
 
-mod common;
-mod proxy_common;
+mod support;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use proxy_common::{add_toxic, connect, delete, echo, proxy, server, WAIT};
 use serde_json::{json, Value};
+use support::proxy::{add_toxic, connect, delete, echo, proxy, server, WAIT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
@@ -458,7 +457,7 @@ async fn refuse_closes_the_listener_and_removing_it_rebinds_the_same_port() {
     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
     // Open connections carry on; the proxy still reads as enabled.
     round_trip(&mut open, 1).await;
-    let p = common::get(srv.addr, "/proxies/echo").await;
+    let p = support::demo::get(srv.addr, "/proxies/echo").await;
     assert_eq!(p.json["enabled"], true);
     assert_eq!(p.json["listen"], addr.to_string());
     let r = delete(srv.addr, "/proxies/echo/toxics/refuse_downstream").await;
@@ -472,7 +471,7 @@ async fn refuse_closes_the_listener_and_removing_it_rebinds_the_same_port() {
 async fn until_no_toxics(api: SocketAddr, proxy: &str) -> Duration {
     let start = Instant::now();
     loop {
-        let r = common::get(api, &format!("/proxies/{proxy}/toxics")).await;
+        let r = support::demo::get(api, &format!("/proxies/{proxy}/toxics")).await;
         if r.json.as_array().is_some_and(Vec::is_empty) {
             return start.elapsed();
         }
@@ -524,11 +523,11 @@ async fn invalid_extension_attributes_are_400_with_a_reason() {
         json!({"type": "connect_delay", "attributes": {"delay": -1}}),
     ];
     for body in bad {
-        let r = common::post(srv.addr, "/proxies/echo/toxics", &body).await;
+        let r = support::demo::post(srv.addr, "/proxies/echo/toxics", &body).await;
         assert_eq!(r.status, 400, "{body}");
         assert!(!r.error().is_empty(), "{body}");
     }
-    let r = common::post(
+    let r = support::demo::post(
         srv.addr,
         "/proxies/echo/toxics",
         &json!({"type": "latency_pareto", "attributes": {"latency": 50, "shape_x100": 100}}),

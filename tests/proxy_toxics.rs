@@ -1,13 +1,12 @@
 //! What each toxic does to bytes and time, measured through a real proxy
 //! against loopback servers started by the tests.
 
-mod common;
-mod proxy_common;
+mod support;
 
 use std::time::Duration;
 
-use proxy_common::{add_toxic, connect, delete, echo, proxy, read_to_end, server, source, WAIT};
 use serde_json::json;
+use support::proxy::{add_toxic, connect, delete, echo, proxy, read_to_end, server, source, WAIT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
@@ -389,7 +388,7 @@ async fn disabling_a_proxy_closes_its_open_connections_at_once() {
     let mut s = connect(addr).await;
     round_trip(&mut s, 1).await;
     let start = Instant::now();
-    let r = common::post(srv.addr, "/proxies/echo", &json!({"enabled": false})).await;
+    let r = support::demo::post(srv.addr, "/proxies/echo", &json!({"enabled": false})).await;
     assert_eq!(r.status, 200);
     let (data, _) = read_to_end(&mut s).await;
     assert_eq!(data.len(), 0);

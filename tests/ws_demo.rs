@@ -2,7 +2,6 @@
 //! a viewer too slow for the platform's queue, and the platform closing
 //! every socket mid-run.
 
-mod common;
 mod support;
 
 use std::path::Path;
@@ -57,7 +56,7 @@ async fn run(demo: &DemoServer, yaml: &str) -> Ran {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_comment_reaches_every_other_viewer_of_a_200_viewer_room() {
-    let demo = common::spawn(DemoConfig::default()).await;
+    let demo = support::demo::spawn(DemoConfig::default()).await;
     // 200 viewers hold their sockets for the whole phase. After everyone
     // is in, each comments once at a random moment within 2.5 s and a
     // quarter of them once more: ~250 comments in ~5 s, ~50/s.
@@ -118,7 +117,7 @@ flows:
     }
     assert!((200..=300).contains(&comments), "{comments} comments");
     // The platform agrees.
-    let room = common::get(demo.addr, "/api/rooms/main").await;
+    let room = support::demo::get(demo.addr, "/api/rooms/main").await;
     assert_eq!(room.json["broadcasts"], comments);
     assert_eq!(room.json["deliveries"], comments * 199);
     assert_eq!(room.json["dropped"], 0);
@@ -168,7 +167,7 @@ fn slow_room() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_viewer_shows_up_as_missing_deliveries_not_a_hang() {
-    let demo = common::spawn(DemoConfig {
+    let demo = support::demo::spawn(DemoConfig {
         ws_queue: 64,
         ws_slow_policy: SlowPolicy::Lag,
         ..DemoConfig::default()
@@ -187,14 +186,14 @@ async fn a_slow_viewer_shows_up_as_missing_deliveries_not_a_hang() {
         missing <= c.messages,
         "only the slow viewer misses: {missing}"
     );
-    let room = common::get(demo.addr, "/api/rooms/slow").await;
+    let room = support::demo::get(demo.addr, "/api/rooms/slow").await;
     assert!(room.json["dropped"].as_u64().unwrap() > 0, "{}", room.json);
     demo.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_viewer_cut_off_by_the_platform_is_a_counted_close() {
-    let demo = common::spawn(DemoConfig {
+    let demo = support::demo::spawn(DemoConfig {
         ws_queue: 64,
         ws_slow_policy: SlowPolicy::Disconnect,
         ..DemoConfig::default()
@@ -206,14 +205,14 @@ async fn a_slow_viewer_cut_off_by_the_platform_is_a_counted_close() {
     assert_eq!(slow.reconnects, 0);
     let fast = ran.ws("fast", "join");
     assert!(fast.closed_by_server.is_empty() && fast.broken == 0);
-    let room = common::get(demo.addr, "/api/rooms/slow").await;
+    let room = support::demo::get(demo.addr, "/api/rooms/slow").await;
     assert_eq!(room.json["slow_disconnects"], 1);
     demo.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewers_reconnect_after_the_platform_drops_every_socket() {
-    let demo = common::spawn(DemoConfig::default()).await;
+    let demo = support::demo::spawn(DemoConfig::default()).await;
     // At 2 s an operator restarts the room's socket server; viewers come
     // back with jittered back-off and keep receiving comments.
     let ran = run(

@@ -25,8 +25,8 @@
 //! `FLASHCROWD_FUZZ_SEED` replays the run a failure names. Each target
 //! prints how many cases it ran (visible with `--nocapture`).
 
-#[path = "../common/mod.rs"]
-mod common;
+#[path = "../support/mod.rs"]
+mod support;
 
 mod budget;
 mod proxy;

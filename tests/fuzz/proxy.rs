@@ -20,7 +20,7 @@ use serde_json::{json, Map, Value};
 use tokio::runtime::Runtime;
 use tokio_util::sync::CancellationToken;
 
-use crate::common;
+use crate::support::demo as common;
 
 /// The only upstream the fuzzed server accepts: a closed port, so no
 /// proxied byte ever leaves the machine.

@@ -1,8 +1,13 @@
 //! Fixtures shared by the integration tests: scenarios built in code and
-//! small HTTP targets with known behaviour, all on 127.0.0.1:0.
+//! small HTTP targets with known behaviour, all on 127.0.0.1:0; the demo
+//! platform's client (`demo`), the chaos proxy's (`proxy`), OTLP receivers
+//! (`otel`) and a self-signed TLS pair (`tls`).
 
 #![allow(dead_code)]
 
+pub mod demo;
+pub mod otel;
+pub mod proxy;
 pub mod tls;
 
 use std::net::SocketAddr;

@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-use crate::common::{self, Resp};
+use super::demo::{self as common, Resp};
 
 /// Upper bound for any single socket wait in these tests.
 pub const WAIT: Duration = Duration::from_secs(10);
