@@ -14,6 +14,7 @@ pub mod model;
 pub mod profile;
 mod regions;
 pub mod secrets;
+mod shape;
 mod suggest;
 mod telemetry;
 pub mod template;

@@ -6,16 +6,12 @@
 //! lazy: arrivals are computed on demand, so a long run costs no memory.
 //! Must not sleep, send, or read a clock.
 
-mod shape;
-
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
-
-pub use shape::{cumulative, rate};
 
 use crate::scenario::{ArrivalProcess, Load, Phase, RateShape};
 
@@ -99,11 +95,8 @@ impl PhaseSchedule {
 
     /// Expected number of arrivals: the integral of the rate over the phase.
     pub fn expected(&self) -> f64 {
-        cumulative(
-            &self.shape,
-            self.span.as_secs_f64(),
-            self.duration.as_secs_f64(),
-        )
+        self.shape
+            .cumulative(self.span.as_secs_f64(), self.duration.as_secs_f64())
     }
 
     /// Exact number of arrivals. Uniform: the expected count, floored.
@@ -127,7 +120,7 @@ impl PhaseSchedule {
 
     /// Rate at `t` into the phase, per second.
     pub fn rate_at(&self, t: Duration) -> f64 {
-        rate(&self.shape, self.span.as_secs_f64(), t.as_secs_f64())
+        self.shape.rate(self.span.as_secs_f64(), t.as_secs_f64())
     }
 }
 
@@ -191,7 +184,9 @@ impl Cursor {
             Some(_) => {}
         }
         let span = p.span.as_secs_f64();
-        let t = shape::invert(&p.shape, span, self.y, self.last, p.duration.as_secs_f64());
+        let t = p
+            .shape
+            .invert(span, self.y, self.last, p.duration.as_secs_f64());
         self.last = t;
         self.y += match &mut self.rng {
             None => 1.0,

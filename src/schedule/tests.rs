@@ -35,7 +35,7 @@ fn per_second(p: PhaseSchedule) -> Vec<u64> {
 /// Expected arrivals in second `i` of a phase.
 fn expected_in(p: &PhaseSchedule, i: usize) -> f64 {
     let span = p.span.as_secs_f64();
-    cumulative(&p.shape, span, (i + 1) as f64) - cumulative(&p.shape, span, i as f64)
+    p.shape.cumulative(span, (i + 1) as f64) - p.shape.cumulative(span, i as f64)
 }
 
 fn all_shapes() -> Vec<RateShape> {

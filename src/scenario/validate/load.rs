@@ -113,7 +113,7 @@ pub fn load(cx: &mut Cx<'_>, node: &Node, path: &str, duration: Option<Duration>
 /// once it is fixed.
 fn never_starts(shape: &RateShape, duration: Option<Duration>) -> bool {
     let span = duration.map_or(1.0, |d| d.as_secs_f64());
-    crate::schedule::cumulative(shape, span, span) <= 0.0
+    shape.cumulative(span, span) <= 0.0
 }
 
 /// One of the curves in [`SHAPES`], under its key.

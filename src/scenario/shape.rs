@@ -1,18 +1,37 @@
 //! Rate curves as functions of time: the rate `r(t)`, the expected number
 //! of arrivals so far `Λ(t) = ∫₀ᵗ r`, and its inverse.
 //!
-//! Owns the arithmetic of every load shape. Every arrival process is built
-//! on `Λ⁻¹`: uniform arrivals sit at `Λ⁻¹(k)`, Poisson arrivals at `Λ⁻¹` of a
-//! running sum of unit exponential gaps (the time-rescaling theorem), so a
-//! new shape only needs `r` and `Λ`. Pure functions of seconds (f64); must
-//! not know about clocks, phases or scenarios' syntax.
+//! Owns the arithmetic of every load shape, beside the shape's type, so
+//! validation (a curve that never starts) and the schedule (where arrivals
+//! fall) use one definition. Every arrival process is built on `Λ⁻¹`:
+//! uniform arrivals sit at `Λ⁻¹(k)`, Poisson arrivals at `Λ⁻¹` of a running
+//! sum of unit exponential gaps (the time-rescaling theorem), so a new
+//! shape only needs `r` and `Λ`. Pure functions of seconds (f64); must not
+//! know about clocks, phases or scenarios' syntax.
 
 use std::f64::consts::{LN_2, TAU};
 
-use crate::scenario::{Decay, RateShape};
+use super::model::{Decay, RateShape};
 
-/// Rate at `t` seconds into a shape that spans `span` seconds.
-pub fn rate(shape: &RateShape, span: f64, t: f64) -> f64 {
+impl RateShape {
+    /// Rate at `t` seconds into a shape that spans `span` seconds.
+    pub fn rate(&self, span: f64, t: f64) -> f64 {
+        rate(self, span, t)
+    }
+
+    /// Expected arrivals in `[0, t]` of a shape that spans `span` seconds.
+    pub fn cumulative(&self, span: f64, t: f64) -> f64 {
+        cumulative(self, span, t)
+    }
+
+    /// The time in `[lo, hi]` at which [`RateShape::cumulative`] reaches
+    /// `y`.
+    pub fn invert(&self, span: f64, y: f64, lo: f64, hi: f64) -> f64 {
+        invert(self, span, y, lo, hi)
+    }
+}
+
+fn rate(shape: &RateShape, span: f64, t: f64) -> f64 {
     match *shape {
         RateShape::Constant { per_sec } => per_sec,
         RateShape::Ramp { from, to } => from + (to - from) * frac(t, span),
@@ -43,8 +62,7 @@ pub fn rate(shape: &RateShape, span: f64, t: f64) -> f64 {
     }
 }
 
-/// Expected arrivals in `[0, t]`.
-pub fn cumulative(shape: &RateShape, span: f64, t: f64) -> f64 {
+fn cumulative(shape: &RateShape, span: f64, t: f64) -> f64 {
     let t = t.max(0.0);
     match *shape {
         RateShape::Constant { per_sec } => per_sec * t,
@@ -86,7 +104,7 @@ pub fn cumulative(shape: &RateShape, span: f64, t: f64) -> f64 {
 /// The time in `[lo, hi]` at which `cumulative` reaches `y`: Newton steps
 /// kept inside a shrinking bracket, so flat stretches (rate 0) and kinks
 /// (stairs, the end of a linear decay) still converge.
-pub fn invert(shape: &RateShape, span: f64, y: f64, mut lo: f64, mut hi: f64) -> f64 {
+fn invert(shape: &RateShape, span: f64, y: f64, mut lo: f64, mut hi: f64) -> f64 {
     if cumulative(shape, span, hi) <= y {
         return hi;
     }
