@@ -100,11 +100,41 @@ pub enum ReadError {
     Interrupted,
 }
 
+/// Where the platform's state is read and how its tracking statuses are
+/// ordered, for whatever the scenario does not say itself. The caller
+/// supplies them (the embedded demo's conventions), so this module does not
+/// depend on the demo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadPaths {
+    pub inventory: String,
+    pub orders: String,
+    pub comments: String,
+    pub tracking_order: Vec<String>,
+}
+
+impl ReadPaths {
+    /// These, with the scenario's own paths and order where it gives them.
+    fn overridden_by(&self, spec: &Invariants) -> ReadPaths {
+        let pick = |own: &Option<String>, default: &String| own.clone().unwrap_or(default.clone());
+        ReadPaths {
+            inventory: pick(&spec.inventory, &self.inventory),
+            orders: pick(&spec.orders, &self.orders),
+            comments: pick(&spec.comments, &self.comments),
+            tracking_order: spec
+                .tracking_order
+                .clone()
+                .unwrap_or_else(|| self.tracking_order.clone()),
+        }
+    }
+}
+
 /// Wait `spec.settle`, read what the declared invariants need and judge
-/// them. Never fails as a whole: a failed read leaves the invariants that
-/// needed it unjudged, listed in `unread`.
+/// them, reading through `defaults` where the scenario names no path.
+/// Never fails as a whole: a failed read leaves the invariants that needed
+/// it unjudged, listed in `unread`.
 pub async fn run(
     spec: &Invariants,
+    defaults: &ReadPaths,
     target: &ReadTarget,
     log: &Log,
     stop: &CancellationToken,
@@ -125,14 +155,15 @@ pub async fn run(
         () = tokio::time::sleep(spec.settle) => {}
         () = stop.cancelled() => {}
     }
+    let paths = defaults.overridden_by(spec);
     let needs_orders = spec.check.iter().any(|k| k.reads_orders());
     let state = if needs_orders {
-        Some(read_state(spec, target, log, stop).await)
+        Some(read_state(&paths, target, log, stop).await)
     } else {
         None
     };
     let feed = if spec.check.contains(&InvariantKind::ExactlyOnceComments) {
-        Some(read_feed(spec, target, stop).await)
+        Some(read_feed(&paths, &spec.room, target, stop).await)
     } else {
         None
     };
@@ -140,7 +171,7 @@ pub async fn run(
         let name = kind.name();
         let verdict = match kind {
             InvariantKind::MonotonicTracking => {
-                let order: Vec<&str> = spec.tracking_order.iter().map(String::as_str).collect();
+                let order: Vec<&str> = paths.tracking_order.iter().map(String::as_str).collect();
                 Ok(invariants::monotonic_tracking(&log.poll_pairs(), &order))
             }
             InvariantKind::ExactlyOnceComments => match &feed {
@@ -190,7 +221,7 @@ fn judge_comments(log: &Log, feed: &Feed) -> Verdict {
 }
 
 async fn read_state(
-    spec: &Invariants,
+    spec: &ReadPaths,
     target: &ReadTarget,
     log: &Log,
     stop: &CancellationToken,
@@ -242,7 +273,8 @@ async fn read_state(
 }
 
 async fn read_feed(
-    spec: &Invariants,
+    spec: &ReadPaths,
+    room: &str,
     target: &ReadTarget,
     stop: &CancellationToken,
 ) -> Result<Feed, ReadError> {
@@ -252,7 +284,7 @@ async fn read_feed(
     };
     let path = |after: &str| {
         spec.comments
-            .replace("{room}", &encode(&spec.room))
+            .replace("{room}", &encode(room))
             .replace("{after}", &encode(after))
     };
     listing(target, stop, "0", path, "comments", |page, items| {
@@ -372,6 +404,27 @@ async fn get(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_scenarios_own_paths_and_order_win_over_the_defaults() {
+        let defaults = ReadPaths {
+            inventory: "/api/inventory/{sku}".into(),
+            orders: "/api/orders?sku={sku}&after={after}".into(),
+            comments: "/c/{room}?since={after}".into(),
+            tracking_order: vec!["placed".into(), "delivered".into()],
+        };
+        let spec = Invariants {
+            inventory: Some("/stock/{sku}".into()),
+            tracking_order: Some(vec!["new".into(), "done".into()]),
+            ..Invariants::default()
+        };
+        let paths = defaults.overridden_by(&spec);
+        assert_eq!(paths.inventory, "/stock/{sku}");
+        assert_eq!(paths.orders, defaults.orders);
+        assert_eq!(paths.comments, defaults.comments);
+        assert_eq!(paths.tracking_order, ["new", "done"]);
+        assert_eq!(defaults.overridden_by(&Invariants::default()), defaults);
+    }
 
     #[test]
     fn cursors_stop_on_null_no_more_or_no_progress() {

@@ -519,7 +519,24 @@ async fn check_invariants(
         .await
         .and_then(|addr| reconcile::ReadTarget::new(target, addr, tls));
     let (reconciled, state) = match read {
-        Ok(read) => reconcile::run(&scenario.invariants, &read, &log, &interrupts.stop).await,
+        Ok(read) => {
+            // The embedded demo's conventions, for the paths the scenario
+            // does not name.
+            let defaults = reconcile::ReadPaths {
+                inventory: crate::demo::readout::INVENTORY.to_owned(),
+                orders: crate::demo::readout::ORDERS.to_owned(),
+                comments: crate::demo::readout::COMMENTS.to_owned(),
+                tracking_order: crate::demo::readout::tracking_order(),
+            };
+            reconcile::run(
+                &scenario.invariants,
+                &defaults,
+                &read,
+                &log,
+                &interrupts.stop,
+            )
+            .await
+        }
         Err(e) => {
             let mut r = reconcile::Reconciled::default();
             for k in &scenario.invariants.check {

@@ -101,6 +101,7 @@ mod idempotency;
 mod live;
 mod orders;
 mod payment;
+pub mod readout;
 mod requests;
 mod rooms;
 mod routes;

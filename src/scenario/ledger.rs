@@ -126,19 +126,21 @@ pub struct Invariants {
     /// platform finishes asynchronously (payments, queues) has landed.
     pub settle: Duration,
     /// Path of one SKU's stock, `{sku}` replaced; answers
-    /// `{"initial": n, "sold": n, "remaining": n}`.
-    pub inventory: String,
+    /// `{"initial": n, "sold": n, "remaining": n}`. `None`: the reader's
+    /// default (the embedded demo's conventions).
+    pub inventory: Option<String>,
     /// Path of one page of a SKU's orders, `{sku}` and `{after}` replaced;
     /// answers `{"orders": [{"order_id", "idempotency_key", "sku"}, ...],
-    /// "next_after": cursor or null}`.
-    pub orders: String,
+    /// "next_after": cursor or null}`. `None`: the reader's default.
+    pub orders: Option<String>,
     /// Path of one page of a room's comments, `{room}` and `{after}`
     /// replaced; answers `{"comments": [{"id"}, ...], "next_after": ...}`.
-    pub comments: String,
+    /// `None`: the reader's default.
+    pub comments: Option<String>,
     /// Room whose feed `exactly_once_comments` reads.
     pub room: String,
-    /// Tracking statuses from first to last.
-    pub tracking_order: Vec<String>,
+    /// Tracking statuses from first to last. `None`: the reader's default.
+    pub tracking_order: Option<Vec<String>>,
 }
 
 impl Invariants {
@@ -152,15 +154,11 @@ impl Default for Invariants {
         Invariants {
             check: Vec::new(),
             settle: Duration::from_secs(1),
-            inventory: "/api/inventory/{sku}".into(),
-            orders: "/api/orders?sku={sku}&limit=500&after={after}".into(),
-            comments: "/api/rooms/{room}/comments?since={after}&limit=500".into(),
+            inventory: None,
+            orders: None,
+            comments: None,
             room: "main".into(),
-            // The embedded demo's statuses, first to last.
-            tracking_order: crate::demo::TrackingStatus::ALL
-                .iter()
-                .map(|t| t.as_str().to_owned())
-                .collect(),
+            tracking_order: None,
         }
     }
 }

@@ -75,7 +75,9 @@ fn the_short_forms_take_the_demo_platforms_conventions() {
     ));
     assert_eq!(s.invariants.check.len(), 5);
     assert_eq!(s.invariants.settle, Duration::from_secs(1));
-    assert_eq!(s.invariants.inventory, "/api/inventory/{sku}");
+    // Unnamed paths are left to the reader's defaults.
+    assert_eq!(s.invariants.inventory, None);
+    assert_eq!(s.invariants.tracking_order, None);
 }
 
 #[test]
@@ -108,7 +110,12 @@ fn the_long_forms_are_read_in_full() {
     assert_eq!(retry.backoff, Duration::from_millis(20));
     assert!(retry.on.timeout && !retry.on.reset);
     assert_eq!(s.invariants.settle, Duration::from_secs(3));
-    assert_eq!(s.invariants.orders, "/orders?item={sku}&cursor={after}");
+    assert_eq!(
+        s.invariants.orders.as_deref(),
+        Some("/orders?item={sku}&cursor={after}")
+    );
+    assert_eq!(s.invariants.inventory.as_deref(), Some("/stock/{sku}"));
+    assert_eq!(s.invariants.comments, None);
 }
 
 #[test]

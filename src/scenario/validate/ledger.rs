@@ -244,7 +244,7 @@ pub fn invariants(
             ] {
                 if let Some(n) = f.get(key) {
                     if let Some(t) = read_path(cx, n, &f.path(key), holes) {
-                        *slot = t;
+                        *slot = Some(t);
                     }
                 }
             }
@@ -264,7 +264,7 @@ pub fn invariants(
                     if names.len() < 2 {
                         cx.at(n, &p, "a tracking order needs at least two statuses", None);
                     } else {
-                        out.tracking_order = names;
+                        out.tracking_order = Some(names);
                     }
                 }
             }
