@@ -4,9 +4,9 @@
 //!
 //! Owns the allow-list, what counts as loopback, and the list of every
 //! address a run would send to (target, chaos servers and upstream). Must
-//! not open sockets or resolve names: the check runs before either.
-
-use crate::scenario::{ChaosBackend, Scenario};
+//! not open sockets or resolve names (the check runs before either), nor
+//! read scenarios: callers name the addresses, so `scenario` can use the
+//! allow-list without a cycle.
 
 /// One allowed host, with or without a port.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,25 +89,19 @@ pub fn is_loopback(host: &str) -> bool {
         .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Every destination a run of `scenario` would send to: the target URL
-/// and, with external chaos servers, their APIs and the upstream they
-/// relay to. `target` is the URL in use (the scenario's or `--target`);
-/// `None` for the embedded platform.
+/// Every destination a run would send to: the target URL and any other
+/// named addresses (`HOST:PORT`; e.g. external chaos servers' APIs and the
+/// upstream they relay to, from [`crate::scenario::Scenario::chaos_servers`]).
+/// `target` is the URL in use (the scenario's or `--target`); `None` for
+/// the embedded platform.
 pub fn destinations(
-    scenario: &Scenario,
     target: Option<&url::Url>,
+    others: &[(&'static str, &str)],
 ) -> Vec<(&'static str, String, u16)> {
     let mut out: Vec<_> = target.and_then(target_destination).into_iter().collect();
-    if let ChaosBackend::Toxiproxy(servers) = &scenario.chaos.backend {
-        let named = servers
-            .api
-            .iter()
-            .map(|a| ("chaos server", a))
-            .chain(servers.upstream.iter().map(|u| ("chaos upstream", u)));
-        for (what, addr) in named {
-            if let Some(a) = Allowed::parse(addr) {
-                out.push((what, a.host, a.port.unwrap_or(8474)));
-            }
+    for (what, addr) in others {
+        if let Some(a) = Allowed::parse(addr) {
+            out.push((what, a.host, a.port.unwrap_or(8474)));
         }
     }
     out

@@ -61,7 +61,7 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
         (Some(u), _) | (None, Target::Url(u)) => Some(u.clone()),
         (None, Target::Embedded) => None,
     };
-    let destinations = safety::destinations(&scenario, url_in_use.as_ref());
+    let destinations = safety::destinations(url_in_use.as_ref(), &scenario.chaos_servers());
     let mut allowed = scenario.allow_targets.clone();
     allowed.extend(args.allow_targets.iter().cloned());
     if let Err(e) = safety::check(&destinations, &allowed) {

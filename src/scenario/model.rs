@@ -55,6 +55,25 @@ pub struct Scenario {
 }
 
 impl Scenario {
+    /// The addresses an external chaos backend sends to, as written
+    /// (`HOST:PORT`): its servers' APIs and the upstream they relay to.
+    pub fn chaos_servers(&self) -> Vec<(&'static str, &str)> {
+        let ChaosBackend::Toxiproxy(servers) = &self.chaos.backend else {
+            return Vec::new();
+        };
+        servers
+            .api
+            .iter()
+            .map(|a| ("chaos server", a.as_str()))
+            .chain(
+                servers
+                    .upstream
+                    .iter()
+                    .map(|u| ("chaos upstream", u.as_str())),
+            )
+            .collect()
+    }
+
     /// End of the last phase: the length of the whole timeline.
     pub fn timeline_end(&self) -> Duration {
         self.phases
