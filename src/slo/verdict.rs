@@ -94,8 +94,6 @@ pub struct Judgement {
     pub reasons: Vec<String>,
     /// Per objective, in the order given.
     pub settled: Vec<Settled>,
-    /// The generator's condition decided or qualified the verdict.
-    pub generator_mattered: bool,
 }
 
 /// Whether a result holds whatever the generator may have added to it.
@@ -196,7 +194,6 @@ pub fn judge(results: &[SloResult], health: &RunHealth, inv: &InvariantFindings)
         verdict,
         reasons,
         settled,
-        generator_mattered: troubled || doubted,
     }
 }
 
@@ -365,7 +362,6 @@ mod tests {
         let j = judge(&r, &lagging(58), &none());
         assert_eq!(j.verdict, Verdict::Pass);
         assert_eq!(j.settled, [Settled::Yes; 3]);
-        assert!(j.generator_mattered);
         let warning = j.reasons.last().unwrap();
         assert!(warning.starts_with("warning:"), "{warning}");
         assert!(warning.contains("up to 58 ms late"), "{warning}");
