@@ -10,6 +10,7 @@ mod compare;
 mod crosscheck;
 mod demo;
 pub mod exit;
+mod invariants;
 mod k8s;
 mod otel;
 mod plan;

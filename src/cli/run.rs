@@ -20,8 +20,6 @@ use crate::chaos;
 use crate::demo::{DemoConfig, DemoServer, SlowPolicy};
 use crate::dist;
 use crate::engine::{self, EngineError, RunConfig};
-use crate::invariants;
-use crate::reconcile;
 use crate::report::{self, ChaosRun, RunInfo};
 use crate::safety;
 use crate::scenario::{Scenario, SlowViewers, Target};
@@ -413,7 +411,7 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
     // chaos) is over, directly rather than through a region's proxy.
     let invariants = match (&result, scenario.invariants.declared()) {
         (Ok(r), true) => Some(
-            check_invariants(
+            super::invariants::check(
                 &scenario,
                 &target,
                 &config.tls,
@@ -493,75 +491,6 @@ pub(super) async fn run(args: RunArgs, interrupts: Interrupts) -> u8 {
 /// Settle, read the platform's state, judge the declared invariants, and
 /// keep the history (`history.jsonl`, and `history.elle.json` for
 /// elle-cli's `set-full` model) in the run directory.
-#[allow(clippy::too_many_arguments)]
-async fn check_invariants(
-    scenario: &Scenario,
-    target: &url::Url,
-    tls: &engine::tls::TlsOptions,
-    result: &engine::RunResult,
-    out_dir: &std::path::Path,
-    interrupts: &Interrupts,
-    quiet: bool,
-) -> reconcile::Reconciled {
-    let mut log = result.recorder.history.clone();
-    log.sort();
-    if !quiet {
-        eprintln!(
-            "flashcrowd: checking {} invariant(s) after {} ms to settle ({} checkout attempts, {} polls, {} comments)",
-            scenario.invariants.check.len(),
-            scenario.invariants.settle.as_millis(),
-            log.checkouts.len(),
-            log.polls.len(),
-            log.comments.len()
-        );
-    }
-    let read = resolve(target)
-        .await
-        .and_then(|addr| reconcile::ReadTarget::new(target, addr, tls));
-    let (reconciled, state) = match read {
-        Ok(read) => {
-            // The embedded demo's conventions, for the paths the scenario
-            // does not name.
-            let defaults = reconcile::ReadPaths {
-                inventory: crate::demo::readout::INVENTORY.to_owned(),
-                orders: crate::demo::readout::ORDERS.to_owned(),
-                comments: crate::demo::readout::COMMENTS.to_owned(),
-                tracking_order: crate::demo::readout::tracking_order(),
-            };
-            reconcile::run(
-                &scenario.invariants,
-                &defaults,
-                &read,
-                &log,
-                &interrupts.stop,
-            )
-            .await
-        }
-        Err(e) => {
-            let mut r = reconcile::Reconciled::default();
-            for k in &scenario.invariants.check {
-                r.unread.push((k.name().to_owned(), e.clone()));
-            }
-            (r, None)
-        }
-    };
-    let files = [
-        ("history.jsonl", invariants::to_jsonl(&log)),
-        (
-            "history.elle.json",
-            invariants::to_elle(&log, state.as_ref()),
-        ),
-    ];
-    for (name, text) in files {
-        if let Err(e) =
-            std::fs::create_dir_all(out_dir).and_then(|()| std::fs::write(out_dir.join(name), text))
-        {
-            eprintln!("warning: cannot write {name}: {e}");
-        }
-    }
-    reconciled
-}
-
 /// Warn, before anything starts, when the open-file limit (raised to its
 /// hard limit at start-up) is below what the rehearsal may hold at once:
 /// every viewer and user holds a socket, and the rest share
@@ -733,7 +662,7 @@ const DIST_LEAD: std::time::Duration = std::time::Duration::from_millis(1500);
 const CHAOS_LEAD: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// The target's first address (IPv4 preferred), for the regions' proxies.
-async fn resolve(target: &url::Url) -> Result<SocketAddr, String> {
+pub(super) async fn resolve(target: &url::Url) -> Result<SocketAddr, String> {
     let host = target.host_str().unwrap_or_default();
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let port = target.port_or_known_default().unwrap_or(80);
