@@ -222,9 +222,11 @@ fn crosscheck_finds_both_engines_p50_within_5_percent_of_each_other_and_of_20ms(
         r["steps"][0]["latency_us"]["p50"].as_f64().unwrap()
     };
     let (native, goose) = (p50("flashcrowd"), p50("goose"));
-    for v in [native, goose] {
+    // Goose keeps its times in buckets 0.78% wide (0.881% with rounding,
+    // as crosscheck itself allows): a median just past 21 ms reads 21.135.
+    for (v, precision) in [(native, 0.001), (goose, 0.00881)] {
         assert!(
-            (v - 20_000.0).abs() <= 0.05 * 20_000.0,
+            (v - 20_000.0).abs() <= (0.05 + precision) * 20_000.0,
             "p50 {v} µs for a 20 ms service"
         );
     }
