@@ -189,6 +189,91 @@ pub fn build(
 
     let sent: u64 = steps.iter().map(|s| s.count).sum();
     let ok: u64 = steps.iter().map(|s| s.ok).sum();
+    let lost: Vec<&crate::dist::coordinator::WorkerInfo> = info
+        .workers
+        .iter()
+        .flatten()
+        .filter(|w| w.status == "lost")
+        .collect();
+    let partial = run.interrupted || !lost.is_empty();
+    let (generator, generator_health) = generator(run, info);
+    let health = RunHealth {
+        partial: run.interrupted || (!lost.is_empty() && !info.allow_partial),
+        sent,
+        dropped: rec.schedule.dropped,
+        generator: generator_health,
+        objectives: scenario.objectives,
+    };
+    let judgement = slo::judge(&results, &health, &invariant_findings(info));
+    let mut reasons = judgement.reasons;
+    reasons.extend(lost.iter().map(|w| lost_reason(w, info.allow_partial)));
+
+    Report {
+        schema_version: SCHEMA_VERSION,
+        run_id: info.run_id.to_owned(),
+        flashcrowd_version: env!("CARGO_PKG_VERSION").to_owned(),
+        scenario: ScenarioInfo {
+            name: scenario.name.clone(),
+            file: scenario.file.display().to_string(),
+            sha256: scenario.sha256.clone(),
+        },
+        seed: scenario.seed,
+        started_at: info
+            .started_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        duration_s: run.elapsed.as_secs_f64(),
+        target: info.target.clone(),
+        host: crate::engine::host_name(),
+        scale: info.scale,
+        verdict: judgement.verdict,
+        verdict_reasons: reasons,
+        objectives: scenario.objectives,
+        partial,
+        totals: Totals {
+            scheduled: rec.schedule.scheduled,
+            started: rec.schedule.started,
+            sent,
+            ok,
+            errors: sent - ok,
+            late: rec.schedule.late,
+            dropped: rec.schedule.dropped,
+        },
+        generator,
+        phases: phase_reports(scenario, schedule, rec),
+        steps,
+        slos: results
+            .iter()
+            .zip(&judgement.settled)
+            .map(|(r, s)| slo_report(r, *s))
+            .collect(),
+        sessions: Sessions {
+            peak: run.sessions.iter().map(|&(_, n)| n).max().unwrap_or(0),
+            sample_every_s: crate::engine::SESSION_SAMPLE_EVERY.as_secs_f64(),
+            series: run.sessions.clone(),
+        },
+        regions: regions(scenario, info.chaos.as_ref()),
+        chaos: chaos(scenario, info.chaos.as_ref()),
+        invariants: info.invariants.clone(),
+        insecure: info.insecure,
+        telemetry: info.telemetry.clone(),
+        coverage: info.workers.as_ref().map(|_| Coverage {
+            planned: schedule.total(),
+            started: rec.schedule.started,
+            ratio: if schedule.total() == 0 {
+                1.0
+            } else {
+                rec.schedule.started as f64 / schedule.total() as f64
+            },
+        }),
+        workers: info.workers.clone().unwrap_or_default(),
+    }
+}
+
+/// The report's generator figures, and what the verdict needs to know of
+/// the generator: how late it was, whether it fell behind or ran out of
+/// CPU, each said in a sentence.
+fn generator(run: &RunResult, info: &RunInfo<'_>) -> (Generator, GeneratorHealth) {
+    let rec = &run.recorder;
     let dispatch_p99 = quantile_ms(&rec.dispatch_lag, 0.99);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let cpu_percent = run
@@ -205,13 +290,6 @@ pub fn build(
     let cpu_bound = !info.embedded
         && cpu_percent.is_some_and(|p| p >= SATURATED_CPU_SHARE * 100.0 * cores as f64);
     let saturated = dispatch_lagging || send_lagging || cpu_bound;
-    let lost: Vec<&crate::dist::coordinator::WorkerInfo> = info
-        .workers
-        .iter()
-        .flatten()
-        .filter(|w| w.status == "lost")
-        .collect();
-    let partial = run.interrupted || !lost.is_empty();
     let cpu_text = cpu_percent.map_or(String::new(), |p| {
         format!(", the process used {:.2} of {cores} cores", p / 100.0)
     });
@@ -247,134 +325,79 @@ pub fn build(
             cpu_percent.unwrap_or_default() / 100.0
         ));
     }
-    let health = RunHealth {
-        partial: run.interrupted || (!lost.is_empty() && !info.allow_partial),
-        sent,
-        dropped: rec.schedule.dropped,
-        generator: GeneratorHealth {
-            lag_max_us: if rec.dispatch_lag.is_empty() {
-                0
-            } else {
-                rec.dispatch_lag.max()
-            },
-            behind: dispatch_lagging || send_lagging,
-            out_of_cpu: cpu_bound,
-            notes,
+    let health = GeneratorHealth {
+        lag_max_us: if rec.dispatch_lag.is_empty() {
+            0
+        } else {
+            rec.dispatch_lag.max()
         },
-        objectives: scenario.objectives,
+        behind: dispatch_lagging || send_lagging,
+        out_of_cpu: cpu_bound,
+        notes,
     };
-    let judgement = slo::judge(&results, &health, &invariant_findings(info));
-    let mut reasons = judgement.reasons;
-    for w in &lost {
-        reasons.push(format!(
-            "worker {} (slice {}) was lost at {:.1} s: arrivals {:.1}–{:.1} s of its slice never ran (not replayed){}",
-            w.index,
-            w.segment,
-            w.missed_from_s.unwrap_or(0.0),
-            w.missed_from_s.unwrap_or(0.0),
-            w.missed_to_s.unwrap_or(0.0),
-            if info.allow_partial {
-                "; judged anyway (--allow-partial)"
-            } else {
-                ""
-            }
-        ));
-    }
+    let figures = Generator {
+        connections: info.config.connections,
+        lanes: info.config.lanes,
+        late_after_ms: info.config.late_after.as_secs_f64() * 1_000.0,
+        dispatch_lag_p99_ms: dispatch_p99,
+        dispatch_lag_max_ms: rec.dispatch_lag.max() as f64 / 1_000.0,
+        start_delay_p99_ms: quantile_ms(&rec.start_delay, 0.99),
+        start_delay_max_ms: rec.start_delay.max() as f64 / 1_000.0,
+        cpu_percent,
+        cores,
+        saturated,
+        engine: info.engine.clone(),
+    };
+    (figures, health)
+}
 
-    Report {
-        schema_version: SCHEMA_VERSION,
-        run_id: info.run_id.to_owned(),
-        flashcrowd_version: env!("CARGO_PKG_VERSION").to_owned(),
-        scenario: ScenarioInfo {
-            name: scenario.name.clone(),
-            file: scenario.file.display().to_string(),
-            sha256: scenario.sha256.clone(),
-        },
-        seed: scenario.seed,
-        started_at: info
-            .started_at
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        duration_s: run.elapsed.as_secs_f64(),
-        target: info.target.clone(),
-        host: crate::engine::host_name(),
-        scale: info.scale,
-        verdict: judgement.verdict,
-        verdict_reasons: reasons,
-        objectives: scenario.objectives,
-        partial,
-        totals: Totals {
-            scheduled: rec.schedule.scheduled,
-            started: rec.schedule.started,
-            sent,
-            ok,
-            errors: sent - ok,
-            late: rec.schedule.late,
-            dropped: rec.schedule.dropped,
-        },
-        generator: Generator {
-            connections: info.config.connections,
-            lanes: info.config.lanes,
-            late_after_ms: info.config.late_after.as_secs_f64() * 1_000.0,
-            dispatch_lag_p99_ms: dispatch_p99,
-            dispatch_lag_max_ms: rec.dispatch_lag.max() as f64 / 1_000.0,
-            start_delay_p99_ms: quantile_ms(&rec.start_delay, 0.99),
-            start_delay_max_ms: rec.start_delay.max() as f64 / 1_000.0,
-            cpu_percent,
-            cores,
-            saturated,
-            engine: info.engine.clone(),
-        },
-        phases: scenario
-            .phases
-            .iter()
-            .zip(&schedule.phases)
-            .enumerate()
-            .map(|(i, (p, ps))| {
-                let c = rec.phases.get(i).copied().unwrap_or_default();
-                PhaseReport {
-                    name: p.name.clone(),
-                    model: match p.load {
-                        Load::Open { .. } => "open",
-                        Load::Sessions { .. } => "sessions",
-                        Load::Users { .. } => "users",
-                    }
-                    .to_owned(),
-                    start_s: ps.start.as_secs_f64(),
-                    duration_s: ps.duration.as_secs_f64(),
-                    scheduled: c.scheduled,
-                    started: c.started,
-                    late: c.late,
-                    dropped: c.dropped,
+/// What each phase scheduled, started, was late with and dropped.
+fn phase_reports(
+    scenario: &Scenario,
+    schedule: &Schedule,
+    rec: &crate::metrics::Recorder,
+) -> Vec<PhaseReport> {
+    scenario
+        .phases
+        .iter()
+        .zip(&schedule.phases)
+        .enumerate()
+        .map(|(i, (p, ps))| {
+            let c = rec.phases.get(i).copied().unwrap_or_default();
+            PhaseReport {
+                name: p.name.clone(),
+                model: match p.load {
+                    Load::Open { .. } => "open",
+                    Load::Sessions { .. } => "sessions",
+                    Load::Users { .. } => "users",
                 }
-            })
-            .collect(),
-        steps,
-        slos: results
-            .iter()
-            .zip(&judgement.settled)
-            .map(|(r, s)| slo_report(r, *s))
-            .collect(),
-        sessions: Sessions {
-            peak: run.sessions.iter().map(|&(_, n)| n).max().unwrap_or(0),
-            sample_every_s: crate::engine::SESSION_SAMPLE_EVERY.as_secs_f64(),
-            series: run.sessions.clone(),
-        },
-        regions: regions(scenario, info.chaos.as_ref()),
-        chaos: chaos(scenario, info.chaos.as_ref()),
-        invariants: info.invariants.clone(),
-        insecure: info.insecure,
-        telemetry: info.telemetry.clone(),
-        coverage: info.workers.as_ref().map(|_| Coverage {
-            planned: schedule.total(),
-            started: rec.schedule.started,
-            ratio: if schedule.total() == 0 {
-                1.0
-            } else {
-                rec.schedule.started as f64 / schedule.total() as f64
-            },
-        }),
-        workers: info.workers.clone().unwrap_or_default(),
-    }
+                .to_owned(),
+                start_s: ps.start.as_secs_f64(),
+                duration_s: ps.duration.as_secs_f64(),
+                scheduled: c.scheduled,
+                started: c.started,
+                late: c.late,
+                dropped: c.dropped,
+            }
+        })
+        .collect()
+}
+
+/// Why a lost worker leaves the run partial.
+fn lost_reason(w: &crate::dist::coordinator::WorkerInfo, allow_partial: bool) -> String {
+    format!(
+        "worker {} (slice {}) was lost at {:.1} s: arrivals {:.1}–{:.1} s of its slice never ran (not replayed){}",
+        w.index,
+        w.segment,
+        w.missed_from_s.unwrap_or(0.0),
+        w.missed_from_s.unwrap_or(0.0),
+        w.missed_to_s.unwrap_or(0.0),
+        if allow_partial {
+            "; judged anyway (--allow-partial)"
+        } else {
+            ""
+        }
+    )
 }
 
 fn regions(scenario: &Scenario, run: Option<&ChaosRun>) -> Vec<RegionInfo> {
